@@ -1,0 +1,755 @@
+//! The App: settings, transport, registrations, and the worker lifecycle
+//! (start → run → stop, with drained agents and committed offsets).
+
+use crate::agent::SubscribeCtx;
+use crate::channel::{Channel, ChannelQueue};
+use crate::dispatch::{DispatcherBuilder, Sink};
+use crate::error::{Error, Result};
+use crate::manager::TopicManager;
+use crate::registry::Selection;
+use crate::settings::Settings;
+use crate::topic::{ErrorPolicy, TopicSpec};
+use crate::transport::{memory::MemoryBroker, ConsumerConfig, NewTopic, SharedTransport, TransportHealth};
+use futures::FutureExt;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+tokio::task_local! {
+    static CURRENT: App;
+}
+
+const BUILT: u8 = 0;
+const STARTING: u8 = 1;
+const RUNNING: u8 = 2;
+const STOPPING: u8 = 3;
+const STOPPED: u8 = 4;
+
+/// Where an app is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppState {
+    /// Built, not started.
+    Built,
+    /// Creating topics, subscribing.
+    Starting,
+    /// Processing.
+    Running,
+    /// Draining agents, committing.
+    Stopping,
+    /// Stopped (for good: build a new App to run again).
+    Stopped,
+}
+
+/// Counters of what went wrong while running.
+#[derive(Debug, Default)]
+pub struct Stats {
+    skipped: AtomicU64,
+    dead_lettered: AtomicU64,
+    agent_errors: AtomicU64,
+    agent_restarts: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn record_skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn record_dead_lettered(&self) {
+        self.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn record_agent_error(&self) {
+        self.agent_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn record_agent_restart(&self) {
+        self.agent_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of an app's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Lifecycle state.
+    pub state: AppState,
+    /// Records skipped because they did not decode (policy `skip`).
+    pub skipped: u64,
+    /// Records forwarded to a dead-letter topic.
+    pub dead_lettered: u64,
+    /// Agent failures (errors and panics).
+    pub agent_errors: u64,
+    /// Agent restarts after failures.
+    pub agent_restarts: u64,
+    /// The error that stopped the worker, if any.
+    pub fatal: Option<String>,
+    /// Broker errors seen by the transport.
+    pub transport: TransportHealth,
+}
+
+struct Running {
+    consumer: Option<tokio::task::JoinHandle<Result<()>>>,
+    agents: JoinSet<()>,
+    timers: JoinSet<()>,
+    timer_stop: watch::Sender<bool>,
+}
+
+type ErasedQueue = (Arc<dyn Any + Send + Sync>, Box<dyn Fn() + Send + Sync>);
+
+struct AppCore {
+    id: String,
+    settings: Settings,
+    transport: SharedTransport,
+    modules: Vec<String>,
+    state: AtomicU8,
+    channels: RwLock<HashMap<TypeId, ErasedQueue>>,
+    partitions: RwLock<HashMap<String, i32>>,
+    stop_tx: watch::Sender<bool>,
+    stop_requested: watch::Sender<bool>,
+    stopped: watch::Sender<bool>,
+    fatal: Mutex<Option<Error>>,
+    fatal_text: Mutex<Option<String>>,
+    running: tokio::sync::Mutex<Option<Running>>,
+    stats: Stats,
+    readers: AtomicU64,
+}
+
+/// A stream-processing application: a handle, cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> faust_runtime::Result<()> {
+/// let app = faust_runtime::App::builder("orders-app").broker("memory://").build()?;
+/// app.run().await // until SIGINT/SIGTERM
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct App {
+    core: Arc<AppCore>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("id", &self.core.id)
+            .field("broker", &self.core.transport.url())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Builds an [`App`].
+#[must_use]
+pub struct AppBuilder {
+    id: String,
+    settings: Settings,
+    transport: Option<SharedTransport>,
+    modules: Vec<String>,
+}
+
+impl AppBuilder {
+    /// Broker URL: `memory://` (embedded, private), `memory://NAME` (embedded, shared by name
+    /// within the process) or `kafka://host:port[;host:port]`.
+    pub fn broker(mut self, url: impl Into<String>) -> Self {
+        self.settings.broker = url.into();
+        self
+    }
+    /// App version (consumer group `{id}-v{version}` above 1).
+    pub fn version(mut self, version: u32) -> Self {
+        self.settings.version = version;
+        self
+    }
+    /// Default partitions of declared topics.
+    pub fn topic_partitions(mut self, n: i32) -> Self {
+        self.settings.topic_partitions = n;
+        self
+    }
+    /// Commit interval.
+    pub fn commit_interval(mut self, every: Duration) -> Self {
+        self.settings.commit_interval = every;
+        self
+    }
+    /// Buffer of each agent stream.
+    pub fn stream_buffer_maxsize(mut self, n: usize) -> Self {
+        self.settings.stream_buffer_maxsize = n;
+        self
+    }
+    /// Default error policy.
+    pub fn on_error(mut self, policy: ErrorPolicy) -> Self {
+        self.settings.on_error = policy;
+        self
+    }
+    /// How long stopping waits for agents.
+    pub fn shutdown_timeout(mut self, t: Duration) -> Self {
+        self.settings.shutdown_timeout = t;
+        self
+    }
+    /// Replaces all settings (the id stays).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+    /// Changes settings in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut Settings)) -> Self {
+        f(&mut self.settings);
+        self
+    }
+    /// Uses this transport instead of one made from the broker URL (e.g. a shared
+    /// [`MemoryBroker`]).
+    pub fn transport(mut self, transport: SharedTransport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+    /// Runs only the agents, timers, topics and channels declared in this module or below it
+    /// (`module_path!()`); may be given several times. Without it the app runs every
+    /// registration in the binary.
+    pub fn include_module(mut self, module: impl Into<String>) -> Self {
+        self.modules.push(module.into());
+        self
+    }
+
+    /// Builds the app: validates settings and creates the transport (no I/O yet).
+    pub fn build(self) -> Result<App> {
+        if self.id.trim().is_empty() {
+            return Err(Error::config("app id must not be empty"));
+        }
+        self.settings.validate()?;
+        let transport: SharedTransport = match self.transport {
+            Some(t) => t,
+            None => make_transport(&self.settings)?,
+        };
+        Ok(App {
+            core: Arc::new(AppCore {
+                id: self.id,
+                settings: self.settings,
+                transport,
+                modules: self.modules,
+                state: AtomicU8::new(BUILT),
+                channels: RwLock::new(HashMap::new()),
+                partitions: RwLock::new(HashMap::new()),
+                stop_tx: watch::channel(false).0,
+                stop_requested: watch::channel(false).0,
+                stopped: watch::channel(false).0,
+                fatal: Mutex::new(None),
+                fatal_text: Mutex::new(None),
+                running: tokio::sync::Mutex::new(None),
+                stats: Stats::default(),
+                readers: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+fn make_transport(settings: &Settings) -> Result<SharedTransport> {
+    let url = settings.broker.trim();
+    if url.starts_with("memory://") {
+        return Ok(Arc::new(MemoryBroker::from_url(url)?));
+    }
+    if url.starts_with("kafka://") {
+        #[cfg(feature = "kafka")]
+        {
+            let _ = crate::transport::kafka::KafkaTransport::new(settings)?; return Err(Error::config("kafka"));
+        }
+        #[cfg(not(feature = "kafka"))]
+        {
+            return Err(Error::config(format!(
+                "'{url}' needs the `kafka` feature of faust-runtime"
+            )));
+        }
+    }
+    Err(Error::config(format!(
+        "unsupported broker URL '{url}': use memory:// or kafka://host:port"
+    )))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+static DEFAULT_APP: RwLock<Option<Weak<AppCore>>> = RwLock::new(None);
+
+impl App {
+    /// Starts building an app with this id (also the consumer group id).
+    pub fn builder(id: impl Into<String>) -> AppBuilder {
+        AppBuilder {
+            id: id.into(),
+            settings: Settings::default(),
+            transport: None,
+            modules: Vec::new(),
+        }
+    }
+
+    /// The app running the current agent or timer, or entered with [`App::scope`], or the one
+    /// started by the generated `main`.
+    pub fn current() -> Result<App> {
+        if let Ok(app) = CURRENT.try_with(|a| a.clone()) {
+            return Ok(app);
+        }
+        let default = DEFAULT_APP.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(core) = default.as_ref().and_then(Weak::upgrade) {
+            return Ok(App { core });
+        }
+        Err(Error::state(
+            "no app here: call this from an agent or timer, inside `app.scope(..)`, or bind the handle with `.on(&app)`",
+        ))
+    }
+
+    /// Runs `fut` with this app as the current one, so unbound handles (`Orders.send(..)`) use it.
+    pub async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
+        CURRENT.scope(self.clone(), fut).await
+    }
+
+    /// Makes this app the process-wide fallback for unbound handles (the generated `main` does).
+    pub fn set_default(&self) {
+        *DEFAULT_APP.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(&self.core));
+    }
+
+    /// The app id.
+    pub fn id(&self) -> &str {
+        &self.core.id
+    }
+
+    /// The consumer group id: the app id, `{id}-v{version}` when version > 1.
+    pub fn group_id(&self) -> String {
+        if self.core.settings.version > 1 {
+            format!("{}-v{}", self.core.id, self.core.settings.version)
+        } else {
+            self.core.id.clone()
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.core.settings
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &SharedTransport {
+        &self.core.transport
+    }
+
+    /// The topic manager (create, delete, list).
+    pub fn topics(&self) -> TopicManager<'_> {
+        TopicManager::new(self)
+    }
+
+    /// Lifecycle state.
+    pub fn state(&self) -> AppState {
+        match self.core.state.load(Ordering::Acquire) {
+            BUILT => AppState::Built,
+            STARTING => AppState::Starting,
+            RUNNING => AppState::Running,
+            STOPPING => AppState::Stopping,
+            _ => AppState::Stopped,
+        }
+    }
+
+    /// Whether the app is running (sends without `force` are allowed).
+    pub fn is_running(&self) -> bool {
+        self.core.state.load(Ordering::Acquire) == RUNNING
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.core.state.load(Ordering::Acquire) >= STOPPING
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    /// Health: state, error counters, the fatal error if any, transport errors.
+    pub fn health(&self) -> Health {
+        let s = &self.core.stats;
+        Health {
+            state: self.state(),
+            skipped: s.skipped.load(Ordering::Relaxed),
+            dead_lettered: s.dead_lettered.load(Ordering::Relaxed),
+            agent_errors: s.agent_errors.load(Ordering::Relaxed),
+            agent_restarts: s.agent_restarts.load(Ordering::Relaxed),
+            fatal: lock(&self.core.fatal_text).clone(),
+            transport: self.core.transport.health(),
+        }
+    }
+
+    /// The error policy for a topic: declared, else the app default.
+    pub(crate) fn error_policy_of(&self, spec: &TopicSpec) -> ErrorPolicy {
+        spec.declared_on_error().unwrap_or(self.core.settings.on_error)
+    }
+
+    /// The partition count of a topic: as found or created at startup, else declared, else the
+    /// app default.
+    pub(crate) fn partitions_of(&self, topic: &str) -> Result<i32> {
+        if let Some(n) = self
+            .core
+            .partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)
+        {
+            return Ok(*n);
+        }
+        Ok(self.core.settings.topic_partitions)
+    }
+
+    pub(crate) fn remember_partitions(&self, topic: &str, n: i32) {
+        self.core
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(topic.to_string(), n);
+    }
+
+    pub(crate) fn channel_queue<C: Channel>(&self) -> Result<Arc<ChannelQueue<C::Key, C::Value>>> {
+        let id = TypeId::of::<C>();
+        if let Some((q, _)) = self
+            .core
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            return q
+                .clone()
+                .downcast::<ChannelQueue<C::Key, C::Value>>()
+                .map_err(|_| Error::state("channel queue of another type"));
+        }
+        if self.is_stopping() {
+            return Err(Error::Closed(C::__source().name().to_string()));
+        }
+        let maxsize = match C::__source() {
+            crate::SourceRef::Channel(c) => c.effective_maxsize(),
+            crate::SourceRef::Topic(t) => t
+                .declared_maxsize()
+                .unwrap_or(self.core.settings.stream_buffer_maxsize),
+        };
+        let mut map = self.core.channels.write().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(id).or_insert_with(|| {
+            let (tx, rx) = async_channel::bounded(maxsize);
+            let closer_tx = tx.clone();
+            let q: Arc<dyn Any + Send + Sync> = Arc::new(ChannelQueue::<C::Key, C::Value> { tx, rx });
+            (q, Box::new(move || {
+                closer_tx.close();
+            }))
+        });
+        entry
+            .0
+            .clone()
+            .downcast::<ChannelQueue<C::Key, C::Value>>()
+            .map_err(|_| Error::state("channel queue of another type"))
+    }
+
+    /// Stops the worker with `err` (error policy `stop`, a failed consumer): recorded, then the
+    /// app stops in the background; [`App::wait`] and [`App::run`] return it.
+    pub fn fail(&self, err: Error) {
+        tracing::error!(app = %self.core.id, error = %err, "worker failing");
+        {
+            let mut f = lock(&self.core.fatal);
+            if f.is_none() {
+                *lock(&self.core.fatal_text) = Some(err.to_string());
+                *f = Some(err);
+            }
+        }
+        self.core.stop_requested.send_replace(true);
+    }
+
+    /// Starts the worker: checks registrations, connects, creates missing topics, subscribes the
+    /// agents and starts the timers. Returns once everything is started.
+    pub async fn start(&self) -> Result<()> {
+        if self
+            .core
+            .state
+            .compare_exchange(BUILT, STARTING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Error::state(format!(
+                "app '{}' cannot start: it is {:?} (an app starts once; build a new one to run again)",
+                self.core.id,
+                self.state()
+            )));
+        }
+        match self.start_inner().await {
+            Ok(running) => {
+                *self.core.running.lock().await = Some(running);
+                self.core.state.store(RUNNING, Ordering::Release);
+                let app = self.clone();
+                let mut requested = self.core.stop_requested.subscribe();
+                tokio::spawn(async move {
+                    let _ = requested.wait_for(|r| *r).await;
+                    if let Err(e) = app.stop().await {
+                        tracing::error!(error = %e, "stopping failed");
+                    }
+                });
+                tracing::info!(app = %self.core.id, broker = %self.core.transport.url(), "app started");
+                Ok(())
+            }
+            Err(e) => {
+                self.core.stop_tx.send_replace(true);
+                self.core.state.store(STOPPED, Ordering::Release);
+                self.core.stopped.send_replace(true);
+                Err(e)
+            }
+        }
+    }
+
+    async fn ensure_topic(&self, spec: &TopicSpec) -> Result<i32> {
+        let s = &self.core.settings;
+        let t = &self.core.transport;
+        let declared = spec.declared_partitions();
+        match t.describe_topic(spec.name).await? {
+            Some(existing) => {
+                if let Some(d) = declared {
+                    if d != existing.partitions {
+                        return Err(Error::PartitionsMismatch {
+                            topic: spec.name.to_string(),
+                            declared: d,
+                            actual: existing.partitions,
+                        });
+                    }
+                }
+                Ok(existing.partitions)
+            }
+            None => {
+                let partitions = declared.unwrap_or(s.topic_partitions);
+                let new = NewTopic {
+                    name: spec.name.to_string(),
+                    partitions,
+                    replication_factor: spec.declared_replicas().unwrap_or(s.topic_replication_factor),
+                    config: spec.broker_config(),
+                };
+                match t.create_topic(&new).await {
+                    Ok(()) => {
+                        tracing::info!(topic = spec.name, partitions, "created topic");
+                        Ok(partitions)
+                    }
+                    // Another worker created it in between.
+                    Err(Error::TopicExists(_)) => Ok(t
+                        .describe_topic(spec.name)
+                        .await?
+                        .map(|d| d.partitions)
+                        .unwrap_or(partitions)),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    async fn ensure_named_topic(&self, name: &str) -> Result<()> {
+        let t = &self.core.transport;
+        if t.describe_topic(name).await?.is_some() {
+            return Ok(());
+        }
+        let new = NewTopic {
+            name: name.to_string(),
+            partitions: self.core.settings.topic_partitions,
+            replication_factor: self.core.settings.topic_replication_factor,
+            config: Default::default(),
+        };
+        match t.create_topic(&new).await {
+            Ok(()) | Err(Error::TopicExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn start_inner(&self) -> Result<Running> {
+        let sel = Selection::collect(&self.core.modules)?;
+        self.core.transport.connect().await?;
+        for spec in &sel.topics {
+            spec.codecs()?;
+            let n = self.ensure_topic(spec).await?;
+            self.remember_partitions(spec.name, n);
+            if self.error_policy_of(spec) == ErrorPolicy::DeadLetter {
+                self.ensure_named_topic(&spec.dead_letter_topic()).await?;
+            }
+        }
+        let mut builder = DispatcherBuilder::new();
+        let mut tasks = Vec::new();
+        {
+            let mut ctx = SubscribeCtx::new(self, &mut builder, &mut tasks);
+            for agent in &sel.agents {
+                (agent.start)(&mut ctx).map_err(|e| {
+                    Error::Registry(format!("agent '{}' could not start: {e}", agent.name))
+                })?;
+            }
+        }
+        let consumer = if builder.is_empty() {
+            None
+        } else {
+            let d = builder.build(self.core.stop_tx.subscribe(), self.core.settings.shutdown_timeout);
+            let config = ConsumerConfig {
+                group_id: self.group_id(),
+                topics: d.topics(),
+                from_earliest: self.core.settings.auto_offset_reset_earliest,
+                commit_interval: self.core.settings.commit_interval,
+                commit: true,
+            };
+            let transport = self.core.transport.clone();
+            let app = self.clone();
+            Some(tokio::spawn(async move {
+                let r = transport.consume(config, d).await;
+                if let Err(e) = &r {
+                    app.fail(Error::state(format!("consumer stopped: {e}")));
+                }
+                r
+            }))
+        };
+        let mut agents = JoinSet::new();
+        for (name, fut) in tasks {
+            tracing::debug!(agent = %name, "starting agent");
+            agents.spawn(CURRENT.scope(self.clone(), fut));
+        }
+        let (timer_stop, _) = watch::channel(false);
+        let mut timers = JoinSet::new();
+        for spec in sel.timers {
+            let mut stop = timer_stop.subscribe();
+            let fut = async move {
+                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + spec.interval, spec.interval);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = ticks.tick() => {}
+                        _ = stop.wait_for(|s| *s) => return,
+                    }
+                    match AssertUnwindSafe((spec.run)()).catch_unwind().await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::error!(timer = spec.name, error = %e, "timer failed"),
+                        Err(_) => tracing::error!(timer = spec.name, "timer panicked"),
+                    }
+                }
+            };
+            timers.spawn(CURRENT.scope(self.clone(), fut));
+        }
+        Ok(Running {
+            consumer,
+            agents,
+            timers,
+            timer_stop,
+        })
+    }
+
+    /// Stops the worker: timers first, then the consumer (agents finish their queued events and
+    /// the done offsets are committed), then channels, then the producer is flushed. Idempotent.
+    pub async fn stop(&self) -> Result<()> {
+        let mut guard = self.core.running.lock().await;
+        let state = self.core.state.load(Ordering::Acquire);
+        if state == STOPPED || (state == BUILT && guard.is_none()) {
+            self.core.state.store(STOPPED, Ordering::Release);
+            self.core.stopped.send_replace(true);
+            return Ok(());
+        }
+        self.core.state.store(STOPPING, Ordering::Release);
+        let timeout = self.core.settings.shutdown_timeout;
+        if let Some(mut r) = guard.take() {
+            r.timer_stop.send_replace(true);
+            if tokio::time::timeout(timeout, async { while r.timers.join_next().await.is_some() {} })
+                .await
+                .is_err()
+            {
+                tracing::warn!("timers did not stop within {timeout:?}; aborting them");
+                r.timers.abort_all();
+            }
+            self.core.stop_tx.send_replace(true);
+            if let Some(c) = r.consumer.take() {
+                match tokio::time::timeout(timeout + Duration::from_secs(5), c).await {
+                    Ok(Ok(Ok(()))) => {}
+                    Ok(Ok(Err(e))) => tracing::debug!(error = %e, "consumer ended with an error"),
+                    Ok(Err(e)) => tracing::error!(error = %e, "consumer task failed"),
+                    Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
+                }
+            }
+            for (_, close) in self.core.channels.read().unwrap_or_else(|p| p.into_inner()).values() {
+                close();
+            }
+            if tokio::time::timeout(timeout, async { while r.agents.join_next().await.is_some() {} })
+                .await
+                .is_err()
+            {
+                tracing::warn!("agents did not finish within {timeout:?}; aborting them");
+                r.agents.abort_all();
+            }
+        }
+        self.core.stop_tx.send_replace(true);
+        let flushed = self.core.transport.flush(timeout).await;
+        self.core.state.store(STOPPED, Ordering::Release);
+        self.core.stopped.send_replace(true);
+        tracing::info!(app = %self.core.id, "app stopped");
+        flushed
+    }
+
+    /// Waits until the app has stopped; returns the error that stopped it, if any.
+    pub async fn wait(&self) -> Result<()> {
+        let mut rx = self.core.stopped.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+        match lock(&self.core.fatal).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts, runs until SIGINT/SIGTERM (or a fatal error), then stops cleanly.
+    pub async fn run(&self) -> Result<()> {
+        self.set_default();
+        self.start().await?;
+        let mut requested = self.core.stop_requested.subscribe();
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("signal received; stopping"),
+            _ = requested.wait_for(|r| *r) => {}
+        }
+        self.stop().await?;
+        self.wait().await
+    }
+
+    /// Starts a consumer of one topic for a reader stream; returns the sender that stops it.
+    pub(crate) fn spawn_reader(
+        &self,
+        topic: &'static str,
+        partitions: usize,
+        sink: Box<dyn Sink>,
+    ) -> Result<watch::Sender<bool>> {
+        let mut builder = DispatcherBuilder::new();
+        builder.add(topic, partitions, sink);
+        let (stop, rx) = watch::channel(false);
+        let d = builder.build(rx, Duration::from_millis(10));
+        let n = self.core.readers.fetch_add(1, Ordering::Relaxed);
+        let config = ConsumerConfig {
+            group_id: format!("{}-reader-{}-{}-{}", self.core.id, topic, std::process::id(), n),
+            topics: vec![topic.to_string()],
+            from_earliest: true,
+            commit_interval: Duration::from_secs(3600),
+            commit: false,
+        };
+        let transport = self.core.transport.clone();
+        let mut app_stop = self.core.stop_tx.subscribe();
+        let reader_stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                r = transport.consume(config, d) => {
+                    if let Err(e) = r { tracing::warn!(topic, error = %e, "reader stopped"); }
+                }
+                _ = app_stop.wait_for(|s| *s) => { reader_stop.send_replace(true); }
+            }
+        });
+        Ok(stop)
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

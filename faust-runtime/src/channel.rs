@@ -1,0 +1,281 @@
+//! Channels: in-process, typed, bounded queues declared with `#[channel]` (Faust's `ChannelT`).
+//! No broker and no serialization: values move from sender to agent as they are. Every agent
+//! reading a channel takes from the same queue, so each value reaches exactly one reader.
+
+use crate::agent::AgentSpec;
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::topic::TopicSpec;
+use crate::transport::{DeliveryHandle, Headers, RecordMetadata};
+use bytes::Bytes;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// Default queue size of a channel (Faust's `stream_buffer_maxsize`).
+pub const DEFAULT_CHANNEL_MAXSIZE: usize = 4096;
+
+/// Where an agent reads from.
+#[derive(Clone, Copy, Debug)]
+pub enum SourceRef {
+    /// A Kafka (or embedded broker) topic.
+    Topic(&'static TopicSpec),
+    /// An in-process channel.
+    Channel(&'static ChannelSpec),
+}
+
+impl SourceRef {
+    /// The topic or channel name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceRef::Topic(t) => t.name,
+            SourceRef::Channel(c) => c.name,
+        }
+    }
+}
+
+/// The static declaration behind a `#[channel]` struct.
+#[derive(Debug)]
+pub struct ChannelSpec {
+    /// Channel name (defaults to the struct's name).
+    pub name: &'static str,
+    /// Rust path of the handle type.
+    pub type_name: &'static str,
+    /// Module that declared it.
+    pub module: &'static str,
+    /// Rust name of the key type.
+    pub key_type: &'static str,
+    /// Rust name of the value type.
+    pub value_type: &'static str,
+    /// Queue size; senders wait when it is full.
+    pub maxsize: Option<usize>,
+}
+
+impl ChannelSpec {
+    /// A spec with optional fields unset, for `..ChannelSpec::DEFAULT` in generated code.
+    pub const DEFAULT: ChannelSpec = ChannelSpec {
+        name: "",
+        type_name: "",
+        module: "",
+        key_type: "",
+        value_type: "",
+        maxsize: None,
+    };
+
+    /// Effective queue size.
+    pub fn effective_maxsize(&self) -> usize {
+        self.maxsize.unwrap_or(DEFAULT_CHANNEL_MAXSIZE).max(1)
+    }
+}
+
+/// Anything an agent can read: a channel, or a topic (Faust's `ChannelT`, base of `TopicT`).
+/// Implemented by `#[channel]` and `#[topic]`; not meant to be implemented by hand.
+pub trait Channel: Send + Sync + 'static {
+    /// Key type (`()` for channels that declare none).
+    type Key: Send + 'static;
+    /// Value type.
+    type Value: Send + 'static;
+
+    #[doc(hidden)]
+    fn __source() -> SourceRef;
+
+    #[doc(hidden)]
+    fn __subscribe(
+        ctx: &mut crate::agent::SubscribeCtx<'_>,
+        agent: &'static AgentSpec,
+        instances: usize,
+    ) -> Result<Vec<crate::stream::Stream<Self>>>
+    where
+        Self: Sized;
+}
+
+/// The queue of one channel in one app.
+pub(crate) struct ChannelQueue<K, V> {
+    pub(crate) tx: async_channel::Sender<Event<K, V>>,
+    pub(crate) rx: async_channel::Receiver<Event<K, V>>,
+}
+
+/// The typed handle of a channel: what `Notifications.send(..)` reaches through `Deref`.
+pub struct ChannelApi<C: 'static> {
+    app: Option<App>,
+    _c: PhantomData<fn() -> C>,
+}
+
+impl<C: 'static> ChannelApi<C> {
+    /// A handle that finds its app at call time.
+    pub const UNBOUND: Self = ChannelApi {
+        app: None,
+        _c: PhantomData,
+    };
+}
+
+impl<C: Channel> ChannelApi<C> {
+    fn app(&self) -> Result<App> {
+        match &self.app {
+            Some(a) => Ok(a.clone()),
+            None => App::current(),
+        }
+    }
+
+    fn spec(&self) -> &'static ChannelSpec {
+        match C::__source() {
+            SourceRef::Channel(c) => c,
+            SourceRef::Topic(_) => unreachable_source(),
+        }
+    }
+
+    /// This handle bound to `app`.
+    pub fn on(&self, app: &App) -> ChannelApi<C> {
+        ChannelApi {
+            app: Some(app.clone()),
+            _c: PhantomData,
+        }
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &'static str {
+        self.spec().name
+    }
+
+    /// The queue size.
+    pub fn maxsize(&self) -> usize {
+        self.spec().effective_maxsize()
+    }
+
+    /// Starts building a value with a key, headers or timestamp.
+    pub fn record(&self, value: C::Value) -> ChannelRecord<C> {
+        ChannelRecord {
+            api: ChannelApi {
+                app: self.app.clone(),
+                _c: PhantomData,
+            },
+            event: Event {
+                key: None,
+                value,
+                headers: Vec::new(),
+                topic: self.spec().name,
+                partition: 0,
+                offset: -1,
+                timestamp: now_millis(),
+            },
+        }
+    }
+
+    /// Puts `value` on the channel, waiting while the channel is full.
+    pub async fn send(&self, value: C::Value) -> Result<RecordMetadata> {
+        self.record(value).send().await
+    }
+
+    /// Puts `value` on the channel without waiting; if the channel is full the value is handed
+    /// to a background task that waits for room. The handle resolves once it is queued.
+    pub fn send_soon(&self, value: C::Value) -> Result<DeliveryHandle> {
+        self.record(value).send_soon()
+    }
+
+    /// Reads values from the channel outside of an agent (competing with its agents).
+    pub fn stream(&self) -> crate::Stream<C> {
+        match self.app().and_then(|app| app.channel_queue::<C>()) {
+            Ok(q) => crate::Stream::from_channel(q.rx.clone(), self.spec().name),
+            Err(e) => crate::Stream::failed(e),
+        }
+    }
+
+    /// Like [`ChannelApi::stream`], yielding whole events.
+    pub fn events(&self) -> crate::Events<C> {
+        self.stream().events()
+    }
+}
+
+/// A value about to be put on a channel, with its optional key, headers and timestamp.
+#[must_use = "nothing is sent until .send() or .send_soon() is called"]
+pub struct ChannelRecord<C: Channel> {
+    api: ChannelApi<C>,
+    event: Event<C::Key, C::Value>,
+}
+
+impl<C: Channel> ChannelRecord<C> {
+    /// The key.
+    pub fn key(mut self, key: impl Into<C::Key>) -> Self {
+        self.event.key = Some(key.into());
+        self
+    }
+    /// Adds a header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.event.headers.push((key.into(), Some(value.into())));
+        self
+    }
+    /// Replaces the headers.
+    pub fn headers(mut self, headers: Headers) -> Self {
+        self.event.headers = headers;
+        self
+    }
+    /// Timestamp in milliseconds since the epoch.
+    pub fn timestamp(mut self, millis: i64) -> Self {
+        self.event.timestamp = millis;
+        self
+    }
+
+    fn meta(&self) -> RecordMetadata {
+        RecordMetadata {
+            topic: self.event.topic.to_string(),
+            partition: 0,
+            offset: -1,
+            timestamp: self.event.timestamp,
+        }
+    }
+
+    /// Puts the value on the channel, waiting while it is full.
+    pub async fn send(self) -> Result<RecordMetadata> {
+        let queue = self.api.app()?.channel_queue::<C>()?;
+        let meta = self.meta();
+        let name = self.event.topic;
+        queue
+            .tx
+            .send(self.event)
+            .await
+            .map_err(|_| Error::Closed(name.to_string()))?;
+        Ok(meta)
+    }
+
+    /// Puts the value on the channel without waiting (see [`ChannelApi::send_soon`]).
+    pub fn send_soon(self) -> Result<DeliveryHandle> {
+        let queue = self.api.app()?.channel_queue::<C>()?;
+        let meta = self.meta();
+        let name = self.event.topic;
+        match queue.tx.try_send(self.event) {
+            Ok(()) => Ok(DeliveryHandle::ready(Ok(meta))),
+            Err(async_channel::TrySendError::Closed(_)) => Err(Error::Closed(name.to_string())),
+            Err(async_channel::TrySendError::Full(ev)) => {
+                let tx = queue.tx.clone();
+                let task = tokio::spawn(async move { tx.send(ev).await.is_ok() });
+                Ok(DeliveryHandle::pending(async move {
+                    match task.await {
+                        Ok(true) => Ok(meta),
+                        _ => Err(Error::Closed(name.to_string())),
+                    }
+                }))
+            }
+        }
+    }
+}
+
+impl<C: Channel> fmt::Debug for ChannelApi<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChannelApi({})", std::any::type_name::<C>())
+    }
+}
+
+#[cold]
+fn unreachable_source() -> ! {
+    // Generated code only implements Channel for channels with SourceRef::Channel; reaching this
+    // means a hand-written impl broke that contract.
+    panic!("ChannelApi used on a type whose source is a topic")
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,114 @@
+//! # faust-rs runtime
+//!
+//! Faust-style stream processing for Rust. Declare topics and channels with `#[topic]` and
+//! `#[channel]`, consume them with `#[agent]` functions, run periodic work with `#[timer]`, and
+//! let `main!` generate the worker:
+//!
+//! ```ignore
+//! use faust_runtime::prelude::*;
+//!
+//! #[derive(Serialize, Deserialize, Clone, Debug)]
+//! struct Order { id: u64, product: String, quantity: u32 }
+//!
+//! #[topic(name = "orders", key = String, value = Order, partitions = 8)]
+//! struct Orders;
+//!
+//! #[agent(Orders)]
+//! async fn process_orders(mut orders: Stream<Orders>) -> Result<()> {
+//!     while let Some(order) = orders.next().await {
+//!         println!("Processing order: {order:?}");
+//!     }
+//!     Ok(())
+//! }
+//!
+//! faust_runtime::main!(id = "orders-app");
+//! ```
+//!
+//! Records go through an embedded broker (`memory://`, the default) or Kafka
+//! (`--broker kafka://localhost:9092`). Offsets are committed only for events the agents are done
+//! with (at least once).
+
+#![warn(missing_docs)]
+
+pub mod agent;
+pub mod app;
+pub mod channel;
+pub mod codec;
+pub mod dispatch;
+pub mod error;
+pub mod event;
+pub mod manager;
+pub mod partitioner;
+pub mod registry;
+pub mod settings;
+pub mod stream;
+pub mod timer;
+pub mod topic;
+pub mod transport;
+mod worker;
+
+pub use agent::{AgentInput, AgentSpec, Outcome};
+pub use app::{App, AppBuilder, AppState, Health};
+pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+pub use error::{BoxError, Error, Result};
+pub use event::Event;
+pub use faust_macros::{agent, channel, main, timer, topic};
+pub use manager::TopicManager;
+pub use settings::{KafkaSettings, Settings};
+pub use stream::{Events, Stream};
+pub use topic::{
+    Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec,
+};
+pub use transport::memory::MemoryBroker;
+pub use transport::{DeliveryHandle, Headers, RecordMetadata, Transport};
+
+/// Everything an app module needs: `use faust_runtime::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        agent, channel, timer, topic, App, Channel, Event, Events, Result, Stream, Topic,
+    };
+    pub use futures::StreamExt;
+    pub use serde::{Deserialize, Serialize};
+}
+
+/// Items generated code uses. Not a public API: may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::agent::{start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx};
+    pub use crate::app::AppBuilder;
+    pub use crate::channel::{ChannelSpec, SourceRef};
+    pub use crate::registry::Registration;
+    pub use crate::stream::{subscribe_channel, subscribe_topic};
+    pub use crate::timer::TimerSpec;
+    pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, TopicSpec};
+    pub use crate::worker::run_main;
+    pub use inventory;
+    pub use std::sync::OnceLock;
+    pub use std::time::Duration;
+
+    /// A type a topic can carry: serde both ways, sendable between tasks.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be a topic key or value: it must implement serde's `Serialize` and `Deserialize`",
+        label = "not serializable",
+        note = "add `#[derive(Serialize, Deserialize)]` to the type"
+    )]
+    pub trait TopicType: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
+    impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> TopicType for T {}
+
+    /// A type a channel can carry.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot travel through a channel: it must be `Send + 'static`",
+        label = "not Send + 'static"
+    )]
+    pub trait ChannelType: Send + 'static {}
+    impl<T: Send + 'static> ChannelType for T {}
+
+    /// Compile-time check that an agent's argument reads its source.
+    pub const fn check_agent_input<H: crate::Channel, I: AgentInput<H>>() {}
+    /// Compile-time check of an agent's or timer's return type.
+    pub const fn check_outcome<R: Outcome>() {}
+    /// Compile-time check of a topic's key and value types.
+    pub const fn check_topic_type<T: TopicType>() {}
+    /// Compile-time check of a channel's key and value types.
+    pub const fn check_channel_type<T: ChannelType>() {}
+}

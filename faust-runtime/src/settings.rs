@@ -1,0 +1,154 @@
+//! App settings, with Faust's defaults and `FAUST_*` environment overrides.
+
+use crate::error::{Error, Result};
+use crate::timer::parse_duration;
+use crate::topic::ErrorPolicy;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Default partition count of declared topics (Faust's `topic_partitions`).
+pub const DEFAULT_TOPIC_PARTITIONS: i32 = 8;
+
+/// Everything an app can be configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Broker URL: `memory://`, `memory://NAME`, or `kafka://host:port;host:port`.
+    pub broker: String,
+    /// App version; the consumer group is `{id}-v{version}` when it is above 1 (as in Faust).
+    pub version: u32,
+    /// Partitions of declared topics that do not say.
+    pub topic_partitions: i32,
+    /// Replication factor of declared topics that do not say.
+    pub topic_replication_factor: i16,
+    /// How often processed offsets are committed (Faust: 2.8 s).
+    pub commit_interval: Duration,
+    /// Buffer of each agent's stream (Faust's `stream_buffer_maxsize`).
+    pub stream_buffer_maxsize: usize,
+    /// Where a new consumer group starts: earliest (`true`, Faust's default) or latest.
+    pub auto_offset_reset_earliest: bool,
+    /// Default policy for undecodable records and failed agents.
+    pub on_error: ErrorPolicy,
+    /// How long stopping waits for agents to finish their queued events.
+    pub shutdown_timeout: Duration,
+    /// How long startup keeps retrying an unreachable broker before failing.
+    pub broker_connect_timeout: Duration,
+    /// Kafka client settings.
+    pub kafka: KafkaSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            broker: "memory://".into(),
+            version: 1,
+            topic_partitions: DEFAULT_TOPIC_PARTITIONS,
+            topic_replication_factor: 1,
+            commit_interval: Duration::from_millis(2800),
+            stream_buffer_maxsize: 4096,
+            auto_offset_reset_earliest: true,
+            on_error: ErrorPolicy::Skip,
+            shutdown_timeout: Duration::from_secs(30),
+            broker_connect_timeout: Duration::from_secs(30),
+            kafka: KafkaSettings::default(),
+        }
+    }
+}
+
+/// Kafka client settings users change often; anything else goes in the pass-through maps.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `client.id`.
+    pub client_id: String,
+    /// `session.timeout.ms`: short by default so group joins are quick.
+    pub session_timeout: Duration,
+    /// `heartbeat.interval.ms`.
+    pub heartbeat_interval: Duration,
+    /// `linger.ms` of the producer.
+    pub linger: Duration,
+    /// `batch.size` of the producer in bytes.
+    pub batch_size: Option<usize>,
+    /// `compression.type` (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    pub compression: Option<String>,
+    /// Default producer `acks` when a topic does not declare them.
+    pub acks: crate::topic::Acks,
+    /// `fetch.queue.backoff.ms`: short so the consumer never idles while records wait.
+    pub fetch_queue_backoff: Duration,
+    /// Extra librdkafka properties for the producer.
+    pub producer: BTreeMap<String, String>,
+    /// Extra librdkafka properties for the consumer.
+    pub consumer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            client_id: "faust-rs".into(),
+            session_timeout: Duration::from_millis(6000),
+            heartbeat_interval: Duration::from_millis(500),
+            linger: Duration::from_millis(5),
+            batch_size: None,
+            compression: None,
+            acks: crate::topic::Acks::All,
+            fetch_queue_backoff: Duration::from_millis(10),
+            producer: BTreeMap::new(),
+            consumer: BTreeMap::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Applies `FAUST_BROKER`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
+    /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix).
+    pub fn apply_env(&mut self) -> Result<()> {
+        fn var(name: &str) -> Option<String> {
+            std::env::var(format!("FAUST_{name}"))
+                .or_else(|_| std::env::var(format!("F_{name}")))
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        }
+        if let Some(v) = var("BROKER") {
+            self.broker = v;
+        }
+        if let Some(v) = var("TOPIC_PARTITIONS") {
+            self.topic_partitions = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::config(format!("FAUST_TOPIC_PARTITIONS='{v}' is not a number")))?;
+        }
+        if let Some(v) = var("COMMIT_INTERVAL") {
+            self.commit_interval = parse_duration(&v)?;
+        }
+        if let Some(v) = var("STREAM_BUFFER_MAXSIZE") {
+            self.stream_buffer_maxsize = v.trim().parse().map_err(|_| {
+                Error::config(format!("FAUST_STREAM_BUFFER_MAXSIZE='{v}' is not a number"))
+            })?;
+        }
+        if let Some(v) = var("SHUTDOWN_TIMEOUT") {
+            self.shutdown_timeout = parse_duration(&v)?;
+        }
+        Ok(())
+    }
+
+    /// Checks values that would fail later in confusing ways.
+    pub fn validate(&self) -> Result<()> {
+        if self.topic_partitions < 1 {
+            return Err(Error::config("topic_partitions must be at least 1"));
+        }
+        if self.topic_replication_factor < 1 {
+            return Err(Error::config("topic_replication_factor must be at least 1"));
+        }
+        if self.stream_buffer_maxsize < 1 {
+            return Err(Error::config("stream_buffer_maxsize must be at least 1"));
+        }
+        if self.commit_interval.is_zero() {
+            return Err(Error::config("commit_interval must be greater than zero"));
+        }
+        if !(self.broker.starts_with("memory://") || self.broker.starts_with("kafka://")) {
+            return Err(Error::config(format!(
+                "unsupported broker URL '{}': use memory:// (embedded) or kafka://host:port[;host:port]",
+                self.broker
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,605 @@
+//! Topics: the `#[topic]` declaration, the [`Topic`] trait (Faust's `TopicT`) and the typed handle
+//! ([`TopicApi`]) that `Orders.send(..)`, `Orders.send_soon(..)`, `Orders.record(..)` reach.
+
+use crate::app::App;
+use crate::channel::{Channel, SourceRef};
+use crate::codec::Serializer;
+use crate::error::{Error, Result};
+use crate::partitioner;
+use crate::transport::{DeliveryHandle, Headers, OutgoingRecord, RecordMetadata};
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Producer acknowledgements asked of the broker (`acks` in Kafka).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// `acks=0`: fire and forget.
+    None,
+    /// `acks=1`: the leader has it.
+    Leader,
+    /// `acks=all` (`-1`): every in-sync replica has it. Faust's default.
+    All,
+}
+
+impl Acks {
+    /// The librdkafka value (`0`, `1`, `all`).
+    pub fn as_kafka(&self) -> &'static str {
+        match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+/// Processing guarantee of a topic's producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryGuarantee {
+    /// Records may be delivered more than once, never lost. The default.
+    #[default]
+    AtLeastOnce,
+    /// Idempotent producer: no duplicates from producer retries.
+    ExactlyOnce,
+}
+
+/// What happens to a record whose key or value does not decode, or on which an agent failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorPolicy {
+    /// Log it with topic, partition, offset and an excerpt of the bytes, count it, commit past it.
+    #[default]
+    Skip,
+    /// Forward the original bytes and headers, plus error headers, to the dead-letter topic
+    /// (`{topic}-dlq` unless named), then commit past it.
+    DeadLetter,
+    /// Stop the worker with an error naming the offset; nothing past it is committed.
+    Stop,
+}
+
+impl ErrorPolicy {
+    /// Parses `skip`, `dead_letter` or `stop`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "skip" => Ok(ErrorPolicy::Skip),
+            "dead_letter" | "dead-letter" | "dlq" => Ok(ErrorPolicy::DeadLetter),
+            "stop" => Ok(ErrorPolicy::Stop),
+            other => Err(Error::config(format!(
+                "unknown error policy '{other}' (expected skip, dead_letter or stop)"
+            ))),
+        }
+    }
+}
+
+/// The static declaration behind a `#[topic]` struct. Fields left `None` inherit from `root`,
+/// then from the app's settings.
+pub struct TopicSpec {
+    /// Kafka topic name.
+    pub name: &'static str,
+    /// Rust path of the handle type (for messages).
+    pub type_name: &'static str,
+    /// Module that declared it.
+    pub module: &'static str,
+    /// Rust name of the key type.
+    pub key_type: &'static str,
+    /// Rust name of the value type.
+    pub value_type: &'static str,
+    /// Partition count.
+    pub partitions: Option<i32>,
+    /// Replication factor.
+    pub replicas: Option<i16>,
+    /// `retention.ms`.
+    pub retention: Option<Duration>,
+    /// `cleanup.policy` includes `compact`.
+    pub compacting: Option<bool>,
+    /// `cleanup.policy` includes `delete`.
+    pub deleting: Option<bool>,
+    /// Producer acknowledgements.
+    pub acks: Option<Acks>,
+    /// Producer delivery guarantee.
+    pub delivery_guarantee: Option<DeliveryGuarantee>,
+    /// Buffer size of each agent's stream on this topic.
+    pub maxsize: Option<usize>,
+    /// Extra broker-side topic configuration.
+    pub config: &'static [(&'static str, &'static str)],
+    /// Key serializer chain (default `raw`).
+    pub key_serializer: Option<&'static str>,
+    /// Value serializer chain (default `json`, `raw` for string and byte types).
+    pub value_serializer: Option<&'static str>,
+    /// Policy for undecodable records and failed agents.
+    pub on_error: Option<ErrorPolicy>,
+    /// Dead-letter topic name (default `{name}-dlq`).
+    pub dead_letter: Option<&'static str>,
+    /// The topic this one derives its settings from.
+    pub root: Option<fn() -> &'static TopicSpec>,
+    #[doc(hidden)]
+    pub __codecs: OnceLock<TopicCodecs>,
+}
+
+/// The resolved key and value serializers of a topic.
+#[derive(Debug, Clone)]
+pub struct TopicCodecs {
+    /// Key serializer.
+    pub key: Serializer,
+    /// Value serializer.
+    pub value: Serializer,
+}
+
+impl TopicSpec {
+    /// A spec with every optional field unset, for `..TopicSpec::DEFAULT` in generated code.
+    pub const DEFAULT: TopicSpec = TopicSpec {
+        name: "",
+        type_name: "",
+        module: "",
+        key_type: "",
+        value_type: "",
+        partitions: None,
+        replicas: None,
+        retention: None,
+        compacting: None,
+        deleting: None,
+        acks: None,
+        delivery_guarantee: None,
+        maxsize: None,
+        config: &[],
+        key_serializer: None,
+        value_serializer: None,
+        on_error: None,
+        dead_letter: None,
+        root: None,
+        __codecs: OnceLock::new(),
+    };
+
+    /// The root spec, if derived.
+    pub fn root_spec(&self) -> Option<&'static TopicSpec> {
+        self.root.map(|f| f())
+    }
+
+    fn inherit<T>(&self, f: impl Fn(&TopicSpec) -> Option<T> + Copy) -> Option<T> {
+        f(self).or_else(|| self.root_spec().and_then(|r| r.inherit(f)))
+    }
+
+    /// Declared partition count (own or root's).
+    pub fn declared_partitions(&self) -> Option<i32> {
+        self.inherit(|s| s.partitions)
+    }
+    /// Declared replication factor.
+    pub fn declared_replicas(&self) -> Option<i16> {
+        self.inherit(|s| s.replicas)
+    }
+    /// Declared producer acks.
+    pub fn declared_acks(&self) -> Option<Acks> {
+        self.inherit(|s| s.acks)
+    }
+    /// Declared delivery guarantee.
+    pub fn declared_delivery_guarantee(&self) -> Option<DeliveryGuarantee> {
+        self.inherit(|s| s.delivery_guarantee)
+    }
+    /// Declared stream buffer size.
+    pub fn declared_maxsize(&self) -> Option<usize> {
+        self.inherit(|s| s.maxsize)
+    }
+    /// Declared error policy.
+    pub fn declared_on_error(&self) -> Option<ErrorPolicy> {
+        self.inherit(|s| s.on_error)
+    }
+    /// Dead-letter topic name.
+    pub fn dead_letter_topic(&self) -> String {
+        self.inherit(|s| s.dead_letter)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{}-dlq", self.name))
+    }
+    /// Key serializer name.
+    pub fn key_serializer_name(&self) -> &'static str {
+        self.inherit(|s| s.key_serializer).unwrap_or("raw")
+    }
+    /// Value serializer name.
+    pub fn value_serializer_name(&self) -> &'static str {
+        self.inherit(|s| s.value_serializer).unwrap_or("json")
+    }
+
+    /// Broker-side configuration: `retention.ms`, `cleanup.policy` and the `config` pairs (the
+    /// root's first, then this topic's, later keys winning).
+    pub fn broker_config(&self) -> BTreeMap<String, String> {
+        let mut out = self
+            .root_spec()
+            .map(|r| r.broker_config())
+            .unwrap_or_default();
+        if let Some(r) = self.inherit(|s| s.retention) {
+            out.insert("retention.ms".into(), r.as_millis().to_string());
+        }
+        let compact = self.inherit(|s| s.compacting);
+        let delete = self.inherit(|s| s.deleting);
+        if compact.is_some() || delete.is_some() {
+            let policy = match (compact.unwrap_or(false), delete.unwrap_or(!compact.unwrap_or(false))) {
+                (true, true) => Some("compact,delete"),
+                (true, false) => Some("compact"),
+                (false, true) => Some("delete"),
+                (false, false) => None,
+            };
+            if let Some(p) = policy {
+                out.insert("cleanup.policy".into(), p.into());
+            }
+        }
+        for (k, v) in self.config {
+            out.insert((*k).to_string(), (*v).to_string());
+        }
+        out
+    }
+
+    /// The topic's serializers, resolved once.
+    pub fn codecs(&self) -> Result<&TopicCodecs> {
+        if let Some(c) = self.__codecs.get() {
+            return Ok(c);
+        }
+        let key = Serializer::resolve(self.key_serializer_name()).map_err(|e| {
+            Error::config(format!("topic '{}' key_serializer: {e}", self.name))
+        })?;
+        let value = Serializer::resolve(self.value_serializer_name()).map_err(|e| {
+            Error::config(format!("topic '{}' value_serializer: {e}", self.name))
+        })?;
+        Ok(self.__codecs.get_or_init(|| TopicCodecs { key, value }))
+    }
+}
+
+impl fmt::Debug for TopicSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TopicSpec")
+            .field("name", &self.name)
+            .field("type", &self.type_name)
+            .field("partitions", &self.declared_partitions())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Kafka topic declared with `#[topic]` (Faust's `TopicT`). Keys and values go through codecs.
+pub trait Topic: Channel
+where
+    Self::Key: Serialize + DeserializeOwned,
+    Self::Value: Serialize + DeserializeOwned,
+{
+    /// The static declaration.
+    fn spec() -> &'static TopicSpec;
+}
+
+/// The typed handle of a topic: what `Orders.send(..)` and friends call through `Deref`.
+///
+/// The unit struct declared with `#[topic]` dereferences to an unbound handle, which sends through
+/// the app running the current agent or timer (or entered with [`App::scope`]); `Orders.on(&app)`
+/// binds it to one app explicitly.
+pub struct TopicApi<T: 'static> {
+    app: Option<App>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> TopicApi<T> {
+    /// A handle that finds its app at call time.
+    pub const UNBOUND: Self = TopicApi {
+        app: None,
+        _t: PhantomData,
+    };
+}
+
+impl<T> TopicApi<T>
+where
+    T: Topic,
+    T::Key: Serialize + DeserializeOwned,
+    T::Value: Serialize + DeserializeOwned,
+{
+    fn app(&self) -> Result<App> {
+        match &self.app {
+            Some(a) => Ok(a.clone()),
+            None => App::current(),
+        }
+    }
+
+    /// This handle bound to `app`.
+    pub fn on(&self, app: &App) -> TopicApi<T> {
+        TopicApi {
+            app: Some(app.clone()),
+            _t: PhantomData,
+        }
+    }
+
+    /// The Kafka topic name.
+    pub fn name(&self) -> &'static str {
+        T::spec().name
+    }
+
+    /// The static declaration.
+    pub fn spec(&self) -> &'static TopicSpec {
+        T::spec()
+    }
+
+    /// Partition count: declared, else the app's `topic_partitions` setting.
+    pub fn partitions(&self) -> i32 {
+        T::spec().declared_partitions().unwrap_or_else(|| {
+            self.app()
+                .map(|a| a.settings().topic_partitions)
+                .unwrap_or(crate::settings::DEFAULT_TOPIC_PARTITIONS)
+        })
+    }
+
+    /// Broker-side configuration the topic is created with.
+    pub fn config(&self) -> BTreeMap<String, String> {
+        T::spec().broker_config()
+    }
+
+    /// The partition `key` goes to: `partition` if given, else murmur2 of the key's bytes, as the
+    /// Java client and librdkafka's `murmur2_random` compute it.
+    pub fn get_partition_key(&self, key: &T::Key, partition: Option<i32>) -> Result<i32> {
+        if let Some(p) = partition {
+            return Ok(p);
+        }
+        let spec = T::spec();
+        let bytes = spec
+            .codecs()?
+            .key
+            .dumps(key)
+            .map_err(|e| Error::Serialize {
+                topic: spec.name.into(),
+                what: "key",
+                codec: spec.key_serializer_name().into(),
+                reason: e.to_string(),
+            })?;
+        Ok(partitioner::partition_for_key(&bytes, self.partitions()))
+    }
+
+    /// Starts building a record to send, for the options `send` does not take.
+    pub fn record(&self, value: T::Value) -> RecordBuilder<T> {
+        RecordBuilder {
+            app: self.app.clone(),
+            key: None,
+            value: Some(value),
+            partition: None,
+            timestamp: None,
+            headers: Vec::new(),
+            key_serializer: None,
+            value_serializer: None,
+            callback: None,
+            force: false,
+            eager_partitioning: false,
+        }
+    }
+
+    /// Starts building a tombstone (a record with a key and no value), e.g. to delete a key of a
+    /// compacted topic.
+    pub fn tombstone(&self, key: impl Into<T::Key>) -> RecordBuilder<T> {
+        let mut b = RecordBuilder {
+            value: None,
+            ..self.record_empty()
+        };
+        b.key = Some(key.into());
+        b
+    }
+
+    fn record_empty(&self) -> RecordBuilder<T> {
+        RecordBuilder {
+            app: self.app.clone(),
+            key: None,
+            value: None,
+            partition: None,
+            timestamp: None,
+            headers: Vec::new(),
+            key_serializer: None,
+            value_serializer: None,
+            callback: None,
+            force: false,
+            eager_partitioning: false,
+        }
+    }
+
+    /// Sends `value` under `key` and waits for the broker's acknowledgement.
+    pub async fn send(&self, key: impl Into<T::Key>, value: T::Value) -> Result<RecordMetadata> {
+        self.record(value).key(key).send().await
+    }
+
+    /// Enqueues `value` under `key` without waiting; the returned handle resolves to the record's
+    /// metadata. A serialization error is returned here and nothing is sent.
+    pub fn send_soon(&self, key: impl Into<T::Key>, value: T::Value) -> Result<DeliveryHandle> {
+        self.record(value).key(key).send_soon()
+    }
+
+    /// Reads this topic from its earliest offset outside of any agent, without committing.
+    /// Yields values; see [`TopicApi::events`] for whole events.
+    pub fn stream(&self) -> crate::Stream<T> {
+        match self.app() {
+            Ok(app) => crate::stream::reader_stream::<T>(&app),
+            Err(e) => crate::Stream::failed(e),
+        }
+    }
+
+    /// Like [`TopicApi::stream`], yielding [`crate::Event`]s (key, value, headers, coordinates).
+    pub fn events(&self) -> crate::Events<T> {
+        self.stream().events()
+    }
+}
+
+/// A callback run once with the outcome of a send.
+pub type SendCallback = Box<dyn FnOnce(&Result<RecordMetadata>) + Send + 'static>;
+
+/// Builds one record with every option Faust's `send` has.
+#[must_use = "a RecordBuilder sends nothing until .send() or .send_soon() is called"]
+pub struct RecordBuilder<T: Topic>
+where
+    T::Key: Serialize + DeserializeOwned,
+    T::Value: Serialize + DeserializeOwned,
+{
+    app: Option<App>,
+    key: Option<T::Key>,
+    value: Option<T::Value>,
+    partition: Option<i32>,
+    timestamp: Option<i64>,
+    headers: Headers,
+    key_serializer: Option<String>,
+    value_serializer: Option<String>,
+    callback: Option<SendCallback>,
+    force: bool,
+    eager_partitioning: bool,
+}
+
+impl<T> RecordBuilder<T>
+where
+    T: Topic,
+    T::Key: Serialize + DeserializeOwned,
+    T::Value: Serialize + DeserializeOwned,
+{
+    /// The record's key.
+    pub fn key(mut self, key: impl Into<T::Key>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+    /// Sends to this partition instead of the key's.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+    /// Record timestamp in milliseconds since the epoch.
+    pub fn timestamp(mut self, millis: i64) -> Self {
+        self.timestamp = Some(millis);
+        self
+    }
+    /// Adds a header.
+    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.headers.push((key.into(), Some(value.into())));
+        self
+    }
+    /// Adds headers.
+    pub fn headers<K: Into<String>, V: Into<Bytes>>(
+        mut self,
+        headers: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.headers
+            .extend(headers.into_iter().map(|(k, v)| (k.into(), Some(v.into()))));
+        self
+    }
+    /// Overrides the key serializer for this record.
+    pub fn key_serializer(mut self, name: impl Into<String>) -> Self {
+        self.key_serializer = Some(name.into());
+        self
+    }
+    /// Overrides the value serializer for this record.
+    pub fn value_serializer(mut self, name: impl Into<String>) -> Self {
+        self.value_serializer = Some(name.into());
+        self
+    }
+    /// Runs `f` with the outcome once the broker has answered, even if the handle is dropped.
+    pub fn callback(mut self, f: impl FnOnce(&Result<RecordMetadata>) + Send + 'static) -> Self {
+        self.callback = Some(Box::new(f));
+        self
+    }
+    /// Sends even if the app has not started yet.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+    /// Decides the partition now (murmur2 of the key against the topic's partition count) rather
+    /// than in the transport.
+    pub fn eager_partitioning(mut self, eager: bool) -> Self {
+        self.eager_partitioning = eager;
+        self
+    }
+
+    /// Sends and waits for the broker's acknowledgement.
+    pub async fn send(self) -> Result<RecordMetadata> {
+        self.send_soon()?.await
+    }
+
+    /// Enqueues without waiting. Errors (serialization, unknown codec, app not running) are
+    /// returned here and nothing is sent.
+    pub fn send_soon(self) -> Result<DeliveryHandle> {
+        let app = match self.app {
+            Some(a) => a,
+            None => App::current()?,
+        };
+        if !self.force && !app.is_running() {
+            return Err(Error::state(format!(
+                "cannot send to '{}': app '{}' is not running (start it first, or send with .force(true))",
+                T::spec().name,
+                app.id()
+            )));
+        }
+        let spec = T::spec();
+        let codecs = spec.codecs()?;
+        let key_ser;
+        let key_codec = match &self.key_serializer {
+            Some(n) => {
+                key_ser = Serializer::resolve(n)?;
+                &key_ser
+            }
+            None => &codecs.key,
+        };
+        let value_ser;
+        let value_codec = match &self.value_serializer {
+            Some(n) => {
+                value_ser = Serializer::resolve(n)?;
+                &value_ser
+            }
+            None => &codecs.value,
+        };
+        let key = match &self.key {
+            Some(k) => Some(key_codec.dumps(k).map_err(|e| Error::Serialize {
+                topic: spec.name.into(),
+                what: "key",
+                codec: key_codec.name().into(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let value = match &self.value {
+            Some(v) => Some(value_codec.dumps(v).map_err(|e| Error::Serialize {
+                topic: spec.name.into(),
+                what: "value",
+                codec: value_codec.name().into(),
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
+        let mut partition = self.partition;
+        if partition.is_none() && self.eager_partitioning {
+            let parts = app.partitions_of(spec.name)?;
+            partition = Some(match &key {
+                Some(k) => partitioner::partition_for_key(k, parts),
+                None => partitioner::partition_for_keyless(parts),
+            });
+        }
+        let record = OutgoingRecord {
+            topic: spec.name.to_string(),
+            partition,
+            key,
+            value,
+            headers: self.headers,
+            timestamp: self.timestamp,
+            acks: spec.declared_acks(),
+            delivery_guarantee: spec.declared_delivery_guarantee(),
+        };
+        let handle = app.transport().send(record)?;
+        Ok(match self.callback {
+            None => handle,
+            Some(cb) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let res = handle.await;
+                    cb(&res);
+                    let _ = tx.send(res);
+                });
+                let topic = spec.name;
+                DeliveryHandle::pending(async move {
+                    rx.await.unwrap_or_else(|_| Err(Error::Closed(topic.to_string())))
+                })
+            }
+        })
+    }
+}
+
+#[doc(hidden)]
+pub fn __source_of<T: Topic>() -> SourceRef
+where
+    T::Key: Serialize + DeserializeOwned,
+    T::Value: Serialize + DeserializeOwned,
+{
+    SourceRef::Topic(T::spec())
+}
