@@ -40,11 +40,6 @@ impl Errors {
         self.list.borrow_mut().push(err);
     }
 
-    /// Whether anything was recorded.
-    pub(crate) fn any(&self) -> bool {
-        !self.list.borrow().is_empty()
-    }
-
     /// One `compile_error!` per recorded problem.
     pub(crate) fn into_compile_errors(self) -> TokenStream {
         self.list
@@ -570,7 +565,8 @@ mod tests {
             .into_iter()
             .map(|e| (e.name(), type_string(&e.value)))
             .collect();
-        (entries, errors.list.borrow().len())
+        let count = errors.list.borrow().len();
+        (entries, count)
     }
 
     #[test]

@@ -24,15 +24,15 @@ pub(crate) fn unit_struct(
             match &s.fields {
                 Fields::Unit => {}
                 Fields::Named(f) if f.named.is_empty() => {
-                    errors.spanned(
-                        &f.brace_token.span.join(),
+                    errors.at(
+                        f.brace_token.span.join(),
                         format!("{macro_name} goes on a unit struct: write `{example}` without braces"),
                     );
                     ok = false;
                 }
                 Fields::Unnamed(f) if f.unnamed.is_empty() => {
-                    errors.spanned(
-                        &f.paren_token.span.join(),
+                    errors.at(
+                        f.paren_token.span.join(),
                         format!("{macro_name} goes on a unit struct: write `{example}` without parentheses"),
                     );
                     ok = false;

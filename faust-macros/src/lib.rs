@@ -1,1 +1,152 @@
+//! The declaration macros of faust-rs: [`macro@topic`], [`macro@channel`], [`macro@agent`],
+//! [`macro@timer`] and [`main!`].
+//!
+//! Use them through `faust_runtime` (`use faust_runtime::prelude::*;`), which re-exports them and
+//! provides everything the generated code refers to. Each macro turns a declaration into a
+//! static spec plus a registration that the app collects at start-up; none of them changes the
+//! item it is put on beyond adding trait impls.
+//!
+//! Mistakes are reported at the tokens that are wrong, all at once: every unknown or repeated
+//! key, every bad value and every problem with the item itself gets its own message, and the item
+//! is still emitted so that one mistake does not cause a cascade of follow-up errors.
+
 extern crate proc_macro;
+
+mod agent;
+mod attr;
+mod channel;
+mod item;
+mod main_macro;
+mod timer;
+mod topic;
+
+use proc_macro::TokenStream;
+
+/// Declares a Kafka topic: put it on a unit struct, which becomes the topic's typed handle.
+///
+/// ```ignore
+/// use faust_runtime::prelude::*;
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Order { id: u64, amount: f64 }
+///
+/// /// Orders as they are placed.
+/// #[topic(name = "orders", key = String, value = Order, partitions = 8, retention = "7d")]
+/// pub struct Orders;
+///
+/// async fn place(order: Order) -> Result<()> {
+///     Orders.send(order.id.to_string(), order).await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// Keys:
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `name` | the Kafka topic name (letters, digits, `.`, `_`, `-`) | required |
+/// | `key` | key type | `Vec<u8>` |
+/// | `value` | value type | required |
+/// | `key_serializer` | serializer chain, e.g. `"json"`, `"raw"` | `"raw"` |
+/// | `value_serializer` | serializer chain | `"raw"` for `String`, `Vec<u8>`, `Bytes`, `ByteBuf`; else `"json"` |
+/// | `partitions` | partition count, > 0 | the app's `topic_partitions` |
+/// | `replicas` | replication factor, > 0 | broker default |
+/// | `retention` | `"7d"`, `"12h"`, `"250ms"` or a number of seconds | broker default |
+/// | `compacting`, `deleting` | `true`/`false`: the cleanup policy | broker default |
+/// | `acks` | `"all"` (or `-1`, `true`), `1`, `0` (or `false`) | `"all"` |
+/// | `delivery_guarantee` | `"at_least_once"` or `"exactly_once"` | `"at_least_once"` |
+/// | `maxsize` | buffer size of each agent's stream, > 0 | the app's setting |
+/// | `config` | extra topic configuration: `[("segment.ms", "60000"), ...]` | none |
+/// | `on_error` | `"skip"`, `"dead_letter"` or `"stop"`, for records that do not decode or whose agent fails | `"skip"` |
+/// | `dead_letter` | name of the dead-letter topic | `"{name}-dlq"` |
+/// | `root` | another `#[topic]` type whose settings this one inherits | none |
+///
+/// The struct gets `Clone`, `Copy`, `Debug` and `Default` (unless it derives them itself), the
+/// `Topic` and `Channel` traits, and dereferences to `TopicApi<Self>`, so `Orders.send(..)`,
+/// `Orders.send_soon(..)` and `Orders.record(..)` work anywhere an app is running. The key and
+/// value types must implement `Serialize` and `Deserialize`.
+#[proc_macro_attribute]
+pub fn topic(attr: TokenStream, item: TokenStream) -> TokenStream {
+    topic::expand(attr.into(), item.into()).into()
+}
+
+/// Declares an in-process channel: a bounded, typed queue that agents read like a topic, with
+/// no broker and no serialization. Put it on a unit struct, which becomes the channel's handle.
+///
+/// ```ignore
+/// use faust_runtime::prelude::*;
+///
+/// struct Notification { user: String, text: String }
+///
+/// #[channel(value = Notification, maxsize = 1000)]
+/// pub struct Notifications;
+/// ```
+///
+/// Keys: `value` (the value type, required), `key` (default `()`), `name` (default the struct's
+/// name) and `maxsize` (queue size, > 0; senders wait while it is full). Values only need to be
+/// `Send + 'static`. The struct dereferences to `ChannelApi<Self>`: `Notifications.send(..)`.
+#[proc_macro_attribute]
+pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
+    channel::expand(attr.into(), item.into()).into()
+}
+
+/// Makes an `async fn` an agent: a supervised consumer of a topic or channel, started with the
+/// app and restarted if it fails.
+///
+/// ```ignore
+/// use faust_runtime::prelude::*;
+///
+/// #[agent(Orders, concurrency = 2)]
+/// async fn count_orders(mut orders: Stream<Orders>) -> Result<()> {
+///     while let Some(order) = orders.next().await {
+///         println!("order {}", order?.id);
+///     }
+///     Ok(())
+/// }
+/// ```
+///
+/// The first argument of the attribute is the topic or channel type; then optional `name`
+/// (default the function's name) and `concurrency` (instances, > 0, default 1; a topic's
+/// partitions are divided among them). The function takes exactly one argument, `Stream<H>` for
+/// values or `Events<H>` for whole events of that topic or channel `H`, and returns `()` or
+/// `Result<(), E>`. It is left as written and may still be called directly.
+#[proc_macro_attribute]
+pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
+    agent::expand(attr.into(), item.into()).into()
+}
+
+/// Runs an `async fn` on an interval while the app runs.
+///
+/// ```ignore
+/// use faust_runtime::prelude::*;
+///
+/// #[timer(interval = "30s")]
+/// async fn report() -> Result<()> {
+///     println!("still here");
+///     Ok(())
+/// }
+/// ```
+///
+/// `interval` is required: a string such as `"250ms"`, `"5s"`, `"1.5s"`, `"1m"`, `"1h"`, `"2d"`,
+/// or a number of seconds (`"5"`, `5`, `0.5`); it is checked when the crate compiles. `name`
+/// defaults to the function's name. The function takes no arguments and returns `()` or
+/// `Result<(), E>`. The first run happens one interval after the app starts.
+#[proc_macro_attribute]
+pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
+    timer::expand(attr.into(), item.into()).into()
+}
+
+/// Writes the program's `fn main`: builds the app, runs the agents and timers declared in this
+/// crate until interrupted, and exits with its status.
+///
+/// ```ignore
+/// faust_runtime::main!(id = "orders-app", broker = "kafka://localhost:9092", topic_partitions = 8);
+/// ```
+///
+/// Keys: `id` (required: the app's name, also its consumer group), `broker`, `version` (> 0),
+/// `topic_partitions` (> 0) and `commit_interval` (a duration such as `"2.8s"`). Settings given
+/// here are defaults; the runtime documents which environment variables override them.
+#[proc_macro]
+pub fn main(input: TokenStream) -> TokenStream {
+    main_macro::expand(input.into()).into()
+}

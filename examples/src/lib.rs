@@ -1,0 +1,1 @@
+//! Runnable examples of faust-rs: see `quickstart.rs` (`cargo run --example quickstart`).

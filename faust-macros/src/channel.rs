@@ -1,0 +1,216 @@
+//! `#[channel(value = Notification, maxsize = 1000)]` on a unit struct: an in-process queue with a
+//! static `ChannelSpec`, the `Channel` impl, `Deref` to the typed handle and the registration.
+
+use crate::attr::{self, split_entries, type_string, Errors, KeySet};
+use crate::item;
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{LitStr, Type};
+
+/// Every key `#[channel]` accepts.
+pub(crate) const KEYS: &[&str] = &["name", "key", "value", "maxsize"];
+
+/// Keys of `#[topic]` that mean nothing for an in-process channel.
+const TOPIC_ONLY: &[&str] = &[
+    "partitions",
+    "retention",
+    "key_serializer",
+    "value_serializer",
+    "acks",
+    "replicas",
+    "compacting",
+    "deleting",
+    "config",
+    "root",
+    "on_error",
+    "dead_letter",
+    "delivery_guarantee",
+];
+
+const EXAMPLE: &str = "#[channel(value = Notification)]";
+
+#[derive(Default)]
+struct Settings {
+    name: Option<LitStr>,
+    key: Option<Type>,
+    value: Option<Type>,
+    maxsize: Option<usize>,
+}
+
+/// Expands `#[channel(attr)] item`.
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let errors = Errors::new();
+    let Some(strukt) =
+        item::unit_struct(item.clone(), "#[channel]", "struct Notifications;", &errors)
+    else {
+        let errors = errors.into_compile_errors();
+        return quote!(#item #errors);
+    };
+    let s = parse_settings(attr, &errors);
+    let ident = &strukt.ident;
+    let ident_str = ident.to_string();
+    let name = s
+        .name
+        .as_ref()
+        .map(LitStr::value)
+        .unwrap_or_else(|| ident_str.clone());
+
+    let key_ty = s
+        .key
+        .as_ref()
+        .map(ToTokens::to_token_stream)
+        .unwrap_or_else(|| quote!(()));
+    let value_ty = match &s.value {
+        Some(v) => v.to_token_stream(),
+        None => {
+            let msg = format!(
+                "#[channel] needs `value`, the type of the values it carries, e.g. {EXAMPLE}"
+            );
+            quote_spanned!(Span::call_site()=> ::core::compile_error!(#msg))
+        }
+    };
+    let key_type_str = s
+        .key
+        .as_ref()
+        .map(type_string)
+        .unwrap_or_else(|| "()".into());
+    let value_type_str = s.value.as_ref().map(type_string).unwrap_or_default();
+    let maxsize = s
+        .maxsize
+        .map(|m| quote!(maxsize: ::core::option::Option::Some(#m),));
+
+    // As for topics: the requirement is stated once by a check at the user's type, and the impl
+    // takes it as a higher-ranked bound so it adds no second error.
+    let mut bounds = TokenStream::new();
+    let mut checks = TokenStream::new();
+    for ty in [s.key.as_ref(), s.value.as_ref()].into_iter().flatten() {
+        bounds.extend(quote!(for<'__faust> #ty: ::core::marker::Send,));
+        checks.extend(quote_spanned!(ty.span()=>
+            const _: () = ::faust_runtime::__private::check_channel_type::<#ty>();
+        ));
+    }
+    let handle_impls = item::handle_impls(&strukt);
+
+    let errors = errors.into_compile_errors();
+    quote! {
+        #strukt
+
+        const _: () = {
+            static __SPEC: ::faust_runtime::__private::ChannelSpec = ::faust_runtime::__private::ChannelSpec {
+                name: #name,
+                type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
+                module: ::core::module_path!(),
+                key_type: #key_type_str,
+                value_type: #value_type_str,
+                #maxsize
+                ..::faust_runtime::__private::ChannelSpec::DEFAULT
+            };
+
+            impl ::faust_runtime::Channel for #ident where #bounds {
+                type Key = #key_ty;
+                type Value = #value_ty;
+
+                fn __source() -> ::faust_runtime::SourceRef {
+                    ::faust_runtime::SourceRef::Channel(&__SPEC)
+                }
+
+                fn __subscribe(
+                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
+                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    instances: usize,
+                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<Self>>> {
+                    ::faust_runtime::__private::subscribe_channel::<Self>(ctx, agent, instances)
+                }
+            }
+
+            impl ::core::ops::Deref for #ident {
+                type Target = ::faust_runtime::ChannelApi<#ident>;
+
+                fn deref(&self) -> &Self::Target {
+                    static API: ::faust_runtime::ChannelApi<#ident> = ::faust_runtime::ChannelApi::UNBOUND;
+                    &API
+                }
+            }
+
+            #handle_impls
+
+            #checks
+
+            ::faust_runtime::__private::inventory::submit! {
+                ::faust_runtime::__private::Registration::Channel(&__SPEC)
+            }
+        };
+
+        #errors
+    }
+}
+
+fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
+    let mut s = Settings::default();
+    let mut keys = KeySet::new("#[channel]", KEYS);
+    for e in split_entries(attr, errors) {
+        let Some(key) = &e.key else {
+            errors.spanned(
+                &e.value,
+                format!(
+                    "expected `key = value`, e.g. {EXAMPLE}; valid keys: {}",
+                    keys.list()
+                ),
+            );
+            continue;
+        };
+        let name = e.name();
+        if TOPIC_ONLY.contains(&name.as_str()) {
+            errors.at(
+                key.span(),
+                format!(
+                    "`{name}` is a topic setting; channels are in-process and take only: {}",
+                    keys.list()
+                ),
+            );
+            continue;
+        }
+        if !keys.accept(key, errors) {
+            continue;
+        }
+        match name.as_str() {
+            "name" => s.name = attr::non_empty_string(errors, &e, "name = \"notifications\""),
+            "key" => s.key = e.parse(errors, "`key` expects a type, e.g. `key = String`"),
+            "value" => {
+                s.value = e.parse(errors, "`value` expects a type, e.g. `value = Notification`")
+            }
+            "maxsize" => {
+                s.maxsize = attr::positive_int(errors, &e, u32::MAX as u64).map(|n| n as usize)
+            }
+            other => unreachable!("key `{other}` is in KEYS but not handled"),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+    use quote::quote;
+
+    #[test]
+    fn topic_settings_are_named_as_such() {
+        let out = expand(
+            quote!(value = Note, partitions = 4, colour = 1),
+            quote!(struct Notes;),
+        )
+        .to_string();
+        assert!(out.contains(
+            "`partitions` is a topic setting; channels are in-process and take only: name, key, value, maxsize"
+        ));
+        assert!(out.contains("unknown key `colour` for #[channel]"));
+    }
+
+    #[test]
+    fn name_defaults_to_the_struct() {
+        let out = expand(quote!(value = Note), quote!(struct Notes;)).to_string();
+        assert!(out.contains("name : \"Notes\""), "{out}");
+        assert!(!out.contains("compile_error"));
+    }
+}

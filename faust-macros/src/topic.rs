@@ -1,0 +1,446 @@
+//! `#[topic(name = "orders", key = String, value = Order, ...)]` on a unit struct: a static
+//! `TopicSpec`, the `Channel` and `Topic` impls, `Deref` to the typed handle and the registration.
+
+use crate::attr::{self, duration_tokens, is_raw_type, split_entries, type_string, Entry, Errors, KeySet};
+use crate::item;
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Expr, Lit, LitStr, Path, Type};
+
+/// Every key `#[topic]` accepts, in the order the docs list them.
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "key",
+    "value",
+    "key_serializer",
+    "value_serializer",
+    "partitions",
+    "retention",
+    "compacting",
+    "deleting",
+    "replicas",
+    "acks",
+    "delivery_guarantee",
+    "maxsize",
+    "config",
+    "on_error",
+    "dead_letter",
+    "root",
+];
+
+const EXAMPLE: &str = "#[topic(name = \"orders\", value = Order)]";
+
+/// The attribute, read. Each setting is the expression to put in the spec, when given.
+#[derive(Default)]
+struct Settings {
+    name: Option<LitStr>,
+    key: Option<Type>,
+    value: Option<Type>,
+    key_serializer: Option<LitStr>,
+    value_serializer: Option<LitStr>,
+    partitions: Option<i32>,
+    retention: Option<u128>,
+    compacting: Option<bool>,
+    deleting: Option<bool>,
+    replicas: Option<i16>,
+    acks: Option<TokenStream>,
+    delivery_guarantee: Option<TokenStream>,
+    maxsize: Option<usize>,
+    config: Option<Vec<(String, String)>>,
+    on_error: Option<TokenStream>,
+    dead_letter: Option<LitStr>,
+    root: Option<Path>,
+}
+
+/// Expands `#[topic(attr)] item`.
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let errors = Errors::new();
+    let Some(strukt) = item::unit_struct(item.clone(), "#[topic]", "struct Orders;", &errors) else {
+        // Not something a handle can be made of: leave the item as written.
+        let errors = errors.into_compile_errors();
+        return quote!(#item #errors);
+    };
+    let s = parse_settings(attr, &errors);
+    let ident = &strukt.ident;
+    let ident_str = ident.to_string();
+
+    if s.name.is_none() {
+        errors.at(
+            Span::call_site(),
+            format!("#[topic] needs `name`, the Kafka topic name, e.g. {EXAMPLE}"),
+        );
+    }
+    let name = s.name.as_ref().map(LitStr::value).unwrap_or_default();
+
+    let key_ty = s
+        .key
+        .as_ref()
+        .map(ToTokens::to_token_stream)
+        .unwrap_or_else(|| quote!(::std::vec::Vec<u8>));
+    // A missing value type is reported once, by the associated type itself; the rest of the
+    // expansion stays well-formed so uses of the handle elsewhere report nothing more.
+    let value_ty = match &s.value {
+        Some(v) => v.to_token_stream(),
+        None => {
+            let msg = format!("#[topic] needs `value`, the type of the records, e.g. {EXAMPLE}");
+            quote_spanned!(Span::call_site()=> ::core::compile_error!(#msg))
+        }
+    };
+    let key_type_str = s
+        .key
+        .as_ref()
+        .map(type_string)
+        .unwrap_or_else(|| "Vec<u8>".into());
+    let value_type_str = s.value.as_ref().map(type_string).unwrap_or_default();
+
+    let value_serializer = s
+        .value_serializer
+        .as_ref()
+        .map(LitStr::value)
+        .or_else(|| s.value.as_ref().filter(|v| is_raw_type(v)).map(|_| "raw".to_string()));
+
+    let some = |t: TokenStream| quote!(::core::option::Option::Some(#t));
+    let mut fields = TokenStream::new();
+    let mut field = |name: &str, value: Option<TokenStream>| {
+        if let Some(v) = value {
+            let name = syn::Ident::new(name, Span::call_site());
+            fields.extend(quote!(#name: #v,));
+        }
+    };
+    field("partitions", s.partitions.map(|p| some(quote!(#p))));
+    field("replicas", s.replicas.map(|r| some(quote!(#r))));
+    field("retention", s.retention.map(|n| some(duration_tokens(n))));
+    field("compacting", s.compacting.map(|b| some(quote!(#b))));
+    field("deleting", s.deleting.map(|b| some(quote!(#b))));
+    field("acks", s.acks.clone().map(some));
+    field("delivery_guarantee", s.delivery_guarantee.clone().map(some));
+    field("maxsize", s.maxsize.map(|m| some(quote!(#m))));
+    field(
+        "config",
+        s.config.as_ref().map(|pairs| {
+            let pairs = pairs.iter().map(|(k, v)| quote!((#k, #v)));
+            quote!(&[#(#pairs),*])
+        }),
+    );
+    field(
+        "key_serializer",
+        s.key_serializer.as_ref().map(|k| some(quote!(#k))),
+    );
+    field("value_serializer", value_serializer.map(|v| some(quote!(#v))));
+    field("on_error", s.on_error.clone().map(some));
+    field("dead_letter", s.dead_letter.as_ref().map(|d| some(quote!(#d))));
+    field(
+        "root",
+        s.root.as_ref().map(|root| {
+            let f = quote_spanned!(root.span()=>
+                <#root as ::faust_runtime::Topic>::spec
+                    as fn() -> &'static ::faust_runtime::__private::TopicSpec
+            );
+            some(f)
+        }),
+    );
+
+    // The serde requirements are stated once, by the checks below (spanned at the user's types,
+    // with the runtime's explanation). The impls take them as higher-ranked bounds, which the
+    // compiler only checks where the impls are used, so a wrong type gives exactly one error.
+    let mut bounds = TokenStream::new();
+    let mut checks = TokenStream::new();
+    for ty in [s.key.as_ref(), s.value.as_ref()].into_iter().flatten() {
+        bounds.extend(quote!(for<'__faust> #ty: ::faust_runtime::__private::TopicType,));
+        checks.extend(quote_spanned!(ty.span()=>
+            const _: () = ::faust_runtime::__private::check_topic_type::<#ty>();
+        ));
+    }
+    let handle_impls = item::handle_impls(&strukt);
+
+    let errors = errors.into_compile_errors();
+    quote! {
+        #strukt
+
+        const _: () = {
+            static __SPEC: ::faust_runtime::__private::TopicSpec = ::faust_runtime::__private::TopicSpec {
+                name: #name,
+                type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
+                module: ::core::module_path!(),
+                key_type: #key_type_str,
+                value_type: #value_type_str,
+                #fields
+                ..::faust_runtime::__private::TopicSpec::DEFAULT
+            };
+
+            impl ::faust_runtime::Channel for #ident where #bounds {
+                type Key = #key_ty;
+                type Value = #value_ty;
+
+                fn __source() -> ::faust_runtime::SourceRef {
+                    ::faust_runtime::SourceRef::Topic(&__SPEC)
+                }
+
+                fn __subscribe(
+                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
+                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    instances: usize,
+                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<Self>>> {
+                    ::faust_runtime::__private::subscribe_topic::<Self>(ctx, agent, instances)
+                }
+            }
+
+            impl ::faust_runtime::Topic for #ident where #bounds {
+                fn spec() -> &'static ::faust_runtime::__private::TopicSpec {
+                    &__SPEC
+                }
+            }
+
+            impl ::core::ops::Deref for #ident {
+                type Target = ::faust_runtime::TopicApi<#ident>;
+
+                fn deref(&self) -> &Self::Target {
+                    static API: ::faust_runtime::TopicApi<#ident> = ::faust_runtime::TopicApi::UNBOUND;
+                    &API
+                }
+            }
+
+            #handle_impls
+
+            #checks
+
+            ::faust_runtime::__private::inventory::submit! {
+                ::faust_runtime::__private::Registration::Topic(&__SPEC)
+            }
+        };
+
+        #errors
+    }
+}
+
+fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
+    let mut s = Settings::default();
+    let mut keys = KeySet::new("#[topic]", KEYS);
+    for e in split_entries(attr, errors) {
+        let Some(key) = &e.key else {
+            errors.spanned(
+                &e.value,
+                format!(
+                    "expected `key = value`, e.g. {EXAMPLE}; valid keys: {}",
+                    keys.list()
+                ),
+            );
+            continue;
+        };
+        if !keys.accept(key, errors) {
+            continue;
+        }
+        match e.name().as_str() {
+            "name" => s.name = topic_name(errors, &e),
+            "key" => s.key = e.parse(errors, "`key` expects a type, e.g. `key = String`"),
+            "value" => s.value = e.parse(errors, "`value` expects a type, e.g. `value = Order`"),
+            "key_serializer" => {
+                s.key_serializer = attr::non_empty_string(errors, &e, "key_serializer = \"json\"")
+            }
+            "value_serializer" => {
+                s.value_serializer =
+                    attr::non_empty_string(errors, &e, "value_serializer = \"json\"")
+            }
+            "partitions" => {
+                s.partitions = attr::positive_int(errors, &e, i32::MAX as u64).map(|n| n as i32)
+            }
+            "replicas" => {
+                s.replicas = attr::positive_int(errors, &e, i16::MAX as u64).map(|n| n as i16)
+            }
+            "maxsize" => {
+                s.maxsize = attr::positive_int(errors, &e, u32::MAX as u64).map(|n| n as usize)
+            }
+            "retention" => s.retention = attr::duration(errors, &e, false),
+            "compacting" => s.compacting = attr::boolean(errors, &e),
+            "deleting" => s.deleting = attr::boolean(errors, &e),
+            "acks" => s.acks = acks(errors, &e),
+            "delivery_guarantee" => {
+                s.delivery_guarantee =
+                    attr::choice(errors, &e, &["at_least_once", "exactly_once"]).map(|(v, _)| {
+                        if v == "exactly_once" {
+                            quote!(::faust_runtime::__private::DeliveryGuarantee::ExactlyOnce)
+                        } else {
+                            quote!(::faust_runtime::__private::DeliveryGuarantee::AtLeastOnce)
+                        }
+                    })
+            }
+            "on_error" => {
+                s.on_error = attr::choice(errors, &e, &["skip", "dead_letter", "stop"]).map(
+                    |(v, _)| match v.as_str() {
+                        "skip" => quote!(::faust_runtime::__private::ErrorPolicy::Skip),
+                        "dead_letter" => quote!(::faust_runtime::__private::ErrorPolicy::DeadLetter),
+                        _ => quote!(::faust_runtime::__private::ErrorPolicy::Stop),
+                    },
+                )
+            }
+            "dead_letter" => s.dead_letter = topic_name(errors, &e),
+            "config" => s.config = config(errors, &e),
+            "root" => {
+                s.root = e.parse(
+                    errors,
+                    "`root` expects the type of another #[topic], e.g. `root = Orders`",
+                )
+            }
+            other => unreachable!("key `{other}` is in KEYS but not handled"),
+        }
+    }
+    s
+}
+
+/// A Kafka topic name: 1 to 249 characters among letters, digits, `.`, `_` and `-`.
+fn topic_name(errors: &Errors, e: &Entry) -> Option<LitStr> {
+    let key = e.name();
+    let s = attr::non_empty_string(errors, e, &format!("{key} = \"orders\""))?;
+    let v = s.value();
+    if let Some(bad) = v
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        errors.spanned(
+            &s,
+            format!(
+                "`{key}`: Kafka topic names may use only ASCII letters, digits, `.`, `_` and `-`, not {bad:?}"
+            ),
+        );
+        return None;
+    }
+    if v.len() > 249 || v == "." || v == ".." {
+        errors.spanned(
+            &s,
+            format!("`{key}`: \"{v}\" is not a valid Kafka topic name"),
+        );
+        return None;
+    }
+    Some(s)
+}
+
+/// `acks`: `"all"`, `-1` or `true` for all replicas, `1` for the leader, `0` or `false` for none.
+fn acks(errors: &Errors, e: &Entry) -> Option<TokenStream> {
+    const HINT: &str =
+        "`acks` must be \"all\" (also -1 or true), 1 (the leader only) or 0 (none; also false)";
+    let lit = e.parse::<Lit>(errors, HINT)?;
+    let which = match &lit {
+        Lit::Str(s) => match s.value().as_str() {
+            "all" | "-1" => Some("All"),
+            "1" | "leader" => Some("Leader"),
+            "0" | "none" => Some("None"),
+            _ => None,
+        },
+        Lit::Int(i) => match i.base10_digits() {
+            "-1" => Some("All"),
+            "1" => Some("Leader"),
+            "0" => Some("None"),
+            _ => None,
+        },
+        Lit::Bool(b) => Some(if b.value { "All" } else { "None" }),
+        _ => None,
+    };
+    match which {
+        Some(v) => {
+            let v = syn::Ident::new(v, Span::call_site());
+            Some(quote!(::faust_runtime::__private::Acks::#v))
+        }
+        None => {
+            errors.spanned(&lit, HINT);
+            None
+        }
+    }
+}
+
+/// `config = [("segment.ms", "1000"), ...]`; numbers and booleans are accepted as values too.
+fn config(errors: &Errors, e: &Entry) -> Option<Vec<(String, String)>> {
+    const HINT: &str =
+        "`config` expects a list of (\"key\", \"value\") pairs, e.g. `config = [(\"segment.ms\", \"60000\")]`";
+    let array = e.parse::<syn::ExprArray>(errors, HINT)?;
+    let mut pairs = Vec::new();
+    let mut ok = true;
+    for elem in &array.elems {
+        let pair = match elem {
+            Expr::Tuple(t) if t.elems.len() == 2 => {
+                let k = config_part(&t.elems[0], true);
+                let v = config_part(&t.elems[1], false);
+                if k.is_none() {
+                    errors.spanned(&t.elems[0], "a `config` key must be a non-empty string");
+                }
+                if v.is_none() {
+                    errors.spanned(&t.elems[1], "a `config` value must be a string, number or bool");
+                }
+                k.zip(v)
+            }
+            other => {
+                errors.spanned(other, HINT);
+                None
+            }
+        };
+        match pair {
+            Some(p) => pairs.push(p),
+            None => ok = false,
+        }
+    }
+    ok.then_some(pairs)
+}
+
+fn config_part(expr: &Expr, is_key: bool) -> Option<String> {
+    let Expr::Lit(lit) = expr else {
+        return None;
+    };
+    match &lit.lit {
+        Lit::Str(s) if !s.value().is_empty() => Some(s.value()),
+        Lit::Int(i) if !is_key => Some(i.base10_digits().to_string()),
+        Lit::Float(f) if !is_key => Some(f.base10_digits().to_string()),
+        Lit::Bool(b) if !is_key => Some(b.value.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+    use quote::quote;
+
+    fn messages(out: &proc_macro2::TokenStream) -> Vec<String> {
+        let text = out.to_string();
+        text.split("compile_error ! {")
+            .skip(1)
+            .filter_map(|s| s.split('"').nth(1).map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn well_formed_topic_has_no_errors() {
+        let out = expand(
+            quote!(name = "orders", key = String, value = Order, partitions = 8, retention = "7d",
+                   acks = -1, config = [("segment.ms", 1000)], on_error = "dead_letter"),
+            quote!(pub struct Orders;),
+        );
+        assert!(messages(&out).is_empty(), "{out}");
+        let text = out.to_string();
+        assert!(text.contains("partitions : :: core :: option :: Option :: Some (8i32)"));
+        assert!(text.contains("Acks :: All"));
+        assert!(text.contains("(\"segment.ms\" , \"1000\")"));
+    }
+
+    #[test]
+    fn raw_value_serializer_for_text() {
+        let out = expand(quote!(name = "lines", value = String), quote!(struct Lines;));
+        assert!(out
+            .to_string()
+            .contains("value_serializer : :: core :: option :: Option :: Some (\"raw\")"));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let out = expand(
+            quote!(value = Order, partitions = 0, partition = 2, value = u8, acks = "most"),
+            quote!(struct Orders;),
+        );
+        let msgs = messages(&out);
+        assert_eq!(msgs.len(), 5, "{msgs:#?}");
+        assert!(msgs.iter().any(|m| m.starts_with("`partitions` must be greater than zero")));
+        assert!(msgs.iter().any(|m| m.contains("did you mean `partitions`?")));
+        assert!(msgs.iter().any(|m| m.starts_with("key `value` given twice")));
+        assert!(msgs.iter().any(|m| m.starts_with("`acks` must be")));
+        assert!(msgs.iter().any(|m| m.starts_with("#[topic] needs `name`")));
+    }
+}
