@@ -77,7 +77,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(|| fn_ident.unraw().to_string());
     let fn_str = fn_ident.unraw().to_string();
     let concurrency = settings.concurrency.unwrap_or(1);
-    let source = quote::quote_spanned!(handle.span()=> <#handle as ::faust_runtime::Channel>::__source);
+    let source =
+        quote::quote_spanned!(handle.span()=> <#handle as ::faust_runtime::Channel>::__source);
 
     let errors = errors.into_compile_errors();
     quote! {
@@ -191,8 +192,7 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
         match e.name().as_str() {
             "name" => s.name = attr::non_empty_string(errors, &e, "name = \"process_orders\""),
             "concurrency" => {
-                s.concurrency =
-                    attr::positive_int(errors, &e, u32::MAX as u64).map(|n| n as usize)
+                s.concurrency = attr::positive_int(errors, &e, u32::MAX as u64).map(|n| n as usize)
             }
             other => unreachable!("key `{other}` is in KEYS but not handled"),
         }
@@ -209,16 +209,27 @@ mod tests {
     fn missing_handle_suggests_the_streams_type() {
         let out = expand(
             quote!(concurrency = 2),
-            quote!(async fn f(s: Stream<Orders>) {}),
+            quote!(
+                async fn f(s: Stream<Orders>) {}
+            ),
         )
         .to_string();
-        assert!(out.contains("missing the topic or channel: write #[agent(Orders)]"), "{out}");
+        assert!(
+            out.contains("missing the topic or channel: write #[agent(Orders)]"),
+            "{out}"
+        );
         assert!(!out.contains("AgentSpec"));
     }
 
     #[test]
     fn shape_errors_are_all_reported() {
-        let out = expand(quote!(Orders, concurrency = 0), quote!(fn f() {})).to_string();
+        let out = expand(
+            quote!(Orders, concurrency = 0),
+            quote!(
+                fn f() {}
+            ),
+        )
+        .to_string();
         assert!(out.contains("#[agent] functions must be `async fn`"));
         assert!(out.contains("an agent takes exactly one argument"));
         assert!(out.contains("`concurrency` must be greater than zero"));
@@ -228,10 +239,17 @@ mod tests {
     fn registration_names_the_types() {
         let out = expand(
             quote!(Orders, name = "x", concurrency = 3),
-            quote!(async fn f(s: Events<Orders>) -> Result<()> { Ok(()) }),
+            quote!(
+                async fn f(s: Events<Orders>) -> Result<()> {
+                    Ok(())
+                }
+            ),
         )
         .to_string();
-        assert!(out.contains("start_agent :: < Orders , Events < Orders > , _ , _ , Result < () > >"), "{out}");
+        assert!(
+            out.contains("start_agent :: < Orders , Events < Orders > , _ , _ , Result < () > >"),
+            "{out}"
+        );
         assert!(out.contains("concurrency : 3usize"));
         assert!(!out.contains("compile_error"));
     }

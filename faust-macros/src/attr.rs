@@ -225,7 +225,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Reads a string literal.
 pub(crate) fn string(errors: &Errors, e: &Entry, example: &str) -> Option<LitStr> {
-    match e.parse::<Lit>(errors, &format!("`{}` expects a string, e.g. `{example}`", e.name()))? {
+    match e.parse::<Lit>(
+        errors,
+        &format!("`{}` expects a string, e.g. `{example}`", e.name()),
+    )? {
         Lit::Str(s) => Some(s),
         other => {
             errors.spanned(
@@ -302,10 +305,7 @@ pub(crate) fn choice(errors: &Errors, e: &Entry, choices: &[&str]) -> Option<(St
     if choices.contains(&v.as_str()) {
         Some((v, s))
     } else {
-        errors.spanned(
-            &s,
-            format!("`{key}` must be one of {list}, not \"{v}\""),
-        );
+        errors.spanned(&s, format!("`{key}` must be one of {list}, not \"{v}\""));
         None
     }
 }
@@ -605,12 +605,7 @@ mod tests {
             .map(|e| set.accept(e.key.as_ref().unwrap(), &errors))
             .collect();
         assert_eq!(accepted, [true, false, false, false]);
-        let msgs: Vec<String> = errors
-            .list
-            .borrow()
-            .iter()
-            .map(|e| e.to_string())
-            .collect();
+        let msgs: Vec<String> = errors.list.borrow().iter().map(|e| e.to_string()).collect();
         assert_eq!(
             msgs,
             [
@@ -623,19 +618,26 @@ mod tests {
 
     #[test]
     fn raw_types() {
-        for raw in [quote!(String), quote!(Vec<u8>), quote!(bytes::Bytes), quote!(&'static str)] {
+        for raw in [
+            quote!(String),
+            quote!(Vec<u8>),
+            quote!(bytes::Bytes),
+            quote!(&'static str),
+        ] {
             assert!(is_raw_type(&syn::parse2(raw.clone()).unwrap()), "{raw}");
         }
         for typed in [quote!(Order), quote!(Vec<u16>), quote!(u64)] {
-            assert!(!is_raw_type(&syn::parse2(typed.clone()).unwrap()), "{typed}");
+            assert!(
+                !is_raw_type(&syn::parse2(typed.clone()).unwrap()),
+                "{typed}"
+            );
         }
     }
 
     #[test]
     fn derives_are_listed() {
         let item: syn::ItemStruct = syn::parse2(quote!(
-            #[derive(Clone, std::fmt::Debug)]
-            #[derive(Default)]
+            #[derive(Clone, std::fmt::Debug, Default)]
             struct A;
         ))
         .unwrap();

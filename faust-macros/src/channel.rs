@@ -178,7 +178,10 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
             "name" => s.name = attr::non_empty_string(errors, &e, "name = \"notifications\""),
             "key" => s.key = e.parse(errors, "`key` expects a type, e.g. `key = String`"),
             "value" => {
-                s.value = e.parse(errors, "`value` expects a type, e.g. `value = Notification`")
+                s.value = e.parse(
+                    errors,
+                    "`value` expects a type, e.g. `value = Notification`",
+                )
             }
             "maxsize" => {
                 s.maxsize = attr::positive_int(errors, &e, u32::MAX as u64).map(|n| n as usize)
@@ -198,7 +201,9 @@ mod tests {
     fn topic_settings_are_named_as_such() {
         let out = expand(
             quote!(value = Note, partitions = 4, colour = 1),
-            quote!(struct Notes;),
+            quote!(
+                struct Notes;
+            ),
         )
         .to_string();
         assert!(out.contains(
@@ -209,7 +214,13 @@ mod tests {
 
     #[test]
     fn name_defaults_to_the_struct() {
-        let out = expand(quote!(value = Note), quote!(struct Notes;)).to_string();
+        let out = expand(
+            quote!(value = Note),
+            quote!(
+                struct Notes;
+            ),
+        )
+        .to_string();
         assert!(out.contains("name : \"Notes\""), "{out}");
         assert!(!out.contains("compile_error"));
     }

@@ -26,7 +26,9 @@ pub(crate) fn unit_struct(
                 Fields::Named(f) if f.named.is_empty() => {
                     errors.at(
                         f.brace_token.span.join(),
-                        format!("{macro_name} goes on a unit struct: write `{example}` without braces"),
+                        format!(
+                            "{macro_name} goes on a unit struct: write `{example}` without braces"
+                        ),
                     );
                     ok = false;
                 }

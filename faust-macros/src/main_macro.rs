@@ -45,7 +45,9 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                 id = attr::non_empty_string(&errors, &e, "id = \"orders-app\"");
             }
             "broker" => {
-                if let Some(b) = attr::non_empty_string(&errors, &e, "broker = \"kafka://localhost:9092\"") {
+                if let Some(b) =
+                    attr::non_empty_string(&errors, &e, "broker = \"kafka://localhost:9092\"")
+                {
                     calls.extend(quote!(.broker(#b)));
                 }
             }
@@ -73,7 +75,9 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     if !id_given {
         errors.at(
             Span::call_site(),
-            format!("main! needs `id`, the app's name (also its Kafka consumer group), e.g. {EXAMPLE}"),
+            format!(
+                "main! needs `id`, the app's name (also its Kafka consumer group), e.g. {EXAMPLE}"
+            ),
         );
     }
     let id = id.map(|s| s.value()).unwrap_or_default();
@@ -97,8 +101,13 @@ mod tests {
 
     #[test]
     fn builds_the_app_from_the_settings() {
-        let out = expand(quote!(id = "a", broker = "memory://", version = 2, commit_interval = "2.8s"))
-            .to_string();
+        let out = expand(quote!(
+            id = "a",
+            broker = "memory://",
+            version = 2,
+            commit_interval = "2.8s"
+        ))
+        .to_string();
         assert!(out.contains("run_main (\"a\""));
         assert!(out.contains(". broker (\"memory://\") . version (2u32) . commit_interval (:: core :: time :: Duration :: from_millis (2800u64))"), "{out}");
         assert!(!out.contains("compile_error"));

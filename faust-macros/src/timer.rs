@@ -131,7 +131,13 @@ mod tests {
     use quote::quote;
 
     fn expand_interval(interval: proc_macro2::TokenStream) -> String {
-        expand(quote!(interval = #interval), quote!(async fn tick() {})).to_string()
+        expand(
+            quote!(interval = #interval),
+            quote!(
+                async fn tick() {}
+            ),
+        )
+        .to_string()
     }
 
     #[test]
@@ -148,13 +154,25 @@ mod tests {
     fn bad_intervals() {
         assert!(expand_interval(quote!("0s")).contains("interval must be greater than zero"));
         assert!(expand_interval(quote!("soon")).contains("cannot read \\\"soon\\\" as a duration"));
-        let missing = expand(quote!(name = "t"), quote!(async fn tick() {})).to_string();
+        let missing = expand(
+            quote!(name = "t"),
+            quote!(
+                async fn tick() {}
+            ),
+        )
+        .to_string();
         assert!(missing.contains("#[timer] needs `interval`"));
     }
 
     #[test]
     fn arguments_are_refused() {
-        let out = expand(quote!(interval = "1s"), quote!(async fn tick(n: u32) {})).to_string();
+        let out = expand(
+            quote!(interval = "1s"),
+            quote!(
+                async fn tick(n: u32) {}
+            ),
+        )
+        .to_string();
         assert!(out.contains("a timer takes no arguments"));
         assert!(!out.contains("TimerSpec"));
     }

@@ -1,7 +1,9 @@
 //! `#[topic(name = "orders", key = String, value = Order, ...)]` on a unit struct: a static
 //! `TopicSpec`, the `Channel` and `Topic` impls, `Deref` to the typed handle and the registration.
 
-use crate::attr::{self, duration_tokens, is_raw_type, split_entries, type_string, Entry, Errors, KeySet};
+use crate::attr::{
+    self, duration_tokens, is_raw_type, split_entries, type_string, Entry, Errors, KeySet,
+};
 use crate::item;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -56,7 +58,8 @@ struct Settings {
 /// Expands `#[topic(attr)] item`.
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let errors = Errors::new();
-    let Some(strukt) = item::unit_struct(item.clone(), "#[topic]", "struct Orders;", &errors) else {
+    let Some(strukt) = item::unit_struct(item.clone(), "#[topic]", "struct Orders;", &errors)
+    else {
         // Not something a handle can be made of: leave the item as written.
         let errors = errors.into_compile_errors();
         return quote!(#item #errors);
@@ -94,11 +97,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(|| "Vec<u8>".into());
     let value_type_str = s.value.as_ref().map(type_string).unwrap_or_default();
 
-    let value_serializer = s
-        .value_serializer
-        .as_ref()
-        .map(LitStr::value)
-        .or_else(|| s.value.as_ref().filter(|v| is_raw_type(v)).map(|_| "raw".to_string()));
+    let value_serializer = s.value_serializer.as_ref().map(LitStr::value).or_else(|| {
+        s.value
+            .as_ref()
+            .filter(|v| is_raw_type(v))
+            .map(|_| "raw".to_string())
+    });
 
     let some = |t: TokenStream| quote!(::core::option::Option::Some(#t));
     let mut fields = TokenStream::new();
@@ -127,9 +131,15 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         "key_serializer",
         s.key_serializer.as_ref().map(|k| some(quote!(#k))),
     );
-    field("value_serializer", value_serializer.map(|v| some(quote!(#v))));
+    field(
+        "value_serializer",
+        value_serializer.map(|v| some(quote!(#v))),
+    );
     field("on_error", s.on_error.clone().map(some));
-    field("dead_letter", s.dead_letter.as_ref().map(|d| some(quote!(#d))));
+    field(
+        "dead_letter",
+        s.dead_letter.as_ref().map(|d| some(quote!(#d))),
+    );
     field(
         "root",
         s.root.as_ref().map(|root| {
@@ -256,8 +266,8 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
             "deleting" => s.deleting = attr::boolean(errors, &e),
             "acks" => s.acks = acks(errors, &e),
             "delivery_guarantee" => {
-                s.delivery_guarantee =
-                    attr::choice(errors, &e, &["at_least_once", "exactly_once"]).map(|(v, _)| {
+                s.delivery_guarantee = attr::choice(errors, &e, &["at_least_once", "exactly_once"])
+                    .map(|(v, _)| {
                         if v == "exactly_once" {
                             quote!(::faust_runtime::__private::DeliveryGuarantee::ExactlyOnce)
                         } else {
@@ -266,13 +276,16 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                     })
             }
             "on_error" => {
-                s.on_error = attr::choice(errors, &e, &["skip", "dead_letter", "stop"]).map(
-                    |(v, _)| match v.as_str() {
+                s.on_error =
+                    attr::choice(errors, &e, &["skip", "dead_letter", "stop"]).map(|(v, _)| match v
+                        .as_str()
+                    {
                         "skip" => quote!(::faust_runtime::__private::ErrorPolicy::Skip),
-                        "dead_letter" => quote!(::faust_runtime::__private::ErrorPolicy::DeadLetter),
+                        "dead_letter" => {
+                            quote!(::faust_runtime::__private::ErrorPolicy::DeadLetter)
+                        }
                         _ => quote!(::faust_runtime::__private::ErrorPolicy::Stop),
-                    },
-                )
+                    })
             }
             "dead_letter" => s.dead_letter = topic_name(errors, &e),
             "config" => s.config = config(errors, &e),
@@ -364,7 +377,10 @@ fn config(errors: &Errors, e: &Entry) -> Option<Vec<(String, String)>> {
                     errors.spanned(&t.elems[0], "a `config` key must be a non-empty string");
                 }
                 if v.is_none() {
-                    errors.spanned(&t.elems[1], "a `config` value must be a string, number or bool");
+                    errors.spanned(
+                        &t.elems[1],
+                        "a `config` value must be a string, number or bool",
+                    );
                 }
                 k.zip(v)
             }
@@ -410,9 +426,19 @@ mod tests {
     #[test]
     fn well_formed_topic_has_no_errors() {
         let out = expand(
-            quote!(name = "orders", key = String, value = Order, partitions = 8, retention = "7d",
-                   acks = -1, config = [("segment.ms", 1000)], on_error = "dead_letter"),
-            quote!(pub struct Orders;),
+            quote!(
+                name = "orders",
+                key = String,
+                value = Order,
+                partitions = 8,
+                retention = "7d",
+                acks = -1,
+                config = [("segment.ms", 1000)],
+                on_error = "dead_letter"
+            ),
+            quote!(
+                pub struct Orders;
+            ),
         );
         assert!(messages(&out).is_empty(), "{out}");
         let text = out.to_string();
@@ -423,7 +449,12 @@ mod tests {
 
     #[test]
     fn raw_value_serializer_for_text() {
-        let out = expand(quote!(name = "lines", value = String), quote!(struct Lines;));
+        let out = expand(
+            quote!(name = "lines", value = String),
+            quote!(
+                struct Lines;
+            ),
+        );
         assert!(out
             .to_string()
             .contains("value_serializer : :: core :: option :: Option :: Some (\"raw\")"));
@@ -432,14 +463,28 @@ mod tests {
     #[test]
     fn every_problem_is_reported() {
         let out = expand(
-            quote!(value = Order, partitions = 0, partition = 2, value = u8, acks = "most"),
-            quote!(struct Orders;),
+            quote!(
+                value = Order,
+                partitions = 0,
+                partition = 2,
+                value = u8,
+                acks = "most"
+            ),
+            quote!(
+                struct Orders;
+            ),
         );
         let msgs = messages(&out);
         assert_eq!(msgs.len(), 5, "{msgs:#?}");
-        assert!(msgs.iter().any(|m| m.starts_with("`partitions` must be greater than zero")));
-        assert!(msgs.iter().any(|m| m.contains("did you mean `partitions`?")));
-        assert!(msgs.iter().any(|m| m.starts_with("key `value` given twice")));
+        assert!(msgs
+            .iter()
+            .any(|m| m.starts_with("`partitions` must be greater than zero")));
+        assert!(msgs
+            .iter()
+            .any(|m| m.contains("did you mean `partitions`?")));
+        assert!(msgs
+            .iter()
+            .any(|m| m.starts_with("key `value` given twice")));
         assert!(msgs.iter().any(|m| m.starts_with("`acks` must be")));
         assert!(msgs.iter().any(|m| m.starts_with("#[topic] needs `name`")));
     }

@@ -12,7 +12,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
 /// Producer acknowledgements asked of the broker (`acks` in Kafka).
@@ -116,7 +116,48 @@ pub struct TopicSpec {
     /// The topic this one derives its settings from.
     pub root: Option<fn() -> &'static TopicSpec>,
     #[doc(hidden)]
-    pub __codecs: OnceLock<TopicCodecs>,
+    pub __codecs: CodecCache,
+}
+
+/// Where a topic keeps its resolved serializers (resolved once, then shared for the process).
+/// A plain atomic pointer so that specs can be built in `static` items.
+#[doc(hidden)]
+pub struct CodecCache(AtomicPtr<TopicCodecs>);
+
+impl CodecCache {
+    /// An empty cache.
+    pub const fn new() -> Self {
+        CodecCache(AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    fn get(&self) -> Option<&'static TopicCodecs> {
+        let p = self.0.load(Ordering::Acquire);
+        // SAFETY: non-null pointers stored here come from Box::leak and are never freed.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    fn get_or_set(&self, value: TopicCodecs) -> &'static TopicCodecs {
+        let fresh = Box::into_raw(Box::new(value));
+        match self
+            .0
+            .compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // SAFETY: `fresh` was just leaked from a Box and is now owned by the cache forever.
+            Ok(_) => unsafe { &*fresh },
+            Err(existing) => {
+                // SAFETY: we lost the race; `fresh` was never shared, so we may free it.
+                drop(unsafe { Box::from_raw(fresh) });
+                // SAFETY: `existing` is a leaked Box stored by the winner.
+                unsafe { &*existing }
+            }
+        }
+    }
+}
+
+impl Default for CodecCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The resolved key and value serializers of a topic.
@@ -150,7 +191,7 @@ impl TopicSpec {
         on_error: None,
         dead_letter: None,
         root: None,
-        __codecs: OnceLock::new(),
+        __codecs: CodecCache::new(),
     };
 
     /// The root spec, if derived.
@@ -231,7 +272,7 @@ impl TopicSpec {
     }
 
     /// The topic's serializers, resolved once.
-    pub fn codecs(&self) -> Result<&TopicCodecs> {
+    pub fn codecs(&self) -> Result<&'static TopicCodecs> {
         if let Some(c) = self.__codecs.get() {
             return Ok(c);
         }
@@ -241,7 +282,7 @@ impl TopicSpec {
         let value = Serializer::resolve(self.value_serializer_name()).map_err(|e| {
             Error::config(format!("topic '{}' value_serializer: {e}", self.name))
         })?;
-        Ok(self.__codecs.get_or_init(|| TopicCodecs { key, value }))
+        Ok(self.__codecs.get_or_set(TopicCodecs { key, value }))
     }
 }
 

@@ -1,0 +1,6 @@
+use faust_runtime::prelude::*;
+
+#[timer(name = "tick")]
+async fn tick() {}
+
+fn main() {}

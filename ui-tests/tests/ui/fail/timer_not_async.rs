@@ -1,0 +1,6 @@
+use faust_runtime::prelude::*;
+
+#[timer(interval = "5s")]
+fn tick() {}
+
+fn main() {}

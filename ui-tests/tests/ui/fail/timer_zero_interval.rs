@@ -1,0 +1,6 @@
+use faust_runtime::prelude::*;
+
+#[timer(interval = "0s")]
+async fn tick() {}
+
+fn main() {}
