@@ -213,6 +213,9 @@ async fn supervise<H, I, F, Fut, R>(
                 app.stats().record_agent_error();
                 let keep_going = handle_failure(&app, spec, source, returned.in_flight.as_ref(), &acks, &*err).await;
                 if !keep_going {
+                    if let Some(t) = &acks {
+                        t.close();
+                    }
                     return;
                 }
             }

@@ -20,12 +20,16 @@ use tokio::sync::watch;
 #[derive(Debug)]
 pub(crate) struct AckTable {
     slots: Box<[AtomicI64]>,
+    /// Set when the agent stopped for good: nothing more will be acknowledged, so waiting for
+    /// it is pointless (its offsets stay where they are).
+    closed: AtomicBool,
 }
 
 impl AckTable {
     pub(crate) fn new(partitions: usize) -> Arc<Self> {
         Arc::new(AckTable {
             slots: (0..partitions.max(1)).map(|_| AtomicI64::new(-1)).collect(),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -34,6 +38,15 @@ impl AckTable {
         if let Some(slot) = self.slots.get(partition as usize) {
             slot.store(offset + 1, Ordering::Release);
         }
+    }
+
+    /// Marks the agent as stopped for good.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     fn get(&self, partition: usize) -> i64 {
@@ -81,7 +94,11 @@ impl RouteProgress {
     }
     fn caught_up(&self, p: usize) -> bool {
         let delivered = self.delivered[p].load(Ordering::Acquire);
-        delivered < 0 || self.tables.iter().all(|t| t.get(p) >= delivered)
+        delivered < 0
+            || self
+                .tables
+                .iter()
+                .all(|t| t.is_closed() || t.get(p) >= delivered)
     }
 }
 
@@ -372,5 +389,53 @@ impl Dispatcher {
             );
         }
         self.progress.committable(None)
+    }
+}
+
+/// What a test sink calls for every record.
+type OnRecord = Arc<dyn Fn(&RawMessage<'_>) -> Result<()> + Send + Sync>;
+
+/// A sink for transport tests: calls a function for every record, then acknowledges it.
+struct TestSink {
+    acks: Arc<AckTable>,
+    on_record: OnRecord,
+}
+
+impl Sink for TestSink {
+    fn deliver(&mut self, msg: &RawMessage<'_>) -> Deliver {
+        match (self.on_record)(msg) {
+            Ok(()) => {
+                self.acks.ack(msg.partition, msg.offset);
+                Deliver::Sent
+            }
+            Err(e) => Deliver::Fatal(e),
+        }
+    }
+    fn acks(&self) -> Arc<AckTable> {
+        self.acks.clone()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher for transport tests: for each `(topic, partitions)`, one sink that calls
+    /// `on_record` for every record and acknowledges it at once (an error stops the consumer).
+    /// Not part of the stable API.
+    #[doc(hidden)]
+    pub fn for_test(
+        topics: &[(&str, usize)],
+        stop: watch::Receiver<bool>,
+        drain_timeout: Duration,
+        on_record: impl Fn(&RawMessage<'_>) -> Result<()> + Send + Sync + 'static,
+    ) -> Dispatcher {
+        let on_record: OnRecord = Arc::new(on_record);
+        let mut b = DispatcherBuilder::new();
+        for (topic, partitions) in topics {
+            let sink = TestSink {
+                acks: AckTable::new(*partitions),
+                on_record: on_record.clone(),
+            };
+            b.add(topic, *partitions, Box::new(sink));
+        }
+        b.build(stop, drain_timeout)
     }
 }

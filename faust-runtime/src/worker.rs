@@ -42,11 +42,12 @@ pub fn run_main(
     }
     let root = crate_module.split("::").next().unwrap_or(crate_module);
     let mut builder = configure(App::builder(id).include_module(root));
-    builder = builder.configure(|s| {
-        if let Err(e) = s.apply_env() {
-            eprintln!("error: {e}");
-        }
-    });
+    let mut env_error = None;
+    builder = builder.configure(|s| env_error = s.apply_env().err());
+    if let Some(e) = env_error {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     if let Some(b) = broker_arg {
         builder = builder.broker(b);
     }

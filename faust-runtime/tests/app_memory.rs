@@ -367,7 +367,15 @@ async fn stop_policy_stops_the_worker_and_commits_nothing_past_the_failure() {
         .unwrap();
     app.start().await.unwrap();
     for id in 0..5 {
-        stopping::T.on(&app).send(format!("k{id}"), order(id)).await.unwrap();
+        // force: the worker may already be stopping because of record 2.
+        stopping::T
+            .on(&app)
+            .record(order(id))
+            .key(format!("k{id}"))
+            .force(true)
+            .send()
+            .await
+            .unwrap();
     }
     let err = tokio::time::timeout(WAIT, app.wait()).await.expect("app stops").unwrap_err();
     let text = err.to_string();
