@@ -248,7 +248,7 @@ fn make_transport(settings: &Settings) -> Result<SharedTransport> {
     if url.starts_with("kafka://") {
         #[cfg(feature = "kafka")]
         {
-            let _ = crate::transport::kafka::KafkaTransport::new(settings)?; return Err(Error::config("kafka"));
+            return Ok(Arc::new(crate::transport::kafka::KafkaTransport::new(settings)?));
         }
         #[cfg(not(feature = "kafka"))]
         {
@@ -552,6 +552,14 @@ impl App {
 
     async fn start_inner(&self) -> Result<Running> {
         let sel = Selection::collect(&self.core.modules)?;
+        tracing::info!(
+            app = %self.core.id,
+            agents = ?sel.agents.iter().map(|a| a.name).collect::<Vec<_>>(),
+            timers = ?sel.timers.iter().map(|t| t.name).collect::<Vec<_>>(),
+            topics = ?sel.topics.iter().map(|t| t.name).collect::<Vec<_>>(),
+            channels = ?sel.channels.iter().map(|c| c.name).collect::<Vec<_>>(),
+            "starting"
+        );
         self.core.transport.connect().await?;
         for spec in &sel.topics {
             spec.codecs()?;

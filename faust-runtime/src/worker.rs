@@ -13,6 +13,7 @@ pub fn run_main(
     configure: fn(AppBuilder) -> AppBuilder,
 ) -> ExitCode {
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
