@@ -84,6 +84,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     quote! {
         #func
 
+        #[allow(clippy::result_large_err)]
         const _: () = {
             static __SPEC: ::faust_runtime::__private::AgentSpec = ::faust_runtime::__private::AgentSpec {
                 name: #name,

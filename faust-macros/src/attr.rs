@@ -67,6 +67,18 @@ impl Entry {
             .unwrap_or_default()
     }
 
+    /// The value as one literal (a leading `-` included); otherwise `hint` is recorded at the
+    /// value.
+    pub(crate) fn parse_lit(&self, errors: &Errors, hint: &str) -> Option<Lit> {
+        match syn::parse2::<Lit>(self.value.clone()) {
+            Ok(lit) => Some(lit),
+            Err(_) => {
+                errors.spanned(&self.value, hint);
+                None
+            }
+        }
+    }
+
     /// The value parsed as `T`; a syntax error is recorded with `hint` appended.
     pub(crate) fn parse<T: syn::parse::Parse>(&self, errors: &Errors, hint: &str) -> Option<T> {
         match syn::parse2::<T>(self.value.clone()) {
@@ -225,9 +237,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Reads a string literal.
 pub(crate) fn string(errors: &Errors, e: &Entry, example: &str) -> Option<LitStr> {
-    match e.parse::<Lit>(
+    match e.parse_lit(
         errors,
-        &format!("`{}` expects a string, e.g. `{example}`", e.name()),
+        &format!(
+            "`{}` expects a string in double quotes, e.g. `{example}`",
+            e.name()
+        ),
     )? {
         Lit::Str(s) => Some(s),
         other => {
@@ -257,7 +272,7 @@ pub(crate) fn non_empty_string(errors: &Errors, e: &Entry, example: &str) -> Opt
 pub(crate) fn positive_int(errors: &Errors, e: &Entry, max: u64) -> Option<u64> {
     let key = e.name();
     let hint = format!("`{key}` expects a whole number greater than zero, e.g. `{key} = 8`");
-    let lit = e.parse::<Lit>(errors, &hint)?;
+    let lit = e.parse_lit(errors, &hint)?;
     let Lit::Int(int) = &lit else {
         errors.spanned(&lit, hint);
         return None;
@@ -283,7 +298,7 @@ pub(crate) fn positive_int(errors: &Errors, e: &Entry, max: u64) -> Option<u64> 
 pub(crate) fn boolean(errors: &Errors, e: &Entry) -> Option<bool> {
     let key = e.name();
     let hint = format!("`{key}` expects `true` or `false`");
-    match e.parse::<Lit>(errors, &hint)? {
+    match e.parse_lit(errors, &hint)? {
         Lit::Bool(b) => Some(b.value),
         other => {
             errors.spanned(&other, hint);
@@ -319,7 +334,7 @@ pub(crate) const DURATION_FORMS: &str =
 pub(crate) fn duration(errors: &Errors, e: &Entry, allow_zero: bool) -> Option<u128> {
     let key = e.name();
     let hint = format!("`{key}` expects a duration: {DURATION_FORMS}");
-    let lit = e.parse::<Lit>(errors, &hint)?;
+    let lit = e.parse_lit(errors, &hint)?;
     let parsed = match &lit {
         Lit::Str(s) => parse_duration(&s.value()),
         Lit::Int(i) => parse_duration(i.base10_digits()),

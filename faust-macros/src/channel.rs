@@ -5,7 +5,6 @@ use crate::attr::{self, split_entries, type_string, Errors, KeySet};
 use crate::item;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
 use syn::{LitStr, Type};
 
 /// Every key `#[channel]` accepts.
@@ -80,22 +79,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         .maxsize
         .map(|m| quote!(maxsize: ::core::option::Option::Some(#m),));
 
-    // As for topics: the requirement is stated once by a check at the user's type, and the impl
-    // takes it as a higher-ranked bound so it adds no second error.
-    let mut bounds = TokenStream::new();
-    let mut checks = TokenStream::new();
-    for ty in [s.key.as_ref(), s.value.as_ref()].into_iter().flatten() {
-        bounds.extend(quote!(for<'__faust> #ty: ::core::marker::Send,));
-        checks.extend(quote_spanned!(ty.span()=>
-            const _: () = ::faust_runtime::__private::check_channel_type::<#ty>();
-        ));
-    }
-    let handle_impls = item::handle_impls(&strukt);
+    // `Channel` itself requires the key and value to be `Send + 'static`; the compiler reports a
+    // type that is not at the user's type (the tokens of `type Value = ...` are the user's), once.
+    let mark_used = item::mark_used(&strukt);
+    let strukt = item::with_handle_derives(&strukt);
 
     let errors = errors.into_compile_errors();
     quote! {
         #strukt
 
+        #[allow(clippy::needless_update)]
         const _: () = {
             static __SPEC: ::faust_runtime::__private::ChannelSpec = ::faust_runtime::__private::ChannelSpec {
                 name: #name,
@@ -107,7 +100,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 ..::faust_runtime::__private::ChannelSpec::DEFAULT
             };
 
-            impl ::faust_runtime::Channel for #ident where #bounds {
+            impl ::faust_runtime::Channel for #ident {
                 type Key = #key_ty;
                 type Value = #value_ty;
 
@@ -133,9 +126,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
 
-            #handle_impls
-
-            #checks
+            #mark_used
 
             ::faust_runtime::__private::inventory::submit! {
                 ::faust_runtime::__private::Registration::Channel(&__SPEC)

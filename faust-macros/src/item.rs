@@ -79,52 +79,32 @@ pub(crate) fn unit_struct(
     None
 }
 
-/// `Clone`, `Copy`, `Debug` and `Default` for a handle struct, skipping those it derives itself,
-/// plus a use of the struct so that declaring a handle without constructing it is not dead code.
-pub(crate) fn handle_impls(item: &ItemStruct) -> TokenStream {
-    let ident = &item.ident;
-    let name = ident.to_string();
+/// The handle struct with `#[derive(Clone, Copy, Debug, Default)]` added for the traits it does
+/// not already derive.
+pub(crate) fn with_handle_derives(item: &ItemStruct) -> ItemStruct {
     let derived = derived_traits(&item.attrs);
-    let has = |t: &str| derived.iter().any(|d| d == t);
-    let mut out = TokenStream::new();
-    if !has("Clone") {
-        out.extend(quote! {
-            impl ::core::clone::Clone for #ident {
-                #[inline]
-                fn clone(&self) -> Self {
-                    *self
-                }
-            }
-        });
+    let missing: Vec<TokenStream> = [
+        ("Clone", quote!(::core::clone::Clone)),
+        ("Copy", quote!(::core::marker::Copy)),
+        ("Debug", quote!(::core::fmt::Debug)),
+        ("Default", quote!(::core::default::Default)),
+    ]
+    .into_iter()
+    .filter(|(name, _)| !derived.iter().any(|d| d == name))
+    .map(|(_, path)| path)
+    .collect();
+    let mut item = item.clone();
+    if !missing.is_empty() {
+        item.attrs.push(syn::parse_quote!(#[derive(#(#missing),*)]));
     }
-    if !has("Copy") {
-        out.extend(quote! {
-            impl ::core::marker::Copy for #ident {}
-        });
-    }
-    if !has("Debug") {
-        out.extend(quote! {
-            impl ::core::fmt::Debug for #ident {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    f.write_str(#name)
-                }
-            }
-        });
-    }
-    if !has("Default") {
-        out.extend(quote! {
-            impl ::core::default::Default for #ident {
-                #[inline]
-                fn default() -> Self {
-                    #ident
-                }
-            }
-        });
-    }
-    out.extend(quote! {
-        let _ = #ident;
-    });
-    out
+    item
+}
+
+/// A use of the handle struct, for the generated const block, so that a handle that is declared
+/// but never constructed (only named in `#[agent(..)]`) is not reported as dead code.
+pub(crate) fn mark_used(item: &ItemStruct) -> TokenStream {
+    let ident = &item.ident;
+    quote!(let _ = #ident;)
 }
 
 /// The function under `#[agent]`/`#[timer]`, parsed, or `None` when the tokens are not a

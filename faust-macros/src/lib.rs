@@ -17,6 +17,7 @@ mod attr;
 mod channel;
 mod item;
 mod main_macro;
+mod record;
 mod timer;
 mod topic;
 
@@ -149,4 +150,33 @@ pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn main(input: TokenStream) -> TokenStream {
     main_macro::expand(input.into()).into()
+}
+
+/// Makes a struct with named fields a Faust record: its JSON is exactly what Faust's `Record`
+/// writes, fields in declaration order followed by `"__faust":{"ns":"app.Order"}`.
+///
+/// ```ignore
+/// use faust_runtime::prelude::*;
+///
+/// #[record(namespace = "app.Order")]
+/// #[derive(Clone, Debug)]
+/// pub struct Order {
+///     pub id: u64,
+///     pub product: String,
+///     #[serde(default)]
+///     pub quantity: u32,
+/// }
+/// // {"id":10,"product":"apple","quantity":7,"__faust":{"ns":"app.Order"}}
+/// ```
+///
+/// Keys: `namespace` (the `ns` written, default the module path with dots plus the struct name)
+/// and `include_metadata` (`false` leaves `__faust` out; default `true`). The struct gets serde's
+/// `Serialize` and `Deserialize` and `faust_runtime::Record`; a `Serialize`/`Deserialize` in its
+/// own `#[derive(..)]` is taken over, so put `#[record]` above the derive. Every `#[serde(..)]`
+/// attribute on the struct and its fields works as with serde's derive. Decoding accepts JSON
+/// with or without `__faust`. `faust_runtime::record` has field helpers for Faust's encodings of
+/// datetimes and bytes.
+#[proc_macro_attribute]
+pub fn record(attr: TokenStream, item: TokenStream) -> TokenStream {
+    record::expand(attr.into(), item.into()).into()
 }

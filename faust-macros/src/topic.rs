@@ -36,6 +36,8 @@ const EXAMPLE: &str = "#[topic(name = \"orders\", value = Order)]";
 /// The attribute, read. Each setting is the expression to put in the spec, when given.
 #[derive(Default)]
 struct Settings {
+    /// `name` was written (even if its value was refused).
+    name_given: bool,
     name: Option<LitStr>,
     key: Option<Type>,
     value: Option<Type>,
@@ -68,7 +70,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let ident = &strukt.ident;
     let ident_str = ident.to_string();
 
-    if s.name.is_none() {
+    if !s.name_given {
         errors.at(
             Span::call_site(),
             format!("#[topic] needs `name`, the Kafka topic name, e.g. {EXAMPLE}"),
@@ -81,8 +83,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         .as_ref()
         .map(ToTokens::to_token_stream)
         .unwrap_or_else(|| quote!(::std::vec::Vec<u8>));
-    // A missing value type is reported once, by the associated type itself; the rest of the
-    // expansion stays well-formed so uses of the handle elsewhere report nothing more.
+    // A missing value type is reported once, by the associated type itself (which then stands
+    // for `()`); the rest of the expansion stays well-formed, so agents and streams naming the
+    // handle do not add "not a Channel" errors.
     let value_ty = match &s.value {
         Some(v) => v.to_token_stream(),
         None => {
@@ -152,8 +155,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     );
 
     // The serde requirements are stated once, by the checks below (spanned at the user's types,
-    // with the runtime's explanation). The impls take them as higher-ranked bounds, which the
-    // compiler only checks where the impls are used, so a wrong type gives exactly one error.
+    // with the runtime's explanation). Everything else is written so that it adds no second
+    // error: `Topic` takes them as higher-ranked bounds, which the compiler checks only where the
+    // impl is used, and `Channel` (which agents and streams need) holds unconditionally, its
+    // subscription picking the topic path only when the bounds hold.
     let mut bounds = TokenStream::new();
     let mut checks = TokenStream::new();
     for ty in [s.key.as_ref(), s.value.as_ref()].into_iter().flatten() {
@@ -162,7 +167,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             const _: () = ::faust_runtime::__private::check_topic_type::<#ty>();
         ));
     }
-    let handle_impls = item::handle_impls(&strukt);
+    let mark_used = item::mark_used(&strukt);
+    let strukt = item::with_handle_derives(&strukt);
 
     let errors = errors.into_compile_errors();
     quote! {
@@ -179,7 +185,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 ..::faust_runtime::__private::TopicSpec::DEFAULT
             };
 
-            impl ::faust_runtime::Channel for #ident where #bounds {
+            impl ::faust_runtime::Channel for #ident {
                 type Key = #key_ty;
                 type Value = #value_ty;
 
@@ -192,7 +198,53 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     agent: &'static ::faust_runtime::__private::AgentSpec,
                     instances: usize,
                 ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<Self>>> {
-                    ::faust_runtime::__private::subscribe_topic::<Self>(ctx, agent, instances)
+                    #[allow(unused_imports)]
+                    use {__Serde as _, __NotSerde as _};
+                    (&__Probe).__subscribe(ctx, agent, instances)
+                }
+            }
+
+            struct __Probe;
+
+            trait __Serde {
+                fn __subscribe(
+                    &self,
+                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
+                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    instances: usize,
+                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>>;
+            }
+
+            impl __Serde for __Probe where #bounds {
+                fn __subscribe(
+                    &self,
+                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
+                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    instances: usize,
+                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>> {
+                    ::faust_runtime::__private::subscribe_topic::<#ident>(ctx, agent, instances)
+                }
+            }
+
+            // Chosen only when the key or value type is not serde, which `check_topic_type`
+            // already reports: the crate does not build, so this is never run.
+            trait __NotSerde {
+                fn __subscribe(
+                    &self,
+                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
+                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    instances: usize,
+                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>>;
+            }
+
+            impl __NotSerde for &__Probe {
+                fn __subscribe(
+                    &self,
+                    _: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
+                    _: &'static ::faust_runtime::__private::AgentSpec,
+                    _: usize,
+                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>> {
+                    ::core::unreachable!()
                 }
             }
 
@@ -211,7 +263,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
 
-            #handle_impls
+            #mark_used
 
             #checks
 
@@ -242,7 +294,10 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
             continue;
         }
         match e.name().as_str() {
-            "name" => s.name = topic_name(errors, &e),
+            "name" => {
+                s.name_given = true;
+                s.name = topic_name(errors, &e);
+            }
             "key" => s.key = e.parse(errors, "`key` expects a type, e.g. `key = String`"),
             "value" => s.value = e.parse(errors, "`value` expects a type, e.g. `value = Order`"),
             "key_serializer" => {
@@ -332,7 +387,7 @@ fn topic_name(errors: &Errors, e: &Entry) -> Option<LitStr> {
 fn acks(errors: &Errors, e: &Entry) -> Option<TokenStream> {
     const HINT: &str =
         "`acks` must be \"all\" (also -1 or true), 1 (the leader only) or 0 (none; also false)";
-    let lit = e.parse::<Lit>(errors, HINT)?;
+    let lit = e.parse_lit(errors, HINT)?;
     let which = match &lit {
         Lit::Str(s) => match s.value().as_str() {
             "all" | "-1" => Some("All"),

@@ -70,6 +70,11 @@ impl ChannelSpec {
 
 /// Anything an agent can read: a channel, or a topic (Faust's `ChannelT`, base of `TopicT`).
 /// Implemented by `#[channel]` and `#[topic]`; not meant to be implemented by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a topic or channel",
+    label = "declare it with #[topic(..)] or #[channel(..)]",
+    note = "agents read the unit struct a #[topic] or #[channel] attribute is put on, not the value type"
+)]
 pub trait Channel: Send + Sync + 'static {
     /// Key type (`()` for channels that declare none).
     type Key: Send + 'static;

@@ -171,6 +171,9 @@ pub struct TopicCodecs {
 
 impl TopicSpec {
     /// A spec with every optional field unset, for `..TopicSpec::DEFAULT` in generated code.
+    /// Each use is a fresh value (its codec cache starts empty), which is what a `static` spec
+    /// built from it needs.
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const DEFAULT: TopicSpec = TopicSpec {
         name: "",
         type_name: "",
@@ -643,4 +646,12 @@ where
     T::Value: Serialize + DeserializeOwned,
 {
     SourceRef::Topic(T::spec())
+}
+
+// Hook for schemas (`crate::schema`): sending and reading a topic with other types.
+impl<T: 'static> TopicApi<T> {
+    /// The app this handle was bound to with `.on(&app)`, if any.
+    pub(crate) fn bound_app(&self) -> Option<&App> {
+        self.app.as_ref()
+    }
 }

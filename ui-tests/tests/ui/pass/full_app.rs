@@ -150,7 +150,10 @@ fn main() {
     assert_eq!(spec.declared_replicas(), Some(1));
     assert_eq!(spec.declared_acks(), Some(faust_runtime::Acks::All));
     assert_eq!(spec.declared_maxsize(), Some(1000));
-    assert_eq!(spec.declared_on_error(), Some(faust_runtime::ErrorPolicy::DeadLetter));
+    assert_eq!(
+        spec.declared_on_error(),
+        Some(faust_runtime::ErrorPolicy::DeadLetter)
+    );
     assert_eq!(spec.dead_letter_topic(), "orders-dead");
     assert_eq!(spec.value_serializer_name(), "json");
     let config = Orders.config();

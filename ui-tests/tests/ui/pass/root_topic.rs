@@ -27,5 +27,8 @@ fn main() {
     let north = NorthReadings.spec();
     assert_eq!(north.declared_partitions(), Some(4));
     assert_eq!(north.declared_acks(), Some(faust_runtime::Acks::All));
-    assert_eq!(Readings.spec().declared_acks(), Some(faust_runtime::Acks::None));
+    assert_eq!(
+        Readings.spec().declared_acks(),
+        Some(faust_runtime::Acks::None)
+    );
 }
