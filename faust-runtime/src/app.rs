@@ -89,7 +89,7 @@ pub struct Health {
 }
 
 struct Running {
-    consumer: Option<tokio::task::JoinHandle<Result<()>>>,
+    consumer: Option<tokio::task::JoinHandle<()>>,
     agents: JoinSet<()>,
     timers: JoinSet<()>,
     timer_stop: watch::Sender<bool>,
@@ -593,11 +593,11 @@ impl App {
             let transport = self.core.transport.clone();
             let app = self.clone();
             Some(tokio::spawn(async move {
-                let r = transport.consume(config, d).await;
-                if let Err(e) = &r {
-                    app.fail(Error::state(format!("consumer stopped: {e}")));
+                // A consumer error (error policy `stop`, broker failure) stops the worker and is
+                // what `wait`/`run` return.
+                if let Err(e) = transport.consume(config, d).await {
+                    app.fail(e);
                 }
-                r
             }))
         };
         let mut agents = JoinSet::new();
@@ -658,8 +658,7 @@ impl App {
             self.core.stop_tx.send_replace(true);
             if let Some(c) = r.consumer.take() {
                 match tokio::time::timeout(timeout + Duration::from_secs(5), c).await {
-                    Ok(Ok(Ok(()))) => {}
-                    Ok(Ok(Err(e))) => tracing::debug!(error = %e, "consumer ended with an error"),
+                    Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "consumer task failed"),
                     Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
                 }

@@ -232,8 +232,11 @@ pub struct Dispatcher {
 
 /// Builds a [`Dispatcher`]: one route per topic, one sink per agent reading it.
 pub(crate) struct DispatcherBuilder {
-    routes: Vec<(String, usize, Vec<Box<dyn Sink>>)>,
+    routes: Vec<PendingRoute>,
 }
+
+/// A route being built: topic, partition count, sinks.
+type PendingRoute = (String, usize, Vec<Box<dyn Sink>>);
 
 impl DispatcherBuilder {
     pub(crate) fn new() -> Self {
@@ -439,3 +442,6 @@ impl Dispatcher {
         b.build(stop, drain_timeout)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -39,7 +39,9 @@ pub mod error;
 pub mod event;
 pub mod manager;
 pub mod partitioner;
+pub mod record;
 pub mod registry;
+pub mod schema;
 pub mod settings;
 pub mod stream;
 pub mod timer;
@@ -52,8 +54,10 @@ pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, timer, topic};
+pub use faust_macros::{agent, channel, main, record, timer, topic};
 pub use manager::TopicManager;
+pub use record::Record;
+pub use schema::Schema;
 pub use settings::{KafkaSettings, Settings};
 pub use stream::{Events, Stream};
 pub use topic::{
@@ -65,7 +69,7 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, Transport};
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, timer, topic, App, Channel, Event, Events, Result, Stream, Topic,
+        agent, channel, record, timer, topic, App, Channel, Event, Events, Result, Stream, Topic,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -83,8 +87,7 @@ pub mod __private {
     pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, TopicSpec};
     pub use crate::worker::run_main;
     pub use inventory;
-    pub use std::sync::OnceLock;
-    pub use std::time::Duration;
+    pub use serde;
 
     /// A type a topic can carry: serde both ways, sendable between tasks.
     #[diagnostic::on_unimplemented(
@@ -95,20 +98,6 @@ pub mod __private {
     pub trait TopicType: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
     impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> TopicType for T {}
 
-    /// A type a channel can carry.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot travel through a channel: it must be `Send + 'static`",
-        label = "not Send + 'static"
-    )]
-    pub trait ChannelType: Send + 'static {}
-    impl<T: Send + 'static> ChannelType for T {}
-
-    /// Compile-time check that an agent's argument reads its source.
-    pub const fn check_agent_input<H: crate::Channel, I: AgentInput<H>>() {}
-    /// Compile-time check of an agent's or timer's return type.
-    pub const fn check_outcome<R: Outcome>() {}
     /// Compile-time check of a topic's key and value types.
     pub const fn check_topic_type<T: TopicType>() {}
-    /// Compile-time check of a channel's key and value types.
-    pub const fn check_channel_type<T: ChannelType>() {}
 }

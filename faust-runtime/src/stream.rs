@@ -11,7 +11,7 @@ use crate::codec::CodecError;
 use crate::dispatch::{AckTable, Deliver, Sink};
 use crate::error::{excerpt, Error, Result};
 use crate::event::Event;
-use crate::topic::{ErrorPolicy, Topic, TopicCodecs};
+use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
 use crate::transport::{DeliveryHandle, Headers, OutgoingRecord, RawMessage};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
@@ -332,7 +332,7 @@ impl<H: Channel> fmt::Debug for Events<H> {
 
 struct TopicSink<K, V> {
     senders: Vec<mpsc::Sender<Delivery<K, V>>>,
-    codecs: &'static TopicCodecs,
+    codecs: Arc<TopicCodecs>,
     topic: &'static str,
     agent: &'static str,
     policy: ErrorPolicy,
@@ -553,7 +553,7 @@ where
     }
     let sink = TopicSink::<T::Key, T::Value> {
         senders,
-        codecs: spec.codecs()?,
+        codecs: Arc::new(spec.codecs()?.clone()),
         topic: spec.name,
         agent: agent.name,
         policy: app.error_policy_of(spec),
@@ -601,22 +601,48 @@ where
     T::Value: Serialize + DeserializeOwned,
 {
     let spec = T::spec();
-    let inner = || -> Result<Stream<T>> {
+    match spec.codecs() {
+        Ok(codecs) => reader_stream_with::<T>(app, spec, Arc::new(codecs.clone())),
+        Err(e) => Stream::failed(e),
+    }
+}
+
+/// A stream reading topic `spec` from the earliest offset with its own consumer (no commits),
+/// decoding with `codecs` into `H`'s key and value types (the topic's own, or a schema's).
+///
+/// A reader does not dead-letter: it reads from the start each time and commits nothing, so it
+/// would forward the same bad records again on every read. Under `dead_letter` it skips them
+/// (logged and counted) and leaves dead-lettering to the agents.
+pub(crate) fn reader_stream_with<H>(
+    app: &App,
+    spec: &'static TopicSpec,
+    codecs: Arc<TopicCodecs>,
+) -> Stream<H>
+where
+    H: Channel,
+    H::Key: DeserializeOwned,
+    H::Value: DeserializeOwned,
+{
+    let inner = || -> Result<Stream<H>> {
         let partitions = app.partitions_of(spec.name)?;
         let (tx, rx) = mpsc::channel(app.settings().stream_buffer_maxsize.max(1));
         let acks = AckTable::new(partitions as usize);
-        let sink = TopicSink::<T::Key, T::Value> {
+        let policy = match app.error_policy_of(spec) {
+            ErrorPolicy::DeadLetter => ErrorPolicy::Skip,
+            other => other,
+        };
+        let sink = TopicSink::<H::Key, H::Value> {
             senders: vec![tx],
-            codecs: spec.codecs()?,
+            codecs,
             topic: spec.name,
             agent: "<reader>",
-            policy: app.error_policy_of(spec),
+            policy,
             dead_letter: spec.dead_letter_topic(),
             acks: acks.clone(),
             app: app.clone(),
         };
         let stop = app.spawn_reader(spec.name, partitions as usize, Box::new(sink))?;
-        let mut s = Stream::<T>::with_source(Source::Topic(rx), spec.name);
+        let mut s = Stream::<H>::with_source(Source::Topic(rx), spec.name);
         s.core.acks = Some(acks);
         s.core.app = Some(app.clone());
         s.core._guard = Some(ReaderGuard { stop });
