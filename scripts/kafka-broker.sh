@@ -110,8 +110,13 @@ start() {
     fi
     rm -f "$URL_FILE"
     : >"$LOG_FILE"
-    # setsid: the broker outlives this script and gets no terminal signals from its caller.
-    setsid "$bin" broker \
+    # setsid (when there is one): the broker outlives this script and gets no terminal signals
+    # from its caller.
+    local detach=()
+    if command -v setsid >/dev/null 2>&1; then
+        detach=(setsid)
+    fi
+    "${detach[@]}" "$bin" broker \
         --listener-url "tcp://127.0.0.1:$port" \
         --advertised-listener-url "tcp://127.0.0.1:$port" \
         --storage-engine "memory://tansu/" \

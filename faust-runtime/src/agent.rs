@@ -192,7 +192,10 @@ async fn supervise<H, I, F, Fut, R>(
             Err(p) => Err(panic_message(p.as_ref()).into()),
         };
         let Some(returned) = slot.lock().ok().and_then(|mut s| s.take()) else {
-            tracing::error!(agent = spec.name, "agent stream was not returned; agent stops");
+            tracing::error!(
+                agent = spec.name,
+                "agent stream was not returned; agent stops"
+            );
             return;
         };
         let exhausted = returned.exhausted;
@@ -206,12 +209,24 @@ async fn supervise<H, I, F, Fut, R>(
                     tracing::debug!(agent = spec.name, instance, "agent finished");
                     return;
                 }
-                tracing::info!(agent = spec.name, instance, "agent returned while its stream is open; restarting it");
+                tracing::info!(
+                    agent = spec.name,
+                    instance,
+                    "agent returned while its stream is open; restarting it"
+                );
             }
             Err(err) => {
                 failures += 1;
                 app.stats().record_agent_error();
-                let keep_going = handle_failure(&app, spec, source, returned.in_flight.as_ref(), &acks, &*err).await;
+                let keep_going = handle_failure(
+                    &app,
+                    spec,
+                    source,
+                    returned.in_flight.as_ref(),
+                    &acks,
+                    &*err,
+                )
+                .await;
                 if !keep_going {
                     if let Some(t) = &acks {
                         t.close();
@@ -263,12 +278,17 @@ async fn handle_failure(
         ErrorPolicy::DeadLetter => {
             let t = topic_spec.expect("dead_letter policy only on topics");
             let dlq = t.dead_letter_topic();
-            let raw = ev.raw.as_deref().cloned().unwrap_or(crate::stream::RawCopy {
-                key: None,
-                value: None,
-                headers: Vec::new(),
-            });
-            let record = dead_letter_record(&dlq, t.name, ev.partition, ev.offset, raw, &err.to_string());
+            let raw = ev
+                .raw
+                .as_deref()
+                .cloned()
+                .unwrap_or(crate::stream::RawCopy {
+                    key: None,
+                    value: None,
+                    headers: Vec::new(),
+                });
+            let record =
+                dead_letter_record(&dlq, t.name, ev.partition, ev.offset, raw, &err.to_string());
             let sent = match app.transport().send(record) {
                 Ok(h) => h.await,
                 Err(e) => Err(e),

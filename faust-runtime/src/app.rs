@@ -9,7 +9,9 @@ use crate::manager::TopicManager;
 use crate::registry::Selection;
 use crate::settings::Settings;
 use crate::topic::{ErrorPolicy, TopicSpec};
-use crate::transport::{memory::MemoryBroker, ConsumerConfig, NewTopic, SharedTransport, TransportHealth};
+use crate::transport::{
+    memory::MemoryBroker, ConsumerConfig, NewTopic, SharedTransport, TransportHealth,
+};
 use futures::FutureExt;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -248,7 +250,9 @@ fn make_transport(settings: &Settings) -> Result<SharedTransport> {
     if url.starts_with("kafka://") {
         #[cfg(feature = "kafka")]
         {
-            return Ok(Arc::new(crate::transport::kafka::KafkaTransport::new(settings)?));
+            return Ok(Arc::new(crate::transport::kafka::KafkaTransport::new(
+                settings,
+            )?));
         }
         #[cfg(not(feature = "kafka"))]
         {
@@ -373,7 +377,8 @@ impl App {
 
     /// The error policy for a topic: declared, else the app default.
     pub(crate) fn error_policy_of(&self, spec: &TopicSpec) -> ErrorPolicy {
-        spec.declared_on_error().unwrap_or(self.core.settings.on_error)
+        spec.declared_on_error()
+            .unwrap_or(self.core.settings.on_error)
     }
 
     /// The partition count of a topic: as found or created at startup, else declared, else the
@@ -422,14 +427,22 @@ impl App {
                 .declared_maxsize()
                 .unwrap_or(self.core.settings.stream_buffer_maxsize),
         };
-        let mut map = self.core.channels.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .core
+            .channels
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(id).or_insert_with(|| {
             let (tx, rx) = async_channel::bounded(maxsize);
             let closer_tx = tx.clone();
-            let q: Arc<dyn Any + Send + Sync> = Arc::new(ChannelQueue::<C::Key, C::Value> { tx, rx });
-            (q, Box::new(move || {
-                closer_tx.close();
-            }))
+            let q: Arc<dyn Any + Send + Sync> =
+                Arc::new(ChannelQueue::<C::Key, C::Value> { tx, rx });
+            (
+                q,
+                Box::new(move || {
+                    closer_tx.close();
+                }),
+            )
         });
         entry
             .0
@@ -513,7 +526,9 @@ impl App {
                 let new = NewTopic {
                     name: spec.name.to_string(),
                     partitions,
-                    replication_factor: spec.declared_replicas().unwrap_or(s.topic_replication_factor),
+                    replication_factor: spec
+                        .declared_replicas()
+                        .unwrap_or(s.topic_replication_factor),
                     config: spec.broker_config(),
                 };
                 match t.create_topic(&new).await {
@@ -582,7 +597,10 @@ impl App {
         let consumer = if builder.is_empty() {
             None
         } else {
-            let d = builder.build(self.core.stop_tx.subscribe(), self.core.settings.shutdown_timeout);
+            let d = builder.build(
+                self.core.stop_tx.subscribe(),
+                self.core.settings.shutdown_timeout,
+            );
             let config = ConsumerConfig {
                 group_id: self.group_id(),
                 topics: d.topics(),
@@ -610,7 +628,10 @@ impl App {
         for spec in sel.timers {
             let mut stop = timer_stop.subscribe();
             let fut = async move {
-                let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + spec.interval, spec.interval);
+                let mut ticks = tokio::time::interval_at(
+                    tokio::time::Instant::now() + spec.interval,
+                    spec.interval,
+                );
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
@@ -619,7 +640,9 @@ impl App {
                     }
                     match AssertUnwindSafe((spec.run)()).catch_unwind().await {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::error!(timer = spec.name, error = %e, "timer failed"),
+                        Ok(Err(e)) => {
+                            tracing::error!(timer = spec.name, error = %e, "timer failed")
+                        }
                         Err(_) => tracing::error!(timer = spec.name, "timer panicked"),
                     }
                 }
@@ -648,9 +671,11 @@ impl App {
         let timeout = self.core.settings.shutdown_timeout;
         if let Some(mut r) = guard.take() {
             r.timer_stop.send_replace(true);
-            if tokio::time::timeout(timeout, async { while r.timers.join_next().await.is_some() {} })
-                .await
-                .is_err()
+            if tokio::time::timeout(timeout, async {
+                while r.timers.join_next().await.is_some() {}
+            })
+            .await
+            .is_err()
             {
                 tracing::warn!("timers did not stop within {timeout:?}; aborting them");
                 r.timers.abort_all();
@@ -663,12 +688,20 @@ impl App {
                     Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
                 }
             }
-            for (_, close) in self.core.channels.read().unwrap_or_else(|p| p.into_inner()).values() {
+            for (_, close) in self
+                .core
+                .channels
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+            {
                 close();
             }
-            if tokio::time::timeout(timeout, async { while r.agents.join_next().await.is_some() {} })
-                .await
-                .is_err()
+            if tokio::time::timeout(timeout, async {
+                while r.agents.join_next().await.is_some() {}
+            })
+            .await
+            .is_err()
             {
                 tracing::warn!("agents did not finish within {timeout:?}; aborting them");
                 r.agents.abort_all();
@@ -718,7 +751,13 @@ impl App {
         let d = builder.build(rx, Duration::from_millis(10));
         let n = self.core.readers.fetch_add(1, Ordering::Relaxed);
         let config = ConsumerConfig {
-            group_id: format!("{}-reader-{}-{}-{}", self.core.id, topic, std::process::id(), n),
+            group_id: format!(
+                "{}-reader-{}-{}-{}",
+                self.core.id,
+                topic,
+                std::process::id(),
+                n
+            ),
             topics: vec![topic.to_string()],
             from_earliest: true,
             commit_interval: Duration::from_secs(3600),

@@ -9,8 +9,10 @@ use crate::event::Event;
 use crate::topic::TopicSpec;
 use crate::transport::{DeliveryHandle, Headers, RecordMetadata};
 use bytes::Bytes;
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// Default queue size of a channel (Faust's `stream_buffer_maxsize`).
 pub const DEFAULT_CHANNEL_MAXSIZE: usize = 4096;
@@ -103,6 +105,9 @@ pub(crate) struct ChannelQueue<K, V> {
 /// The typed handle of a channel: what `Notifications.send(..)` reaches through `Deref`.
 pub struct ChannelApi<C: 'static> {
     app: Option<App>,
+    /// The bound app's queue of this channel (a `ChannelQueue<C::Key, C::Value>`), looked up
+    /// once by [`ChannelApi::on`] instead of on every send.
+    queue: Option<Arc<dyn Any + Send + Sync>>,
     _c: PhantomData<fn() -> C>,
 }
 
@@ -110,6 +115,7 @@ impl<C: 'static> ChannelApi<C> {
     /// A handle that finds its app at call time.
     pub const UNBOUND: Self = ChannelApi {
         app: None,
+        queue: None,
         _c: PhantomData,
     };
 }
@@ -129,10 +135,20 @@ impl<C: Channel> ChannelApi<C> {
         }
     }
 
+    /// The cached queue of a bound handle, if it was found when binding.
+    #[inline]
+    fn cached_queue(&self) -> Option<&ChannelQueue<C::Key, C::Value>> {
+        self.queue.as_deref().and_then(|q| q.downcast_ref())
+    }
+
     /// This handle bound to `app`.
     pub fn on(&self, app: &App) -> ChannelApi<C> {
         ChannelApi {
             app: Some(app.clone()),
+            queue: app
+                .channel_queue::<C>()
+                .ok()
+                .map(|q| q as Arc<dyn Any + Send + Sync>),
             _c: PhantomData,
         }
     }
@@ -152,6 +168,7 @@ impl<C: Channel> ChannelApi<C> {
         ChannelRecord {
             api: ChannelApi {
                 app: self.app.clone(),
+                queue: self.queue.clone(),
                 _c: PhantomData,
             },
             event: Event {
@@ -231,7 +248,14 @@ impl<C: Channel> ChannelRecord<C> {
 
     /// Puts the value on the channel, waiting while it is full.
     pub async fn send(self) -> Result<RecordMetadata> {
-        let queue = self.api.app()?.channel_queue::<C>()?;
+        let found;
+        let queue = match self.api.cached_queue() {
+            Some(q) => q,
+            None => {
+                found = self.api.app()?.channel_queue::<C>()?;
+                &*found
+            }
+        };
         let meta = self.meta();
         let name = self.event.topic;
         queue
@@ -244,7 +268,14 @@ impl<C: Channel> ChannelRecord<C> {
 
     /// Puts the value on the channel without waiting (see [`ChannelApi::send_soon`]).
     pub fn send_soon(self) -> Result<DeliveryHandle> {
-        let queue = self.api.app()?.channel_queue::<C>()?;
+        let found;
+        let queue = match self.api.cached_queue() {
+            Some(q) => q,
+            None => {
+                found = self.api.app()?.channel_queue::<C>()?;
+                &*found
+            }
+        };
         let meta = self.meta();
         let name = self.event.topic;
         match queue.tx.try_send(self.event) {

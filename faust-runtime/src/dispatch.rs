@@ -202,7 +202,11 @@ impl Progress {
     }
 
     /// Waits by blocking the calling thread (for synchronous rebalance callbacks).
-    pub fn wait_caught_up_blocking(&self, only: Option<&[TopicPartition]>, timeout: Duration) -> bool {
+    pub fn wait_caught_up_blocking(
+        &self,
+        only: Option<&[TopicPartition]>,
+        timeout: Duration,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if self.caught_up(only) {
@@ -246,7 +250,9 @@ impl DispatcherBuilder {
     pub(crate) fn add(&mut self, topic: &str, partitions: usize, sink: Box<dyn Sink>) {
         match self.routes.iter_mut().find(|(t, _, _)| t == topic) {
             Some((_, _, sinks)) => sinks.push(sink),
-            None => self.routes.push((topic.to_string(), partitions, vec![sink])),
+            None => self
+                .routes
+                .push((topic.to_string(), partitions, vec![sink])),
         }
     }
 
@@ -330,7 +336,10 @@ impl Dispatcher {
                     i
                 }
                 None => {
-                    tracing::warn!(topic = msg.topic, "record from a topic no agent reads; ignored");
+                    tracing::warn!(
+                        topic = msg.topic,
+                        "record from a topic no agent reads; ignored"
+                    );
                     return Ok(());
                 }
             }

@@ -60,9 +60,7 @@ pub use record::Record;
 pub use schema::Schema;
 pub use settings::{KafkaSettings, Settings};
 pub use stream::{Events, Stream};
-pub use topic::{
-    Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec,
-};
+pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
 pub use transport::{DeliveryHandle, Headers, RecordMetadata, Transport};
 
@@ -78,7 +76,9 @@ pub mod prelude {
 /// Items generated code uses. Not a public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::agent::{start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx};
+    pub use crate::agent::{
+        start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx,
+    };
     pub use crate::app::AppBuilder;
     pub use crate::channel::{ChannelSpec, SourceRef};
     pub use crate::registry::Registration;

@@ -38,8 +38,7 @@ impl Registration {
 
 /// Whether `module` is `prefix` or inside it (`a::b` is inside `a`, `ab` is not).
 pub(crate) fn module_matches(module: &str, prefix: &str) -> bool {
-    module == prefix
-        || (module.starts_with(prefix) && module[prefix.len()..].starts_with("::"))
+    module == prefix || (module.starts_with(prefix) && module[prefix.len()..].starts_with("::"))
 }
 
 /// The registrations one app runs, sorted by qualified name.

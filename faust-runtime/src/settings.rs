@@ -110,10 +110,9 @@ impl Settings {
             self.broker = v;
         }
         if let Some(v) = var("TOPIC_PARTITIONS") {
-            self.topic_partitions = v
-                .trim()
-                .parse()
-                .map_err(|_| Error::config(format!("FAUST_TOPIC_PARTITIONS='{v}' is not a number")))?;
+            self.topic_partitions = v.trim().parse().map_err(|_| {
+                Error::config(format!("FAUST_TOPIC_PARTITIONS='{v}' is not a number"))
+            })?;
         }
         if let Some(v) = var("COMMIT_INTERVAL") {
             self.commit_interval = parse_duration(&v)?;

@@ -100,7 +100,10 @@ impl<K, V> Core<K, V> {
                     Poll::Ready(Err(e)) => {
                         let err = Error::Delivery {
                             topic: format!("dead-letter topic of {}", self.name),
-                            reason: format!("record {}[{}]@{} could not be dead-lettered: {e}", self.name, p, o),
+                            reason: format!(
+                                "record {}[{}]@{} could not be dead-lettered: {e}",
+                                self.name, p, o
+                            ),
                         };
                         tracing::error!(error = %err, "stopping: a record could not be dead-lettered");
                         if let Some(app) = &self.app {
@@ -251,17 +254,20 @@ impl<H: Channel> Stream<H> {
     pub fn events(mut self) -> Events<H> {
         let name = self.core.name;
         Events {
-            core: std::mem::replace(&mut self.core, Core {
-                source: Source::Failed(None),
-                name,
-                acks: None,
-                in_flight: None,
-                waiting: None,
-                exhausted: true,
-                return_slot: None,
-                app: None,
-                _guard: None,
-            }),
+            core: std::mem::replace(
+                &mut self.core,
+                Core {
+                    source: Source::Failed(None),
+                    name,
+                    acks: None,
+                    in_flight: None,
+                    waiting: None,
+                    exhausted: true,
+                    return_slot: None,
+                    app: None,
+                    _guard: None,
+                },
+            ),
         }
     }
 
@@ -350,7 +356,12 @@ where
     fn decode(&self, msg: &RawMessage<'_>) -> Result<Event<K, V>> {
         let key = match msg.key {
             None => None,
-            Some(k) => Some(self.codecs.key.loads::<K>(k).map_err(|e| self.err(msg, "key", k, e))?),
+            Some(k) => Some(
+                self.codecs
+                    .key
+                    .loads::<K>(k)
+                    .map_err(|e| self.err(msg, "key", k, e))?,
+            ),
         };
         let value = match msg.value {
             Some(v) => self
@@ -401,7 +412,11 @@ where
     }
 
     #[cold]
-    fn bad_record(&self, msg: &RawMessage<'_>, err: Error) -> std::result::Result<Delivery<K, V>, Error> {
+    fn bad_record(
+        &self,
+        msg: &RawMessage<'_>,
+        err: Error,
+    ) -> std::result::Result<Delivery<K, V>, Error> {
         match self.policy {
             ErrorPolicy::Stop => {
                 tracing::error!(agent = self.agent, error = %err, "undecodable record; policy is stop");
@@ -418,7 +433,14 @@ where
             }
             ErrorPolicy::DeadLetter => {
                 let raw = raw_copy(msg);
-                let record = dead_letter_record(&self.dead_letter, msg.topic, msg.partition, msg.offset, raw, &err.to_string());
+                let record = dead_letter_record(
+                    &self.dead_letter,
+                    msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    raw,
+                    &err.to_string(),
+                );
                 tracing::warn!(agent = self.agent, error = %err, dead_letter = %self.dead_letter, "dead-lettering undecodable record");
                 let handle = self.app.transport().send(record)?;
                 self.app.stats().record_dead_lettered();
@@ -452,7 +474,10 @@ pub(crate) fn dead_letter_record(
 ) -> OutgoingRecord {
     let mut headers = raw.headers;
     headers.push(("faust-error".into(), Some(error.as_bytes().to_vec().into())));
-    headers.push(("faust-error-topic".into(), Some(topic.as_bytes().to_vec().into())));
+    headers.push((
+        "faust-error-topic".into(),
+        Some(topic.as_bytes().to_vec().into()),
+    ));
     headers.push((
         "faust-error-partition".into(),
         Some(partition.to_string().into_bytes().into()),

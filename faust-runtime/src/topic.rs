@@ -138,10 +138,12 @@ impl CodecCache {
 
     fn get_or_set(&self, value: TopicCodecs) -> &'static TopicCodecs {
         let fresh = Box::into_raw(Box::new(value));
-        match self
-            .0
-            .compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
-        {
+        match self.0.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             // SAFETY: `fresh` was just leaked from a Box and is now owned by the cache forever.
             Ok(_) => unsafe { &*fresh },
             Err(existing) => {
@@ -258,7 +260,10 @@ impl TopicSpec {
         let compact = self.inherit(|s| s.compacting);
         let delete = self.inherit(|s| s.deleting);
         if compact.is_some() || delete.is_some() {
-            let policy = match (compact.unwrap_or(false), delete.unwrap_or(!compact.unwrap_or(false))) {
+            let policy = match (
+                compact.unwrap_or(false),
+                delete.unwrap_or(!compact.unwrap_or(false)),
+            ) {
                 (true, true) => Some("compact,delete"),
                 (true, false) => Some("compact"),
                 (false, true) => Some("delete"),
@@ -279,12 +284,10 @@ impl TopicSpec {
         if let Some(c) = self.__codecs.get() {
             return Ok(c);
         }
-        let key = Serializer::resolve(self.key_serializer_name()).map_err(|e| {
-            Error::config(format!("topic '{}' key_serializer: {e}", self.name))
-        })?;
-        let value = Serializer::resolve(self.value_serializer_name()).map_err(|e| {
-            Error::config(format!("topic '{}' value_serializer: {e}", self.name))
-        })?;
+        let key = Serializer::resolve(self.key_serializer_name())
+            .map_err(|e| Error::config(format!("topic '{}' key_serializer: {e}", self.name)))?;
+        let value = Serializer::resolve(self.value_serializer_name())
+            .map_err(|e| Error::config(format!("topic '{}' value_serializer: {e}", self.name)))?;
         Ok(self.__codecs.get_or_set(TopicCodecs { key, value }))
     }
 }
@@ -632,7 +635,8 @@ where
                 });
                 let topic = spec.name;
                 DeliveryHandle::pending(async move {
-                    rx.await.unwrap_or_else(|_| Err(Error::Closed(topic.to_string())))
+                    rx.await
+                        .unwrap_or_else(|_| Err(Error::Closed(topic.to_string())))
                 })
             }
         })

@@ -30,7 +30,9 @@ pub fn run_main(
                     return ExitCode::from(2);
                 }
             },
-            s if s.starts_with("--broker=") => broker_arg = Some(s["--broker=".len()..].to_string()),
+            s if s.starts_with("--broker=") => {
+                broker_arg = Some(s["--broker=".len()..].to_string())
+            }
             "-h" | "--help" => {
                 println!("{id}: a faust-rs worker\n{USAGE}");
                 return ExitCode::SUCCESS;
@@ -59,7 +61,10 @@ pub fn run_main(
             return ExitCode::FAILURE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");

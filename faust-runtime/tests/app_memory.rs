@@ -99,14 +99,21 @@ async fn quickstart_flow_end_to_end_with_commits_and_resume() {
         for ev in seen.iter() {
             let id = ev.value.id;
             assert_eq!(ev.key.as_deref(), Some(format!("order-{id}").as_str()));
-            assert_eq!(ev.partition, expected_partition[&id], "key landed on murmur2 partition");
+            assert_eq!(
+                ev.partition, expected_partition[&id],
+                "key landed on murmur2 partition"
+            );
             assert_eq!(ev.header("trace"), Some(format!("t{id}").as_bytes()));
             assert_eq!(ev.timestamp, 1_700_000_000_000 + id as i64);
             assert_eq!(ev.topic, "flow-orders");
         }
         // Per partition, offsets arrive in order and ids in send order.
         for p in 0..4 {
-            let offsets: Vec<i64> = seen.iter().filter(|e| e.partition == p).map(|e| e.offset).collect();
+            let offsets: Vec<i64> = seen
+                .iter()
+                .filter(|e| e.partition == p)
+                .map(|e| e.offset)
+                .collect();
             let mut sorted = offsets.clone();
             sorted.sort();
             assert_eq!(offsets, sorted, "partition {p} out of order");
@@ -118,7 +125,11 @@ async fn quickstart_flow_end_to_end_with_commits_and_resume() {
     // Everything processed is committed: committed offset == end offset per partition.
     for p in 0..4 {
         let end = broker.end_offset("flow-orders", p).unwrap();
-        assert_eq!(broker.committed("flow-app", "flow-orders", p), Some(end), "partition {p}");
+        assert_eq!(
+            broker.committed("flow-app", "flow-orders", p),
+            Some(end),
+            "partition {p}"
+        );
     }
 
     // A restarted app (same id, same broker) resumes without reprocessing.
@@ -129,11 +140,24 @@ async fn quickstart_flow_end_to_end_with_commits_and_resume() {
         .build()
         .unwrap();
     app2.start().await.unwrap();
-    flow::Orders.on(&app2).send("order-100", order(100)).await.unwrap();
+    flow::Orders
+        .on(&app2)
+        .send("order-100", order(100))
+        .await
+        .unwrap();
     assert!(eventually(WAIT, || !flow::SEEN.lock().unwrap().is_empty()).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let ids: Vec<u64> = flow::SEEN.lock().unwrap().iter().map(|e| e.value.id).collect();
-    assert_eq!(ids, vec![100], "only the new order is processed after restart");
+    let ids: Vec<u64> = flow::SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.value.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![100],
+        "only the new order is processed after restart"
+    );
     app2.stop().await.unwrap();
 }
 
@@ -141,7 +165,10 @@ mod manager {}
 
 #[tokio::test]
 async fn topic_manager_creates_lists_and_deletes() {
-    let app = App::builder("mgr").broker(format!("memory://{}", unique("mgr"))).build().unwrap();
+    let app = App::builder("mgr")
+        .broker(format!("memory://{}", unique("mgr")))
+        .build()
+        .unwrap();
     let m = app.topics();
     let mut cfg = std::collections::BTreeMap::new();
     cfg.insert("retention.ms".to_string(), "1000".to_string());
@@ -151,16 +178,34 @@ async fn topic_manager_creates_lists_and_deletes() {
         m.create_topic("a", 3, 1, Default::default()).await,
         Err(faust_runtime::Error::TopicExists(n)) if n == "a"
     ));
-    let names: Vec<String> = m.list_topics().await.unwrap().into_iter().map(|t| t.name).collect();
+    let names: Vec<String> = m
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert_eq!(names, vec!["a", "b"]);
     let a = m.describe_topic("a").await.unwrap().unwrap();
     assert_eq!(a.partitions, 3);
     assert_eq!(a.config, cfg);
     m.delete_topic("a").await.unwrap();
-    assert!(matches!(m.delete_topic("a").await, Err(faust_runtime::Error::UnknownTopic(_))));
-    let names: Vec<String> = m.list_topics().await.unwrap().into_iter().map(|t| t.name).collect();
+    assert!(matches!(
+        m.delete_topic("a").await,
+        Err(faust_runtime::Error::UnknownTopic(_))
+    ));
+    let names: Vec<String> = m
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     assert_eq!(names, vec!["b"]);
-    assert!(m.create_topic("zero", 0, 1, Default::default()).await.is_err());
+    assert!(m
+        .create_topic("zero", 0, 1, Default::default())
+        .await
+        .is_err());
 }
 
 /// Declared topics are created at startup with their settings.
@@ -195,13 +240,32 @@ async fn startup_creates_declared_topics_with_their_settings() {
         .build()
         .unwrap();
     app.start().await.unwrap();
-    let a = app.topics().describe_topic("declared-a").await.unwrap().unwrap();
+    let a = app
+        .topics()
+        .describe_topic("declared-a")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(a.partitions, 3);
-    assert_eq!(a.config.get("retention.ms").map(String::as_str), Some("3600000"));
-    assert_eq!(a.config.get("cleanup.policy").map(String::as_str), Some("compact"));
+    assert_eq!(
+        a.config.get("retention.ms").map(String::as_str),
+        Some("3600000")
+    );
+    assert_eq!(
+        a.config.get("cleanup.policy").map(String::as_str),
+        Some("compact")
+    );
     assert_eq!(a.config.get("segment.ms").map(String::as_str), Some("1000"));
-    let b = app.topics().describe_topic("declared-b").await.unwrap().unwrap();
-    assert_eq!(b.partitions, 5, "undeclared partitions come from the app setting");
+    let b = app
+        .topics()
+        .describe_topic("declared-b")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        b.partitions, 5,
+        "undeclared partitions come from the app setting"
+    );
     assert_eq!(declared::A.name(), "declared-a");
     assert_eq!(declared::A.partitions(), 3);
     app.stop().await.unwrap();
@@ -220,7 +284,10 @@ async fn existing_topic_with_other_partition_count_is_a_clear_startup_error() {
         .await
         .unwrap();
     let err = app.start().await.unwrap_err().to_string();
-    assert!(err.contains("declared-a") && err.contains('7') && err.contains('3'), "{err}");
+    assert!(
+        err.contains("declared-a") && err.contains('7') && err.contains('3'),
+        "{err}"
+    );
     assert!(err.contains("partitions mismatch"), "{err}");
 }
 
@@ -234,7 +301,10 @@ async fn nothing_registered_fails_at_startup_and_explains_registration() {
         .unwrap();
     let err = app.start().await.unwrap_err().to_string();
     assert!(err.contains("nothing to run"), "{err}");
-    assert!(err.contains("#[agent]") && err.contains("include_module"), "{err}");
+    assert!(
+        err.contains("#[agent]") && err.contains("include_module"),
+        "{err}"
+    );
 }
 
 mod dupes {
@@ -261,7 +331,10 @@ async fn duplicate_topic_names_are_a_startup_error_naming_both() {
         .build()
         .unwrap();
     let err = app.start().await.unwrap_err().to_string();
-    assert!(err.contains("'dupe'") && err.contains("dupes::One") && err.contains("dupes::Two"), "{err}");
+    assert!(
+        err.contains("'dupe'") && err.contains("dupes::One") && err.contains("dupes::Two"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -272,18 +345,42 @@ async fn lifecycle_misuse_is_reported() {
         .build()
         .unwrap();
     // Not started: sending needs force.
-    let err = declared::B.on(&app).record("x".to_string()).send().await.unwrap_err();
+    let err = declared::B
+        .on(&app)
+        .record("x".to_string())
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not running"), "{err}");
-    app.topics().create_topic("declared-b", 1, 1, Default::default()).await.unwrap();
-    let meta = declared::B.on(&app).record("x".to_string()).force(true).send().await.unwrap();
+    app.topics()
+        .create_topic("declared-b", 1, 1, Default::default())
+        .await
+        .unwrap();
+    let meta = declared::B
+        .on(&app)
+        .record("x".to_string())
+        .force(true)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(meta.offset, 0);
     app.start().await.unwrap();
-    assert!(app.start().await.unwrap_err().to_string().contains("cannot start"));
+    assert!(app
+        .start()
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("cannot start"));
     app.stop().await.unwrap();
     app.stop().await.unwrap();
     assert_eq!(app.state(), faust_runtime::AppState::Stopped);
     assert!(App::builder("").build().is_err());
-    assert!(App::builder("x").broker("redis://nope").build().unwrap_err().to_string().contains("redis://nope"));
+    assert!(App::builder("x")
+        .broker("redis://nope")
+        .build()
+        .unwrap_err()
+        .to_string()
+        .contains("redis://nope"));
     // No app in scope.
     let err = declared::B.send("k", "v".to_string()).await.unwrap_err();
     assert!(err.to_string().contains("no app"), "{err}");
@@ -324,9 +421,17 @@ async fn failing_agent_is_restarted_and_the_failed_event_reported() {
         .unwrap();
     app.start().await.unwrap();
     for id in 0..8 {
-        failing::T.on(&app).send(format!("k{id}"), order(id)).await.unwrap();
+        failing::T
+            .on(&app)
+            .send(format!("k{id}"), order(id))
+            .await
+            .unwrap();
     }
-    assert!(eventually(WAIT, || failing::DONE.lock().unwrap().len() == 6).await, "{:?}", failing::DONE.lock().unwrap());
+    assert!(
+        eventually(WAIT, || failing::DONE.lock().unwrap().len() == 6).await,
+        "{:?}",
+        failing::DONE.lock().unwrap()
+    );
     assert_eq!(*failing::DONE.lock().unwrap(), vec![0, 1, 2, 4, 6, 7]);
     let h = app.health();
     assert_eq!(h.agent_errors, 2);
@@ -377,9 +482,15 @@ async fn stop_policy_stops_the_worker_and_commits_nothing_past_the_failure() {
             .await
             .unwrap();
     }
-    let err = tokio::time::timeout(WAIT, app.wait()).await.expect("app stops").unwrap_err();
+    let err = tokio::time::timeout(WAIT, app.wait())
+        .await
+        .expect("app stops")
+        .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("stopping[0]@2") && text.contains("bad order"), "{text}");
+    assert!(
+        text.contains("stopping[0]@2") && text.contains("bad order"),
+        "{text}"
+    );
     assert_eq!(*stopping::DONE.lock().unwrap(), vec![0, 1]);
     assert_eq!(broker.committed("stopping", "stopping", 0), Some(2));
 }
@@ -408,7 +519,11 @@ async fn timers_run_on_their_interval_until_stop() {
     app.stop().await.unwrap();
     let after = timers::TICKS.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(timers::TICKS.load(Ordering::SeqCst), after, "no ticks after stop");
+    assert_eq!(
+        timers::TICKS.load(Ordering::SeqCst),
+        after,
+        "no ticks after stop"
+    );
 }
 
 /// Concurrency and backpressure: two instances share partitions, a tiny buffer, a slow agent.
@@ -427,7 +542,9 @@ mod busy {
             if ev.value.id % 50 == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            SEEN.lock().unwrap().push((ev.partition, ev.offset, ev.value.id));
+            SEEN.lock()
+                .unwrap()
+                .push((ev.partition, ev.offset, ev.value.id));
         }
         Ok(())
     }
@@ -454,7 +571,11 @@ async fn concurrent_instances_keep_partition_order_and_backpressure_drops_nothin
     let seen = busy::SEEN.lock().unwrap().clone();
     for p in 0..4 {
         let offs: Vec<i64> = seen.iter().filter(|e| e.0 == p).map(|e| e.1).collect();
-        assert_eq!(offs, (0..offs.len() as i64).collect::<Vec<_>>(), "partition {p}");
+        assert_eq!(
+            offs,
+            (0..offs.len() as i64).collect::<Vec<_>>(),
+            "partition {p}"
+        );
     }
     let mut ids: Vec<u64> = seen.iter().map(|e| e.2).collect();
     ids.sort();
@@ -497,13 +618,20 @@ async fn two_workers_in_one_group_process_every_record_once() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let t = group::T.on(&a);
     for id in 0..2000u64 {
-        t.send_soon(format!("k{id}"), order(id)).unwrap().await.unwrap();
+        t.send_soon(format!("k{id}"), order(id))
+            .unwrap()
+            .await
+            .unwrap();
     }
     assert!(eventually(WAIT, || group::SEEN.lock().unwrap().len() >= 2000).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut ids: Vec<u64> = group::SEEN.lock().unwrap().iter().map(|e| e.1).collect();
     ids.sort();
-    assert_eq!(ids, (0..2000).collect::<Vec<_>>(), "every record exactly once");
+    assert_eq!(
+        ids,
+        (0..2000).collect::<Vec<_>>(),
+        "every record exactly once"
+    );
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
@@ -530,14 +658,24 @@ async fn topics_and_channels_can_be_read_outside_agents() {
         .build()
         .unwrap();
     app.start().await.unwrap();
-    app.topics().create_topic("reading", 2, 1, Default::default()).await.ok();
+    app.topics()
+        .create_topic("reading", 2, 1, Default::default())
+        .await
+        .ok();
     for id in 0..10u64 {
-        reading::T.on(&app).send(format!("k{id}"), order(id)).await.unwrap();
+        reading::T
+            .on(&app)
+            .send(format!("k{id}"), order(id))
+            .await
+            .unwrap();
     }
     let mut events = reading::T.on(&app).events();
     let mut got = Vec::new();
     while got.len() < 10 {
-        let ev = tokio::time::timeout(WAIT, events.next()).await.unwrap().unwrap();
+        let ev = tokio::time::timeout(WAIT, events.next())
+            .await
+            .unwrap()
+            .unwrap();
         got.push(ev.value.id);
     }
     got.sort();

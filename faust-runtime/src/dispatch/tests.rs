@@ -37,7 +37,12 @@ fn tp(topic: &str, partition: i32) -> TopicPartition {
     }
 }
 
-fn two_agents() -> (Dispatcher, Arc<AckTable>, Arc<AckTable>, watch::Sender<bool>) {
+fn two_agents() -> (
+    Dispatcher,
+    Arc<AckTable>,
+    Arc<AckTable>,
+    watch::Sender<bool>,
+) {
     let (a, b) = (AckTable::new(2), AckTable::new(2));
     let mut builder = DispatcherBuilder::new();
     builder.add("t", 2, Box::new(Manual { acks: a.clone() }));
@@ -59,7 +64,11 @@ async fn commits_the_slowest_agents_progress_per_assigned_partition() {
     b.ack(0, 1);
     let c = d.take_commits();
     assert_eq!(c.len(), 1);
-    assert_eq!((c[0].partition, c[0].offset), (0, 2), "min over agents, next offset");
+    assert_eq!(
+        (c[0].partition, c[0].offset),
+        (0, 2),
+        "min over agents, next offset"
+    );
     assert!(d.take_commits().is_empty(), "no progress, no commit");
     b.ack(0, 4);
     assert_eq!(d.take_commits()[0].offset, 4, "A is now the slowest");
@@ -78,7 +87,10 @@ async fn unassigned_partitions_are_not_committed_and_reassignment_forgets_old_ac
     b.ack(0, 0);
     assert!(d.take_commits().is_empty(), "partition 0 is not assigned");
     d.progress().assign(&[tp("t", 0)]);
-    assert!(d.take_commits().is_empty(), "acks from before the assignment are forgotten");
+    assert!(
+        d.take_commits().is_empty(),
+        "acks from before the assignment are forgotten"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +112,10 @@ async fn revoke_waits_for_in_flight_events_then_commits_them() {
     d.dispatch(&msg("t", 0, 2)).await.unwrap();
     a.ack(0, 2);
     b.ack(0, 2);
-    assert!(d.take_commits().is_empty(), "revoked partitions are no longer committed");
+    assert!(
+        d.take_commits().is_empty(),
+        "revoked partitions are no longer committed"
+    );
 }
 
 #[tokio::test]
@@ -115,7 +130,10 @@ async fn a_closed_agent_does_not_hold_up_draining_and_caps_the_commit() {
     b.close(); // stopped for good after offset 0
     let finals = d.drain().await;
     assert_eq!(finals.len(), 1);
-    assert_eq!(finals[0].offset, 1, "nothing past the stopped agent's last done event");
+    assert_eq!(
+        finals[0].offset, 1,
+        "nothing past the stopped agent's last done event"
+    );
 }
 
 #[tokio::test]

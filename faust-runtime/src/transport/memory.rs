@@ -127,11 +127,14 @@ impl MemoryBroker {
     /// Number of records in a partition (its end offset).
     pub fn end_offset(&self, topic: &str, partition: i32) -> Result<i64> {
         let t = self.topic(topic)?;
-        let p = t.partitions.get(partition as usize).ok_or(Error::UnknownPartition {
-            topic: topic.into(),
-            partition,
-            partitions: t.partitions.len() as i32,
-        })?;
+        let p = t
+            .partitions
+            .get(partition as usize)
+            .ok_or(Error::UnknownPartition {
+                topic: topic.into(),
+                partition,
+                partitions: t.partitions.len() as i32,
+            })?;
         let n = p.records.read().unwrap_or_else(|e| e.into_inner()).len();
         Ok(n as i64)
     }
@@ -435,7 +438,9 @@ impl Transport for MemoryBroker {
                                 }
                                 _ => {}
                             }
-                            let Ok(log) = self.topic(&tp.topic) else { continue };
+                            let Ok(log) = self.topic(&tp.topic) else {
+                                continue;
+                            };
                             let end = log
                                 .partitions
                                 .get(tp.partition as usize)
@@ -516,7 +521,9 @@ impl Transport for MemoryBroker {
                     h.log
                         .partitions
                         .get(h.tp.partition as usize)
-                        .map(|p| p.records.read().unwrap_or_else(|e| e.into_inner()).len() > h.position)
+                        .map(|p| {
+                            p.records.read().unwrap_or_else(|e| e.into_inner()).len() > h.position
+                        })
                         .unwrap_or(false)
                 });
                 if has_data {

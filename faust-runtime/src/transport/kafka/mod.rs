@@ -1,0 +1,443 @@
+//! The Kafka transport (`kafka://host:port;host:port`), on rdkafka (librdkafka).
+//!
+//! - Topics are managed with rdkafka's admin client.
+//! - Records are produced without blocking: one librdkafka producer per distinct
+//!   (`acks`, idempotence) combination the topics ask for, created on first use.
+//! - Each [`Transport::consume`] call runs one group consumer that hands records to the
+//!   [`Dispatcher`] straight from librdkafka's buffers (no copy of keys, values or headers), follows
+//!   rebalances and commits the offsets the dispatcher reports as done.
+//!
+//! Clients are created lazily: building the transport does no I/O. Broker errors seen while
+//! running (client errors, failed deliveries and commits, consumer errors) are logged and counted
+//! in [`Transport::health`].
+//!
+//! Worth knowing:
+//! - When librdkafka's local queue is full, [`Transport::send`] neither drops the record nor
+//!   blocks: a task retries the enqueue until it fits (or `delivery.timeout.ms` passes), and
+//!   [`Transport::flush`] waits for it.
+//! - A received record's headers are parsed only when asked (librdkafka allocates to find out
+//!   whether there are any): [`RawMessage::headers`](crate::transport::RawMessage::headers) is
+//!   always `Some`, and an empty list means the record has none.
+//! - On a revoke, the consumer waits (up to 10 s, at most the drain timeout) for the agents to
+//!   finish the revoked partitions' queued events before committing them. That needs a
+//!   multi-threaded tokio runtime; on a current-thread runtime only what is already done is
+//!   committed and the new owner may see the rest again (at least once).
+
+mod admin;
+mod consumer;
+mod producer;
+
+use crate::dispatch::Dispatcher;
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::transport::{
+    ConsumerConfig, DeliveryHandle, NewTopic, OutgoingRecord, TopicDescription, Transport,
+    TransportHealth,
+};
+use rdkafka::admin::AdminClient;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, ClientContext};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Port used when a `kafka://` URL names a host without one (Kafka's default).
+pub const DEFAULT_PORT: u16 = 9092;
+
+/// How long one admin or metadata request may take before it fails.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Turns `kafka://host:port;host:port` into librdkafka's `bootstrap.servers` (`host:port,host:port`).
+///
+/// Brokers are separated by `;` (as in Faust) or `,`; each may repeat the `kafka://` prefix; a
+/// missing port means 9092; IPv6 hosts are written in brackets (`[::1]:9092`).
+pub fn bootstrap_servers(url: &str) -> Result<String> {
+    let bad = |why: String| {
+        Error::config(format!(
+            "invalid Kafka broker URL '{url}': {why} (expected kafka://host:port[;host:port...])"
+        ))
+    };
+    let rest = url
+        .trim()
+        .strip_prefix("kafka://")
+        .ok_or_else(|| bad("it does not start with kafka://".into()))?;
+    let mut servers = Vec::new();
+    for part in rest.split([';', ',']) {
+        let part = part.trim();
+        let part = part
+            .strip_prefix("kafka://")
+            .unwrap_or(part)
+            .trim_end_matches('/');
+        if part.is_empty() {
+            continue;
+        }
+        if part.contains(['/', '?', '#', '@', ' ']) {
+            return Err(bad(format!("'{part}' is not host:port")));
+        }
+        let (host, port) = if let Some(v6) = part.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad(format!("'{part}' has an unclosed '['")))?;
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| bad(format!("'{part}' is not [host]:port")))?,
+                ),
+            };
+            (format!("[{host}]"), port)
+        } else {
+            match part.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (part.to_string(), None),
+            }
+        };
+        if host.is_empty() || host == "[]" || host.contains(':') && !host.starts_with('[') {
+            return Err(bad(format!("'{part}' has no valid host")));
+        }
+        let port = match port {
+            None => DEFAULT_PORT,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(bad(format!(
+                        "port '{p}' of '{part}' is not a number in 1..=65535"
+                    )))
+                }
+            },
+        };
+        servers.push(format!("{host}:{port}"));
+    }
+    if servers.is_empty() {
+        return Err(bad("it names no broker".into()));
+    }
+    Ok(servers.join(","))
+}
+
+/// Broker errors seen while running, shared by every client of one transport.
+#[derive(Default)]
+pub(crate) struct HealthState {
+    errors: AtomicU64,
+    last: Mutex<Option<String>>,
+}
+
+impl HealthState {
+    /// Logs and counts one broker error.
+    pub(crate) fn record(&self, what: &str, err: impl fmt::Display) {
+        let text = format!("{what}: {err}");
+        tracing::warn!(error = %text, "kafka error");
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+    }
+
+    fn snapshot(&self) -> TransportHealth {
+        TransportHealth {
+            last_error: self.last.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// rdkafka client context shared by the admin client and the producers: routes librdkafka's
+/// logs to `tracing` and counts client errors.
+#[derive(Clone)]
+pub(crate) struct ClientCtx {
+    pub(crate) health: Arc<HealthState>,
+    pub(crate) url: Arc<str>,
+}
+
+impl ClientContext for ClientCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => {
+                tracing::warn!(target: "librdkafka", broker = %self.url, facility = fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::debug!(target: "librdkafka", broker = %self.url, facility = fac, "{log_message}")
+            }
+            RDKafkaLogLevel::Debug => {
+                tracing::trace!(target: "librdkafka", broker = %self.url, facility = fac, "{log_message}")
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.health.record(
+            &format!("broker {}", self.url),
+            format_args!("{error} ({reason})"),
+        );
+    }
+}
+
+/// State shared by the transport and the tasks it starts.
+pub(crate) struct Shared {
+    pub(crate) url: String,
+    pub(crate) bootstrap: String,
+    pub(crate) settings: Settings,
+    pub(crate) ctx: ClientCtx,
+    admin: Mutex<Option<Arc<AdminClient<ClientCtx>>>>,
+    pub(crate) producers: producer::Producers,
+}
+
+impl Shared {
+    /// Settings every client gets: bootstrap servers and client id.
+    pub(crate) fn base_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", &self.settings.kafka.client_id)
+            .set("log.connection.close", "false");
+        c
+    }
+
+    /// The admin client, created on first use.
+    pub(crate) fn admin(&self) -> Result<Arc<AdminClient<ClientCtx>>> {
+        let mut slot = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = slot.as_ref() {
+            return Ok(a.clone());
+        }
+        let admin: AdminClient<ClientCtx> = self
+            .base_config()
+            .create_with_context(self.ctx.clone())
+            .map_err(|e| {
+                Error::broker(&self.url, format!("cannot create the admin client: {e}"))
+            })?;
+        let admin = Arc::new(admin);
+        *slot = Some(admin.clone());
+        Ok(admin)
+    }
+
+    /// Runs a blocking librdkafka call off the async threads.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::broker(&self.url, format!("a blocking Kafka call failed: {e}")))?
+    }
+}
+
+/// Checks a topic name before it reaches librdkafka (which cannot take NUL bytes).
+pub(crate) fn check_topic_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::config("topic name must not be empty"));
+    }
+    if name.contains('\0') {
+        return Err(Error::config(format!(
+            "topic name {name:?} contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
+/// The Kafka transport; see the module docs.
+///
+/// Records still waiting in librdkafka's queues when the transport is dropped are discarded:
+/// [`Transport::flush`] first (`App::stop` does).
+pub struct KafkaTransport {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for KafkaTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaTransport")
+            .field("url", &self.shared.url)
+            .field("bootstrap.servers", &self.shared.bootstrap)
+            .finish()
+    }
+}
+
+impl KafkaTransport {
+    /// Creates the transport from settings: parses `settings.broker` and checks the
+    /// pass-through producer and consumer properties. Does no I/O.
+    pub fn new(settings: &Settings) -> Result<Self> {
+        let url = settings.broker.trim().to_string();
+        let bootstrap = bootstrap_servers(&url)?;
+        let ctx = ClientCtx {
+            health: Arc::new(HealthState::default()),
+            url: Arc::from(url.as_str()),
+        };
+        for (what, map) in [
+            ("producer", &settings.kafka.producer),
+            ("consumer", &settings.kafka.consumer),
+        ] {
+            let mut c = ClientConfig::new();
+            for (k, v) in map {
+                c.set(k, v);
+            }
+            c.create_native_config()
+                .map_err(|e| Error::config(format!("invalid Kafka {what} setting: {e}")))?;
+        }
+        Ok(KafkaTransport {
+            shared: Arc::new(Shared {
+                url,
+                bootstrap,
+                settings: settings.clone(),
+                ctx,
+                admin: Mutex::new(None),
+                producers: producer::Producers::new(),
+            }),
+        })
+    }
+
+    /// librdkafka's `bootstrap.servers` derived from the URL.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.shared.bootstrap
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for KafkaTransport {
+    fn url(&self) -> &str {
+        &self.shared.url
+    }
+
+    async fn connect(&self) -> Result<()> {
+        let shared = &self.shared;
+        let deadline_after = shared.settings.broker_connect_timeout;
+        let started = Instant::now();
+        let admin = shared.admin()?;
+        let mut backoff = Duration::from_millis(100);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let remaining = deadline_after.saturating_sub(started.elapsed());
+            let per_try = remaining.clamp(Duration::from_millis(100), Duration::from_secs(2));
+            let a = admin.clone();
+            let outcome = shared
+                .blocking(move || {
+                    Ok(a.inner()
+                        .fetch_metadata(None, per_try)
+                        .map(|m| m.brokers().len())
+                        .map_err(|e| e.to_string()))
+                })
+                .await;
+            let err = match outcome {
+                Ok(Ok(brokers)) => {
+                    tracing::debug!(broker = %shared.url, brokers, attempt, "connected to Kafka");
+                    return Ok(());
+                }
+                Ok(Err(reason)) => reason,
+                Err(e) => e.to_string(),
+            };
+            let elapsed = started.elapsed();
+            if elapsed >= deadline_after {
+                return Err(Error::broker(
+                    &shared.url,
+                    format!(
+                        "not reachable (bootstrap.servers={}): gave up after {attempt} attempts in {:.1?}: {err}",
+                        shared.bootstrap, elapsed
+                    ),
+                ));
+            }
+            let wait = backoff.min(deadline_after - elapsed);
+            tracing::warn!(
+                broker = %shared.url,
+                attempt,
+                error = %err,
+                "Kafka broker not reachable; retrying in {wait:?}"
+            );
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    async fn create_topic(&self, topic: &NewTopic) -> Result<()> {
+        admin::create_topic(&self.shared, topic).await
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<()> {
+        admin::delete_topic(&self.shared, name).await
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicDescription>> {
+        admin::list_topics(&self.shared).await
+    }
+
+    async fn describe_topic(&self, name: &str) -> Result<Option<TopicDescription>> {
+        admin::describe_topic(&self.shared, name).await
+    }
+
+    fn send(&self, record: OutgoingRecord) -> Result<DeliveryHandle> {
+        producer::send(&self.shared, record)
+    }
+
+    async fn flush(&self, timeout: Duration) -> Result<()> {
+        producer::flush(&self.shared, timeout).await
+    }
+
+    async fn consume(&self, config: ConsumerConfig, dispatcher: Dispatcher) -> Result<()> {
+        consumer::consume(&self.shared, config, dispatcher).await
+    }
+
+    fn health(&self) -> TransportHealth {
+        self.shared.ctx.health.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_servers_from_urls() {
+        assert_eq!(
+            bootstrap_servers("kafka://localhost:9092").unwrap(),
+            "localhost:9092"
+        );
+        assert_eq!(
+            bootstrap_servers("kafka://localhost").unwrap(),
+            "localhost:9092"
+        );
+        assert_eq!(bootstrap_servers("kafka://a:1;b:2").unwrap(), "a:1,b:2");
+        assert_eq!(
+            bootstrap_servers("kafka://a:1;kafka://b:2/").unwrap(),
+            "a:1,b:2"
+        );
+        assert_eq!(
+            bootstrap_servers("kafka://[::1]:9093").unwrap(),
+            "[::1]:9093"
+        );
+        assert_eq!(bootstrap_servers("kafka://[::1]").unwrap(), "[::1]:9092");
+        for bad in [
+            "kafka://",
+            "kafka://;",
+            "localhost:9092",
+            "kafka://host:port",
+            "kafka://host:0",
+            "kafka://host:70000",
+            "kafka://:9092",
+            "kafka://a:b:c",
+            "kafka://[::1",
+            "kafka://host/path",
+        ] {
+            let err = bootstrap_servers(bad).unwrap_err();
+            assert!(
+                matches!(err, Error::Config(_)) && err.to_string().contains("kafka://"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn new_rejects_bad_urls_and_properties() {
+        let mut s = Settings {
+            broker: "kafka://".into(),
+            ..Settings::default()
+        };
+        assert!(matches!(KafkaTransport::new(&s), Err(Error::Config(_))));
+        s.broker = "kafka://127.0.0.1:9092".into();
+        assert!(KafkaTransport::new(&s).is_ok());
+        s.kafka
+            .producer
+            .insert("no.such.property".into(), "1".into());
+        let err = KafkaTransport::new(&s).unwrap_err();
+        assert!(err.to_string().contains("producer"), "{err}");
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The one test command: formatting, lints, and every test of the workspace (unit, compile-fail UI
+# tests, embedded-broker tests and the Kafka integration tests) against a local Kafka-protocol
+# broker that this script installs (into .tools/), starts and stops again.
+#
+#   scripts/test.sh                 everything
+#   scripts/test.sh -- ARGS         extra arguments for `cargo test` (e.g. a test name filter)
+#
+# FAUST_TEST_KAFKA=kafka://host:port uses that broker instead of starting one.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+extra=()
+if [[ "${1:-}" == "--" ]]; then
+    shift
+    extra=("$@")
+fi
+
+started_broker=0
+cleanup() {
+    if [[ "$started_broker" == 1 ]]; then
+        scripts/kafka-broker.sh stop || true
+    fi
+}
+trap cleanup EXIT INT TERM
+
+if [[ -z "${FAUST_TEST_KAFKA:-}" ]]; then
+    if scripts/kafka-broker.sh status >/dev/null 2>&1; then
+        echo "test.sh: using the broker already running: $(scripts/kafka-broker.sh status)" >&2
+    else
+        scripts/kafka-broker.sh start
+        started_broker=1
+    fi
+    eval "$(scripts/kafka-broker.sh env)"
+fi
+export FAUST_TEST_KAFKA
+unset FAUST_SKIP_KAFKA
+echo "test.sh: Kafka tests run against $FAUST_TEST_KAFKA" >&2
+
+step() { echo "test.sh: $*" >&2; }
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo test --workspace"
+cargo test --workspace "${extra[@]}"
+
+step "all checks passed"
