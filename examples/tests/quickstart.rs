@@ -50,7 +50,10 @@ fn quickstart_processes_orders_and_stops_cleanly_on_sigint() {
         .expect("stderr")
         .read_to_string(&mut err)
         .expect("read stderr");
-    assert!(status.success(), "quickstart exited with {status}; stderr:\n{err}");
+    assert!(
+        status.success(),
+        "quickstart exited with {status}; stderr:\n{err}"
+    );
     let processed: Vec<&str> = out
         .lines()
         .filter(|l| l.starts_with("Processing order: Order { id: "))
@@ -59,7 +62,11 @@ fn quickstart_processes_orders_and_stops_cleanly_on_sigint() {
         processed.len() >= 2,
         "expected at least two processed orders in ~3.6 s, got:\n{out}\nstderr:\n{err}"
     );
-    assert!(processed[0].contains("id: 1,"), "first order is id 1: {}", processed[0]);
+    assert!(
+        processed[0].contains("id: 1,"),
+        "first order is id 1: {}",
+        processed[0]
+    );
     assert!(
         out.contains("Notification for order 1: "),
         "the channel agent printed no notification:\n{out}"
