@@ -48,6 +48,22 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test --workspace"
-cargo test --workspace "${extra[@]}"
+log="$(mktemp)"
+set +e
+cargo test --workspace "${extra[@]}" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
 
+# One closing line for the whole run, summed over every test binary and doc-test run.
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+cleanup
+started_broker=0
+if [[ "$status" != 0 ]]; then
+    step "cargo test failed"
+    echo "tests: ${passed} passed, ${failed} failed"
+    exit "$status"
+fi
 step "all checks passed"
+echo "tests: ${passed} passed, ${failed} failed"
