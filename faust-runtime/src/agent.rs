@@ -41,16 +41,20 @@ impl std::fmt::Debug for AgentSpec {
 )]
 pub trait AgentInput<H: Channel>: Send + 'static {
     #[doc(hidden)]
+    const __VALUES_ONLY: bool;
+    #[doc(hidden)]
     fn __from_stream(stream: crate::Stream<H>) -> Self;
 }
 
 impl<H: Channel> AgentInput<H> for crate::Stream<H> {
+    const __VALUES_ONLY: bool = true;
     fn __from_stream(stream: crate::Stream<H>) -> Self {
         stream
     }
 }
 
 impl<H: Channel> AgentInput<H> for crate::Events<H> {
+    const __VALUES_ONLY: bool = false;
     fn __from_stream(stream: crate::Stream<H>) -> Self {
         stream.events()
     }
@@ -96,6 +100,7 @@ pub struct SubscribeCtx<'a> {
     app: &'a App,
     dispatcher: &'a mut DispatcherBuilder,
     tasks: &'a mut Vec<(String, BoxFuture<'static, ()>)>,
+    values_only: bool,
 }
 
 impl<'a> SubscribeCtx<'a> {
@@ -108,7 +113,14 @@ impl<'a> SubscribeCtx<'a> {
             app,
             dispatcher,
             tasks,
+            values_only: false,
         }
+    }
+
+    /// Whether the agent being subscribed reads values only (`Stream<T>`, not `Events<T>`), so
+    /// record headers need not be copied for it.
+    pub fn values_only(&self) -> bool {
+        self.values_only
     }
 
     /// The app being started.
@@ -140,7 +152,10 @@ where
     R: Outcome,
 {
     let instances = spec.concurrency.max(1);
-    let streams = H::__subscribe(ctx, spec, instances)?;
+    ctx.values_only = I::__VALUES_ONLY;
+    let streams = H::__subscribe(ctx, spec, instances);
+    ctx.values_only = false;
+    let streams = streams?;
     for (i, stream) in streams.into_iter().enumerate() {
         let app = ctx.app().clone();
         let name = if instances > 1 {
@@ -184,6 +199,7 @@ async fn supervise<H, I, F, Fut, R>(
     let mut failures: u32 = 0;
     let name = stream.name();
     let acks = stream.acks();
+    let values_only = stream.values_only();
     loop {
         stream.set_return_slot(slot.clone());
         let input = I::__from_stream(stream);
@@ -235,7 +251,8 @@ async fn supervise<H, I, F, Fut, R>(
                 }
             }
         }
-        stream = crate::Stream::from_returned(returned, name, acks.clone(), app.clone());
+        stream =
+            crate::Stream::from_returned(returned, name, acks.clone(), app.clone(), values_only);
         if exhausted {
             return;
         }

@@ -1,11 +1,18 @@
 //! The dispatcher: the one piece between a transport's consumer and the agents.
 //!
-//! A transport's consume loop hands every record to [`Dispatcher::dispatch`], which decodes it
-//! once per subscribed agent and queues it to that agent's stream (waiting when the stream's
-//! buffer is full: backpressure, nothing dropped). Agents acknowledge an event when they ask for
-//! the next one; [`Progress`] turns those acknowledgements into the offsets to commit: per
-//! partition, the lowest "next offset" over every agent reading it (highest contiguous done + 1).
-//! The per-event cost is one decode, one queue push and two relaxed atomic stores.
+//! A transport's consume loop hands every record to [`Dispatcher::dispatch`] (or the synchronous
+//! [`Dispatcher::deliver`]), which decodes it once per subscribed agent and adds it to that
+//! agent's next batch. Batches go to the agent's stream when they are full and whenever the
+//! transport has nothing more to read at once ([`Dispatcher::flush`]): one queue operation and at
+//! most one wake-up per batch instead of per event. A full stream buffer makes the consumer wait
+//! (backpressure, nothing dropped).
+//!
+//! Agents acknowledge an event when they ask for the next one; [`Progress`] turns those
+//! acknowledgements into the offsets to commit: per partition, the lowest "next offset" over
+//! every agent reading it (highest contiguous done + 1), and tells whether every event handed to
+//! the agents is done (what a revoke or a stop waits for). Events of a revoked partition that were
+//! decoded but not yet handed over are dropped, not processed twice: the partition's next owner
+//! reads them from the committed offset.
 
 use crate::error::{Error, Result};
 use crate::transport::{CommitOffset, RawMessage, TopicPartition};
@@ -15,11 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Per-partition acknowledgements of one agent on one topic: the next offset to commit
-/// (last done + 1), `-1` before anything was done.
+/// Per-partition bookkeeping of one agent on one topic: the next offset to commit (last done +
+/// 1, `-1` before anything was done) and the next offset handed over to the agent.
 #[derive(Debug)]
 pub(crate) struct AckTable {
     slots: Box<[AtomicI64]>,
+    handed: Box<[AtomicI64]>,
+    revoked: Box<[AtomicBool]>,
     /// Set when the agent stopped for good: nothing more will be acknowledged, so waiting for
     /// it is pointless (its offsets stay where they are).
     closed: AtomicBool,
@@ -29,6 +38,10 @@ impl AckTable {
     pub(crate) fn new(partitions: usize) -> Arc<Self> {
         Arc::new(AckTable {
             slots: (0..partitions.max(1)).map(|_| AtomicI64::new(-1)).collect(),
+            handed: (0..partitions.max(1)).map(|_| AtomicI64::new(-1)).collect(),
+            revoked: (0..partitions.max(1))
+                .map(|_| AtomicBool::new(false))
+                .collect(),
             closed: AtomicBool::new(false),
         })
     }
@@ -38,6 +51,31 @@ impl AckTable {
         if let Some(slot) = self.slots.get(partition as usize) {
             slot.store(offset + 1, Ordering::Release);
         }
+    }
+
+    /// Records that the event at `offset` was handed over to the agent.
+    #[inline]
+    pub(crate) fn handed_over(&self, partition: i32, offset: i64) {
+        if let Some(slot) = self.handed.get(partition as usize) {
+            slot.store(offset + 1, Ordering::Release);
+        }
+    }
+
+    /// Whether the partition was revoked since it was last assigned.
+    #[inline]
+    pub(crate) fn is_revoked(&self, partition: i32) -> bool {
+        self.revoked
+            .get(partition as usize)
+            .is_some_and(|r| r.load(Ordering::Acquire))
+    }
+
+    /// Whether every event handed over from `partition` is done (or the agent stopped for good).
+    fn caught_up(&self, partition: usize) -> bool {
+        self.is_closed()
+            || self
+                .handed
+                .get(partition)
+                .is_none_or(|h| self.get(partition) >= h.load(Ordering::Acquire))
     }
 
     /// Marks the agent as stopped for good.
@@ -60,6 +98,18 @@ impl AckTable {
         if let Some(s) = self.slots.get(partition) {
             s.store(-1, Ordering::Release);
         }
+        if let Some(s) = self.handed.get(partition) {
+            s.store(-1, Ordering::Release);
+        }
+        if let Some(r) = self.revoked.get(partition) {
+            r.store(false, Ordering::Release);
+        }
+    }
+
+    fn revoke(&self, partition: usize) {
+        if let Some(r) = self.revoked.get(partition) {
+            r.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -73,16 +123,48 @@ pub(crate) enum Deliver {
     Fatal(Error),
 }
 
-/// One agent's typed entry point (decodes and queues).
-pub(crate) trait Sink: Send + Sync {
+/// One agent's typed entry point (decodes and batches).
+pub(crate) trait Sink: Send {
     fn deliver(&mut self, msg: &RawMessage<'_>) -> Deliver;
+    /// Hands over what is batched.
+    fn flush(&mut self) -> Deliver {
+        Deliver::Sent
+    }
     fn acks(&self) -> Arc<AckTable>;
+}
+
+/// A full stream buffer: await it before handing the dispatcher the next record.
+#[must_use = "the record is only fully handed over once this is awaited"]
+pub struct Backpressure(BoxFuture<'static, Result<()>>);
+
+impl std::future::Future for Backpressure {
+    type Output = Result<()>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for Backpressure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Backpressure")
+    }
+}
+
+fn combine(waits: Vec<BoxFuture<'static, Result<()>>>) -> Backpressure {
+    Backpressure(Box::pin(async move {
+        for w in waits {
+            w.await?;
+        }
+        Ok(())
+    }))
 }
 
 struct RouteProgress {
     topic: String,
     partitions: usize,
-    delivered: Box<[AtomicI64]>,
     committed: Box<[AtomicI64]>,
     assigned: Box<[AtomicBool]>,
     tables: Vec<Arc<AckTable>>,
@@ -93,12 +175,7 @@ impl RouteProgress {
         self.tables.iter().map(|t| t.get(p)).min().unwrap_or(-1)
     }
     fn caught_up(&self, p: usize) -> bool {
-        let delivered = self.delivered[p].load(Ordering::Acquire);
-        delivered < 0
-            || self
-                .tables
-                .iter()
-                .all(|t| t.is_closed() || t.get(p) >= delivered)
+        self.tables.iter().all(|t| t.caught_up(p))
     }
 }
 
@@ -120,7 +197,6 @@ impl Progress {
             if let Some(r) = self.route(&tp.topic) {
                 let p = tp.partition as usize;
                 if p < r.partitions {
-                    r.delivered[p].store(-1, Ordering::Release);
                     r.committed[p].store(-1, Ordering::Release);
                     for t in &r.tables {
                         t.reset(p);
@@ -137,6 +213,9 @@ impl Progress {
             if let Some(r) = self.route(&tp.topic) {
                 if let Some(a) = r.assigned.get(tp.partition as usize) {
                     a.store(false, Ordering::Release);
+                }
+                for t in &r.tables {
+                    t.revoke(tp.partition as usize);
                 }
             }
         }
@@ -268,7 +347,6 @@ impl DispatcherBuilder {
             progress.push(RouteProgress {
                 topic: topic.clone(),
                 partitions: n,
-                delivered: (0..n).map(|_| AtomicI64::new(-1)).collect(),
                 committed: (0..n).map(|_| AtomicI64::new(-1)).collect(),
                 assigned: (0..n).map(|_| AtomicBool::new(false)).collect(),
                 tables: sinks.iter().map(|s| s.acks()).collect(),
@@ -308,10 +386,13 @@ impl Dispatcher {
         *self.stop.borrow()
     }
 
-    /// Resolves when the app asks the consumer to stop.
-    pub async fn stopping(&self) {
+    /// Resolves when the app asks the consumer to stop. The future does not borrow the
+    /// dispatcher, so it can be selected on while records are dispatched.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.stop.clone();
-        let _ = rx.wait_for(|s| *s).await;
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
     }
 
     /// How long [`Dispatcher::drain`] waits for agents to finish in-flight events.
@@ -319,10 +400,20 @@ impl Dispatcher {
         self.drain_timeout
     }
 
-    /// Hands one record to every agent reading its topic, in order. Waits only when an agent's
+    /// Hands one record to every agent reading its topic, in order, waiting only when an agent's
     /// buffer is full. An error means the worker must stop (error policy `stop`, agents gone);
     /// nothing past the failed record may be committed.
     pub async fn dispatch(&mut self, msg: &RawMessage<'_>) -> Result<()> {
+        match self.deliver(msg)? {
+            None => Ok(()),
+            Some(wait) => wait.await,
+        }
+    }
+
+    /// Like [`Dispatcher::dispatch`] without waiting: the record is taken (the message may be
+    /// released at once); if an agent's buffer is full, the returned [`Backpressure`] must be
+    /// awaited before the next record.
+    pub fn deliver(&mut self, msg: &RawMessage<'_>) -> Result<Option<Backpressure>> {
         let idx = if self
             .routes
             .get(self.last)
@@ -340,7 +431,7 @@ impl Dispatcher {
                         topic = msg.topic,
                         "record from a topic no agent reads; ignored"
                     );
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         };
@@ -353,14 +444,34 @@ impl Dispatcher {
                 partitions: progress.partitions as i32,
             });
         }
+        let mut waits = Vec::new();
         for sink in self.routes[idx].sinks.iter_mut() {
             match sink.deliver(msg) {
                 Deliver::Sent => {}
-                Deliver::Wait(fut) => fut.await?,
+                Deliver::Wait(fut) => waits.push(fut),
                 Deliver::Fatal(e) => return Err(e),
             }
         }
-        progress.delivered[p].store(msg.offset + 1, Ordering::Release);
+        Ok(match waits.len() {
+            0 => None,
+            1 => waits.pop().map(Backpressure),
+            _ => Some(combine(waits)),
+        })
+    }
+
+    /// Hands every batched event over to its agent. Call whenever nothing more can be read at
+    /// once (before waiting for the broker); [`Dispatcher::revoke`] and [`Dispatcher::drain`]
+    /// flush by themselves.
+    pub async fn flush(&mut self) -> Result<()> {
+        for r in &mut self.routes {
+            for sink in r.sinks.iter_mut() {
+                match sink.flush() {
+                    Deliver::Sent => {}
+                    Deliver::Wait(fut) => fut.await?,
+                    Deliver::Fatal(e) => return Err(e),
+                }
+            }
+        }
         Ok(())
     }
 
@@ -371,7 +482,10 @@ impl Dispatcher {
 
     /// Waits until in-flight events of `tps` are done (up to the drain timeout) and returns their
     /// offsets to commit; then forgets the partitions. Call on revoke.
-    pub async fn revoke(&self, tps: &[TopicPartition]) -> Vec<CommitOffset> {
+    pub async fn revoke(&mut self, tps: &[TopicPartition]) -> Vec<CommitOffset> {
+        if let Err(e) = self.flush().await {
+            tracing::warn!(error = %e, "could not hand over batched events before a revoke");
+        }
         if !self
             .progress
             .wait_caught_up(Some(tps), self.drain_timeout)
@@ -391,6 +505,9 @@ impl Dispatcher {
     /// Stops delivering: closes every agent's stream (agents finish what is queued), waits for
     /// them up to the drain timeout and returns the final offsets to commit. Call once, on stop.
     pub async fn drain(&mut self) -> Vec<CommitOffset> {
+        if let Err(e) = self.flush().await {
+            tracing::warn!(error = %e, "could not hand over batched events while draining");
+        }
         for r in &mut self.routes {
             r.sinks.clear();
         }

@@ -41,6 +41,23 @@ pub(crate) enum Delivery<K, V> {
     },
 }
 
+impl<K, V> Delivery<K, V> {
+    #[inline]
+    fn partition(&self) -> i32 {
+        match self {
+            Delivery::Event(ev, _) => ev.partition,
+            Delivery::Skipped { partition, .. } => *partition,
+        }
+    }
+    #[inline]
+    fn offset(&self) -> i64 {
+        match self {
+            Delivery::Event(ev, _) => ev.offset,
+            Delivery::Skipped { offset, .. } => *offset,
+        }
+    }
+}
+
 /// The event an agent holds and has not acknowledged yet.
 pub(crate) struct InFlight {
     pub(crate) partition: i32,
@@ -48,8 +65,26 @@ pub(crate) struct InFlight {
     pub(crate) raw: Option<Box<RawCopy>>,
 }
 
+/// A batch of deliveries, handed from the dispatcher to a stream in one queue operation.
+pub(crate) type Batch<K, V> = Vec<Delivery<K, V>>;
+
+/// The receiving side of a topic stream: the queue of batches and the batch being read.
+pub(crate) struct TopicSource<K, V> {
+    rx: mpsc::Receiver<Batch<K, V>>,
+    batch: std::vec::IntoIter<Delivery<K, V>>,
+}
+
+impl<K, V> TopicSource<K, V> {
+    fn new(rx: mpsc::Receiver<Batch<K, V>>) -> Self {
+        TopicSource {
+            rx,
+            batch: Vec::new().into_iter(),
+        }
+    }
+}
+
 pub(crate) enum Source<K, V> {
-    Topic(mpsc::Receiver<Delivery<K, V>>),
+    Topic(TopicSource<K, V>),
     Channel(Pin<Box<async_channel::Receiver<Event<K, V>>>>),
     Failed(Option<Error>),
 }
@@ -72,6 +107,8 @@ struct Core<K, V> {
     exhausted: bool,
     return_slot: Option<ReturnSlot<K, V>>,
     app: Option<App>,
+    /// Headers are not copied for this stream (an agent taking `Stream<T>`).
+    values_only: bool,
     _guard: Option<ReaderGuard>,
 }
 
@@ -119,33 +156,46 @@ impl<K, V> Core<K, V> {
                 return Poll::Ready(None);
             }
             match &mut self.source {
-                Source::Topic(rx) => match rx.poll_recv(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(None) => {
-                        self.exhausted = true;
-                        return Poll::Ready(None);
-                    }
-                    Poll::Ready(Some(Delivery::Event(ev, raw))) => {
-                        self.in_flight = Some(InFlight {
-                            partition: ev.partition,
-                            offset: ev.offset,
-                            raw,
-                        });
-                        return Poll::Ready(Some(ev));
-                    }
-                    Poll::Ready(Some(Delivery::Skipped {
-                        partition,
-                        offset,
-                        handle,
-                    })) => match handle {
-                        None => {
+                Source::Topic(src) => {
+                    let item = match src.batch.next() {
+                        Some(item) => item,
+                        None => match src.rx.poll_recv(cx) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(None) => {
+                                self.exhausted = true;
+                                return Poll::Ready(None);
+                            }
+                            Poll::Ready(Some(batch)) => {
+                                src.batch = batch.into_iter();
+                                continue;
+                            }
+                        },
+                    };
+                    match item {
+                        Delivery::Event(ev, raw) => {
+                            self.in_flight = Some(InFlight {
+                                partition: ev.partition,
+                                offset: ev.offset,
+                                raw,
+                            });
+                            return Poll::Ready(Some(ev));
+                        }
+                        Delivery::Skipped {
+                            partition,
+                            offset,
+                            handle: None,
+                        } => {
                             if let Some(t) = &self.acks {
                                 t.ack(partition, offset);
                             }
                         }
-                        Some(h) => self.waiting = Some((partition, offset, h)),
-                    },
-                },
+                        Delivery::Skipped {
+                            partition,
+                            offset,
+                            handle: Some(h),
+                        } => self.waiting = Some((partition, offset, h)),
+                    }
+                }
                 Source::Channel(rx) => {
                     // async_channel's Receiver is a Stream.
                     match futures::Stream::poll_next(rx.as_mut(), cx) {
@@ -207,6 +257,7 @@ impl<H: Channel> Stream<H> {
                 exhausted: false,
                 return_slot: None,
                 app: None,
+                values_only: false,
                 _guard: None,
             },
         }
@@ -229,16 +280,22 @@ impl<H: Channel> Stream<H> {
         name: &'static str,
         acks: Option<Arc<AckTable>>,
         app: App,
+        values_only: bool,
     ) -> Self {
         let mut s = Self::with_source(ret.source, name);
         s.core.exhausted = ret.exhausted;
         s.core.acks = acks;
         s.core.app = Some(app);
+        s.core.values_only = values_only;
         s
     }
 
     pub(crate) fn set_return_slot(&mut self, slot: ReturnSlot<H::Key, H::Value>) {
         self.core.return_slot = Some(slot);
+    }
+
+    pub(crate) fn values_only(&self) -> bool {
+        self.core.values_only
     }
 
     pub(crate) fn acks(&self) -> Option<Arc<AckTable>> {
@@ -251,8 +308,18 @@ impl<H: Channel> Stream<H> {
     }
 
     /// The same stream, yielding whole events.
+    ///
+    /// An agent declared with `Stream<T>` reads values only: the runtime does not copy headers
+    /// out of the records for it, so its events carry no headers. Declare the agent with
+    /// `Events<T>` to get them.
     pub fn events(mut self) -> Events<H> {
         let name = self.core.name;
+        if self.core.values_only {
+            tracing::warn!(
+                stream = name,
+                "events() on an agent's Stream<T>: headers are not copied for it; declare the agent with Events<T> to get them"
+            );
+        }
         Events {
             core: std::mem::replace(
                 &mut self.core,
@@ -265,6 +332,7 @@ impl<H: Channel> Stream<H> {
                     exhausted: true,
                     return_slot: None,
                     app: None,
+                    values_only: false,
                     _guard: None,
                 },
             ),
@@ -336,8 +404,39 @@ impl<H: Channel> fmt::Debug for Events<H> {
 // ---------------------------------------------------------------------------------------------
 // Topic sinks: decode in the consumer task, queue to the agent.
 
+/// Batch size, the senders and the stream sides of an agent's queues.
+type BatchQueues<K, V> = (
+    usize,
+    Vec<mpsc::Sender<Batch<K, V>>>,
+    Vec<TopicSource<K, V>>,
+);
+
+/// Largest batch handed to a stream in one queue operation.
+const MAX_BATCH: usize = 64;
+
+/// Queues for `instances` streams with room for about `buffer` events each: batches of at most
+/// [`MAX_BATCH`] (fewer for tiny buffers), `buffer / batch` batches deep.
+fn batch_queues<K, V>(buffer: usize, instances: usize) -> BatchQueues<K, V> {
+    let buffer = buffer.max(1);
+    let batch = buffer.min(MAX_BATCH);
+    let depth = (buffer / batch).max(1);
+    let (mut txs, mut rxs) = (Vec::new(), Vec::new());
+    for _ in 0..instances.max(1) {
+        let (tx, rx) = mpsc::channel(depth);
+        txs.push(tx);
+        rxs.push(TopicSource::new(rx));
+    }
+    (batch, txs, rxs)
+}
+
 struct TopicSink<K, V> {
-    senders: Vec<mpsc::Sender<Delivery<K, V>>>,
+    senders: Vec<mpsc::Sender<Batch<K, V>>>,
+    /// The batch being filled for each instance.
+    pending: Vec<Batch<K, V>>,
+    batch: usize,
+    /// The agent reads values only (`Stream<T>`): headers are not copied out of the record.
+    /// (Keys are still decoded, so an undecodable key meets the topic's error policy.)
+    values_only: bool,
     codecs: Arc<TopicCodecs>,
     topic: &'static str,
     agent: &'static str,
@@ -352,6 +451,70 @@ where
     K: DeserializeOwned + Send + 'static,
     V: DeserializeOwned + Send + 'static,
 {
+    #[allow(clippy::too_many_arguments)] // private constructor, every field named at the call
+    fn new(
+        senders: Vec<mpsc::Sender<Batch<K, V>>>,
+        batch: usize,
+        values_only: bool,
+        codecs: Arc<TopicCodecs>,
+        spec: &'static TopicSpec,
+        agent: &'static str,
+        policy: ErrorPolicy,
+        acks: Arc<AckTable>,
+        app: App,
+    ) -> Self {
+        TopicSink {
+            pending: senders.iter().map(|_| Vec::with_capacity(batch)).collect(),
+            senders,
+            batch,
+            values_only,
+            codecs,
+            topic: spec.name,
+            agent,
+            policy,
+            dead_letter: spec.dead_letter_topic(),
+            acks,
+            app,
+        }
+    }
+
+    /// Hands instance `i`'s batch to its stream.
+    fn send_batch(&mut self, i: usize) -> Deliver {
+        let mut batch = std::mem::replace(&mut self.pending[i], Vec::with_capacity(self.batch));
+        // Events of partitions revoked since they were decoded belong to the next owner.
+        if batch.iter().any(|d| self.acks.is_revoked(d.partition())) {
+            batch.retain(|d| !self.acks.is_revoked(d.partition()));
+        }
+        let Some(last) = batch.last() else {
+            return Deliver::Sent;
+        };
+        if self.senders.len() == 1
+            && batch.first().map(Delivery::partition) == Some(last.partition())
+        {
+            self.acks.handed_over(last.partition(), last.offset());
+        } else {
+            for d in &batch {
+                self.acks.handed_over(d.partition(), d.offset());
+            }
+        }
+        let tx = &self.senders[i];
+        match tx.try_send(batch) {
+            Ok(()) => Deliver::Sent,
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                let tx = tx.clone();
+                let agent = self.agent;
+                Deliver::Wait(Box::pin(async move {
+                    tx.send(batch)
+                        .await
+                        .map_err(|_| Error::Closed(format!("stream of agent '{agent}'")))
+                }))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Deliver::Fatal(Error::Closed(format!("stream of agent '{}'", self.agent)))
+            }
+        }
+    }
+
     #[inline]
     fn decode(&self, msg: &RawMessage<'_>) -> Result<Event<K, V>> {
         let key = match msg.key {
@@ -379,8 +542,8 @@ where
             key,
             value,
             headers: match msg.headers {
-                None => Vec::new(),
-                Some(h) => h.to_headers(),
+                Some(h) if !self.values_only => h.to_headers(),
+                _ => Vec::new(),
             },
             topic: self.topic,
             partition: msg.partition,
@@ -520,25 +683,40 @@ where
             },
         };
         let n = self.senders.len();
-        let tx = if n == 1 {
-            &self.senders[0]
+        let i = if n == 1 {
+            0
         } else {
-            &self.senders[msg.partition as usize % n]
+            msg.partition as usize % n
         };
-        match tx.try_send(item) {
-            Ok(()) => Deliver::Sent,
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                let tx = tx.clone();
-                let agent = self.agent;
-                Deliver::Wait(Box::pin(async move {
-                    tx.send(item)
-                        .await
-                        .map_err(|_| Error::Closed(format!("stream of agent '{agent}'")))
-                }))
+        self.pending[i].push(item);
+        if self.pending[i].len() >= self.batch {
+            self.send_batch(i)
+        } else {
+            Deliver::Sent
+        }
+    }
+
+    fn flush(&mut self) -> Deliver {
+        let mut waits = Vec::new();
+        for i in 0..self.pending.len() {
+            if self.pending[i].is_empty() {
+                continue;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Deliver::Fatal(Error::Closed(format!("stream of agent '{}'", self.agent)))
+            match self.send_batch(i) {
+                Deliver::Sent => {}
+                Deliver::Wait(w) => waits.push(w),
+                fatal @ Deliver::Fatal(_) => return fatal,
             }
+        }
+        match waits.len() {
+            0 => Deliver::Sent,
+            1 => waits.pop().map_or(Deliver::Sent, Deliver::Wait),
+            _ => Deliver::Wait(Box::pin(async move {
+                for w in waits {
+                    w.await?;
+                }
+                Ok(())
+            })),
         }
     }
 
@@ -566,26 +744,29 @@ where
         .unwrap_or(app.settings().stream_buffer_maxsize)
         .max(1);
     let acks = AckTable::new(partitions as usize);
-    let mut senders = Vec::with_capacity(instances);
+    let (batch, senders, sources) = batch_queues(buffer, instances);
+    let values_only = ctx.values_only();
     let mut streams = Vec::with_capacity(instances);
-    for _ in 0..instances.max(1) {
-        let (tx, rx) = mpsc::channel(buffer);
-        senders.push(tx);
-        let mut s = Stream::<T>::with_source(Source::Topic(rx), spec.name);
+    for src in sources {
+        let mut s = Stream::<T>::with_source(Source::Topic(src), spec.name);
+        s.core.values_only = values_only;
         s.core.acks = Some(acks.clone());
         s.core.app = Some(app.clone());
         streams.push(s);
     }
-    let sink = TopicSink::<T::Key, T::Value> {
+    let policy = app.error_policy_of(spec);
+    let codecs = Arc::new(spec.codecs()?.clone());
+    let sink = TopicSink::<T::Key, T::Value>::new(
         senders,
-        codecs: Arc::new(spec.codecs()?.clone()),
-        topic: spec.name,
-        agent: agent.name,
-        policy: app.error_policy_of(spec),
-        dead_letter: spec.dead_letter_topic(),
+        batch,
+        values_only,
+        codecs,
+        spec,
+        agent.name,
+        policy,
         acks,
         app,
-    };
+    );
     ctx.add_sink(spec.name, partitions as usize, Box::new(sink));
     Ok(streams)
 }
@@ -650,24 +831,28 @@ where
 {
     let inner = || -> Result<Stream<H>> {
         let partitions = app.partitions_of(spec.name)?;
-        let (tx, rx) = mpsc::channel(app.settings().stream_buffer_maxsize.max(1));
+        let (batch, senders, mut sources) = batch_queues(app.settings().stream_buffer_maxsize, 1);
+        let source = sources
+            .pop()
+            .ok_or_else(|| Error::state("no reader queue"))?;
         let acks = AckTable::new(partitions as usize);
         let policy = match app.error_policy_of(spec) {
             ErrorPolicy::DeadLetter => ErrorPolicy::Skip,
             other => other,
         };
-        let sink = TopicSink::<H::Key, H::Value> {
-            senders: vec![tx],
+        let sink = TopicSink::<H::Key, H::Value>::new(
+            senders,
+            batch,
+            false,
             codecs,
-            topic: spec.name,
-            agent: "<reader>",
+            spec,
+            "<reader>",
             policy,
-            dead_letter: spec.dead_letter_topic(),
-            acks: acks.clone(),
-            app: app.clone(),
-        };
+            acks.clone(),
+            app.clone(),
+        );
         let stop = app.spawn_reader(spec.name, partitions as usize, Box::new(sink))?;
-        let mut s = Stream::<H>::with_source(Source::Topic(rx), spec.name);
+        let mut s = Stream::<H>::with_source(Source::Topic(source), spec.name);
         s.core.acks = Some(acks);
         s.core.app = Some(app.clone());
         s.core._guard = Some(ReaderGuard { stop });

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-#[derive(Clone)]
 struct StoredRecord {
     timestamp: i64,
     key: Option<Bytes>,
@@ -375,7 +374,6 @@ impl Transport for MemoryBroker {
         let mut held: Vec<Held> = Vec::new();
         let mut seen_generation = u64::MAX;
         let mut pending_take = false;
-        let mut batch: Vec<StoredRecord> = Vec::with_capacity(BATCH);
         let mut next_commit = tokio::time::Instant::now() + config.commit_interval;
         let mut result = Ok(());
         'run: loop {
@@ -467,38 +465,63 @@ impl Transport for MemoryBroker {
                 }
             }
 
-            // Fetch and dispatch.
+            // Fetch and dispatch: up to BATCH records per partition per round, read in place
+            // under the partition's read lock (released before waiting on backpressure).
             let mut got = 0usize;
             for h in held.iter_mut() {
-                batch.clear();
-                if let Some(p) = h.log.partitions.get(h.tp.partition as usize) {
-                    let recs = p.records.read().unwrap_or_else(|e| e.into_inner());
+                let Some(part) = h.log.partitions.get(h.tp.partition as usize) else {
+                    continue;
+                };
+                let (read, wait) = {
+                    let recs = part.records.read().unwrap_or_else(|e| e.into_inner());
                     let end = recs.len().min(h.position + BATCH);
-                    if h.position < end {
-                        batch.extend_from_slice(&recs[h.position..end]);
+                    let mut read = 0usize;
+                    let mut wait = None;
+                    for (i, r) in recs[h.position.min(end)..end].iter().enumerate() {
+                        let msg = RawMessage {
+                            topic: &h.log.name,
+                            partition: h.tp.partition,
+                            offset: (h.position + i) as i64,
+                            timestamp: r.timestamp,
+                            key: r.key.as_deref(),
+                            value: r.value.as_deref(),
+                            headers: if r.headers.is_empty() {
+                                None
+                            } else {
+                                Some(&r.headers)
+                            },
+                        };
+                        match d.deliver(&msg) {
+                            Ok(w) => {
+                                read += 1;
+                                if w.is_some() {
+                                    wait = w;
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                result = Err(e);
+                                break;
+                            }
+                        }
                     }
+                    (read, wait)
+                };
+                h.position += read;
+                got += read;
+                if result.is_err() {
+                    break 'run;
                 }
-                for (i, r) in batch.iter().enumerate() {
-                    let msg = RawMessage {
-                        topic: &h.log.name,
-                        partition: h.tp.partition,
-                        offset: (h.position + i) as i64,
-                        timestamp: r.timestamp,
-                        key: r.key.as_deref(),
-                        value: r.value.as_deref(),
-                        headers: if r.headers.is_empty() {
-                            None
-                        } else {
-                            Some(&r.headers)
-                        },
-                    };
-                    if let Err(e) = d.dispatch(&msg).await {
+                if let Some(w) = wait {
+                    if let Err(e) = w.await {
                         result = Err(e);
                         break 'run;
                     }
                 }
-                h.position += batch.len();
-                got += batch.len();
+            }
+            if let Err(e) = d.flush().await {
+                result = Err(e);
+                break 'run;
             }
 
             let now = tokio::time::Instant::now();
@@ -550,11 +573,9 @@ impl Transport for MemoryBroker {
                 }
             }
         }
-        let finals = if result.is_ok() {
-            d.drain().await
-        } else {
-            d.take_commits()
-        };
+        // Also after a fatal record: the events before it are handed over and finished, and
+        // nothing from it on is committed (it was never handed over).
+        let finals = d.drain().await;
         let finals = if config.commit { finals } else { Vec::new() };
         self.leave(&group, member, &finals);
         result

@@ -349,10 +349,9 @@ pub(super) async fn consume(
     let mut closer = Closer(Some(Arc::new(consumer)));
     let result = run(shared, &config, &mut d, &closer).await;
 
-    let finals = match &result {
-        Ok(()) => d.drain().await,
-        Err(_) => d.take_commits(),
-    };
+    // Also after a fatal record: the events before it are handed over and finished, and nothing
+    // from it on is committed (it was never handed over).
+    let finals = d.drain().await;
     let finals = if config.commit { finals } else { Vec::new() };
     let Some(consumer) = closer.0.take() else {
         return result;
@@ -409,7 +408,9 @@ async fn run(
         let item = match stream.next().now_or_never() {
             Some(item) => item,
             None => {
-                // Nothing buffered: wait for a record, the commit interval or the stop signal.
+                // Nothing buffered: hand the batched events to the agents, then wait for a
+                // record, the commit interval or the stop signal.
+                d.flush().await?;
                 let woke = tokio::select! {
                     biased;
                     _ = d.stopping() => Wake::Stop,
