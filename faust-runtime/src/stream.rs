@@ -485,17 +485,11 @@ where
         if batch.iter().any(|d| self.acks.is_revoked(d.partition())) {
             batch.retain(|d| !self.acks.is_revoked(d.partition()));
         }
-        let Some(last) = batch.last() else {
+        if batch.is_empty() {
             return Deliver::Sent;
-        };
-        if self.senders.len() == 1
-            && batch.first().map(Delivery::partition) == Some(last.partition())
-        {
-            self.acks.handed_over(last.partition(), last.offset());
-        } else {
-            for d in &batch {
-                self.acks.handed_over(d.partition(), d.offset());
-            }
+        }
+        for d in &batch {
+            self.acks.handed_over(d.partition(), d.offset());
         }
         let tx = &self.senders[i];
         match tx.try_send(batch) {
