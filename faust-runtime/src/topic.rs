@@ -398,29 +398,18 @@ where
     /// Starts building a record to send, for the options `send` does not take.
     pub fn record(&self, value: T::Value) -> RecordBuilder<T> {
         RecordBuilder {
-            app: self.app.clone(),
-            key: None,
             value: Some(value),
-            partition: None,
-            timestamp: None,
-            headers: Vec::new(),
-            key_serializer: None,
-            value_serializer: None,
-            callback: None,
-            force: false,
-            eager_partitioning: false,
+            ..self.record_empty()
         }
     }
 
     /// Starts building a tombstone (a record with a key and no value), e.g. to delete a key of a
     /// compacted topic.
     pub fn tombstone(&self, key: impl Into<T::Key>) -> RecordBuilder<T> {
-        let mut b = RecordBuilder {
-            value: None,
+        RecordBuilder {
+            key: Some(key.into()),
             ..self.record_empty()
-        };
-        b.key = Some(key.into());
-        b
+        }
     }
 
     fn record_empty(&self) -> RecordBuilder<T> {

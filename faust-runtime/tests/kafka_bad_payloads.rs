@@ -5,6 +5,10 @@
 //! its topics first, so runs against a long-lived broker start from empty topics.
 #![cfg(feature = "kafka")]
 
+#[macro_use]
+mod common;
+
+use common::kafka_url;
 #[path = "support/bad_payloads.rs"]
 mod scenarios;
 
@@ -14,21 +18,6 @@ use faust_runtime::transport::Transport;
 use faust_runtime::Error;
 use scenarios::Env;
 use std::time::Duration;
-
-/// The broker under test, or `None` when `FAUST_SKIP_KAFKA=1` asks to skip.
-fn kafka_url() -> Option<String> {
-    match std::env::var("FAUST_TEST_KAFKA") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ if std::env::var("FAUST_SKIP_KAFKA").as_deref() == Ok("1") => {
-            eprintln!("FAUST_SKIP_KAFKA=1: skipping this Kafka test");
-            None
-        }
-        _ => panic!(
-            "FAUST_TEST_KAFKA is not set: run scripts/test.sh, which starts a Kafka-protocol broker \
-             and sets it (or set FAUST_SKIP_KAFKA=1 to skip the Kafka tests in a quick local run)"
-        ),
-    }
-}
 
 /// The environment of one scenario, with `topics` deleted; `None` when skipping.
 async fn env(topics: &[&str]) -> Option<Env> {

@@ -4,7 +4,11 @@
 //! Without it these tests fail, unless `FAUST_SKIP_KAFKA=1` asks to skip them.
 #![cfg(feature = "kafka")]
 
+#[macro_use]
+mod common;
+
 use bytes::Bytes;
+use common::{kafka_url, unique};
 use faust_runtime::dispatch::Dispatcher;
 use faust_runtime::partitioner::partition_for_key;
 use faust_runtime::settings::Settings;
@@ -18,44 +22,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// The broker under test, or `None` when `FAUST_SKIP_KAFKA=1` asks to skip.
-fn kafka_url() -> Option<String> {
-    match std::env::var("FAUST_TEST_KAFKA") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
-        _ if std::env::var("FAUST_SKIP_KAFKA").as_deref() == Ok("1") => {
-            eprintln!("FAUST_SKIP_KAFKA=1: skipping this Kafka test");
-            None
-        }
-        _ => panic!(
-            "FAUST_TEST_KAFKA is not set: run scripts/test.sh, which starts a Kafka-protocol broker \
-             and sets it (or set FAUST_SKIP_KAFKA=1 to skip the Kafka tests in a quick local run)"
-        ),
-    }
-}
-
-macro_rules! kafka_or_skip {
-    () => {
-        match kafka_url() {
-            Some(url) => url,
-            None => return,
-        }
-    };
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{prefix}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn settings(url: &str) -> Settings {
     Settings {

@@ -17,7 +17,34 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
     }
 }
 
-/// A broker name no other test uses.
+/// The Kafka broker under test (`FAUST_TEST_KAFKA`, set by scripts/test.sh), or `None` when
+/// `FAUST_SKIP_KAFKA=1` asks to skip; any other absence is a failure, not a silent skip.
+pub fn kafka_url() -> Option<String> {
+    match std::env::var("FAUST_TEST_KAFKA") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
+        _ if std::env::var("FAUST_SKIP_KAFKA").as_deref() == Ok("1") => {
+            eprintln!("FAUST_SKIP_KAFKA=1: skipping this Kafka test");
+            None
+        }
+        _ => panic!(
+            "FAUST_TEST_KAFKA is not set: run scripts/test.sh, which starts a Kafka-protocol broker \
+             and sets it (or set FAUST_SKIP_KAFKA=1 to skip the Kafka tests in a quick local run)"
+        ),
+    }
+}
+
+/// The broker URL, or return from the test when skipping.
+#[allow(unused_macros)]
+macro_rules! kafka_or_skip {
+    () => {
+        match kafka_url() {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+/// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
