@@ -689,3 +689,91 @@ async fn topics_and_channels_can_be_read_outside_agents() {
     assert_eq!((ev.key.as_deref(), ev.value), (Some("seven"), 7));
     app.stop().await.unwrap();
 }
+
+/// The send builder's options.
+mod sending {
+    use super::*;
+
+    #[topic(name = "sending", key = String, value = Order, partitions = 6)]
+    pub struct T;
+
+    #[timer(interval = "1h")]
+    async fn idle() {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_options_partition_callback_and_eager_partitioning() {
+    let app = App::builder("sending")
+        .broker(format!("memory://{}", unique("sending")))
+        .include_module(module_path!().to_string() + "::sending")
+        .build()
+        .unwrap();
+    app.start().await.unwrap();
+    let t = sending::T.on(&app);
+
+    // The partition a key maps to is the one the broker puts it on.
+    let key = "order-42".to_string();
+    let expected = t.get_partition_key(&key, None).unwrap();
+    assert_eq!(expected, partition_for_key(key.as_bytes(), 6));
+    assert_eq!(t.get_partition_key(&key, Some(5)).unwrap(), 5);
+    let meta = t.send(key.clone(), order(42)).await.unwrap();
+    assert_eq!(meta.partition, expected);
+
+    // Eager partitioning decides the partition at enqueue time, against the topic's real
+    // partition count (6, not the app default of 8: pick a key where the two differ).
+    let eager_key = (0..100)
+        .map(|i| format!("eager-{i}"))
+        .find(|k| partition_for_key(k.as_bytes(), 6) != partition_for_key(k.as_bytes(), 8))
+        .unwrap();
+    let eager = t
+        .record(order(43))
+        .key(eager_key.clone())
+        .eager_partitioning(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(eager.partition, partition_for_key(eager_key.as_bytes(), 6));
+
+    // An explicit partition wins; one that does not exist is an error and nothing is sent.
+    let pinned = t
+        .record(order(44))
+        .key(key.clone())
+        .partition(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pinned.partition, 2);
+    let err = t.record(order(45)).partition(6).send().await.unwrap_err();
+    assert!(
+        err.to_string().contains("partition 6 does not exist"),
+        "{err}"
+    );
+
+    // The callback runs with the outcome even when the handle is dropped.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let handle = t
+        .record(order(46))
+        .key("k46")
+        .callback(move |res| {
+            let _ = tx.send(res.as_ref().map(|m| m.partition).map_err(|e| e.to_string()));
+        })
+        .send_soon()
+        .unwrap();
+    drop(handle);
+    let got = tokio::time::timeout(WAIT, rx)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, partition_for_key(b"k46", 6));
+
+    // An unknown per-message serializer is refused before anything is sent.
+    let err = t
+        .record(order(47))
+        .value_serializer("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    app.stop().await.unwrap();
+}
