@@ -283,8 +283,13 @@ async fn handle_failure(
         return true;
     };
     let coords = || format!("{}[{}]@{}", source.name(), ev.partition, ev.offset);
+    // Only topics have a dead-letter topic; a channel's policy is always skip.
+    let policy = match (policy, topic_spec) {
+        (ErrorPolicy::DeadLetter, Some(t)) => Ok(t),
+        (other, _) => Err(other),
+    };
     match policy {
-        ErrorPolicy::Skip => {
+        Err(ErrorPolicy::Skip | ErrorPolicy::DeadLetter) => {
             tracing::error!(agent = spec.name, event = %coords(), error = %err,
                 "agent failed on an event; the event is reported and skipped (error policy: skip); restarting the agent");
             if let Some(t) = acks {
@@ -292,8 +297,7 @@ async fn handle_failure(
             }
             true
         }
-        ErrorPolicy::DeadLetter => {
-            let t = topic_spec.expect("dead_letter policy only on topics");
+        Ok(t) => {
             let dlq = t.dead_letter_topic();
             let raw = ev
                 .raw
@@ -334,7 +338,7 @@ async fn handle_failure(
                 }
             }
         }
-        ErrorPolicy::Stop => {
+        Err(ErrorPolicy::Stop) => {
             let fatal = crate::Error::Agent {
                 agent: spec.name.into(),
                 topic: source.name().into(),

@@ -131,7 +131,9 @@ impl<C: Channel> ChannelApi<C> {
     fn spec(&self) -> &'static ChannelSpec {
         match C::__source() {
             SourceRef::Channel(c) => c,
-            SourceRef::Topic(_) => unreachable_source(),
+            // Generated code gives channels a channel source; a hand-written impl that does not
+            // gets a placeholder spec rather than a panic.
+            SourceRef::Topic(_) => &MISDECLARED,
         }
     }
 
@@ -301,12 +303,11 @@ impl<C: Channel> fmt::Debug for ChannelApi<C> {
     }
 }
 
-#[cold]
-fn unreachable_source() -> ! {
-    // Generated code only implements Channel for channels with SourceRef::Channel; reaching this
-    // means a hand-written impl broke that contract.
-    panic!("ChannelApi used on a type whose source is a topic")
-}
+/// The spec reported for a hand-written `Channel` impl whose source is not a channel.
+static MISDECLARED: ChannelSpec = ChannelSpec {
+    name: "<misdeclared channel>",
+    ..ChannelSpec::DEFAULT
+};
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_millis() -> i64 {

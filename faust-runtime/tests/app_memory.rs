@@ -777,3 +777,63 @@ async fn send_options_partition_callback_and_eager_partitioning() {
     assert!(err.to_string().contains("nope"), "{err}");
     app.stop().await.unwrap();
 }
+
+/// An agent failing on a topic whose policy is dead_letter.
+mod dead_agent {
+    use super::*;
+
+    #[topic(name = "dead-agent", key = String, value = Order, partitions = 1, on_error = "dead_letter")]
+    pub struct T;
+
+    #[topic(name = "dead-agent-dlq", key = Vec<u8>, value = Option<Vec<u8>>, value_serializer = "raw")]
+    pub struct Dlq;
+
+    #[agent(T)]
+    async fn picky(mut s: Stream<T>) -> Result<(), String> {
+        while let Some(o) = s.next().await {
+            if o.id == 1 {
+                return Err("order 1 is not welcome".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_an_agent_failed_on_is_dead_lettered_with_its_original_bytes() {
+    let broker = MemoryBroker::new();
+    let app = App::builder("dead-agent")
+        .transport(Arc::new(broker.clone()))
+        .include_module(module_path!().to_string() + "::dead_agent")
+        .build()
+        .unwrap();
+    app.start().await.unwrap();
+    let t = dead_agent::T.on(&app);
+    for id in 0..3 {
+        t.record(order(id))
+            .key(format!("k{id}"))
+            .header("trace", "x")
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut dlq = dead_agent::Dlq.on(&app).events();
+    let ev = tokio::time::timeout(WAIT, dlq.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.key.as_deref(), Some(&b"k1"[..]));
+    let original: Order = serde_json::from_slice(ev.value.as_deref().unwrap()).unwrap();
+    assert_eq!(original, order(1));
+    assert_eq!(ev.header("trace"), Some(&b"x"[..]));
+    let why = String::from_utf8(ev.header("faust-error").unwrap().to_vec()).unwrap();
+    assert!(why.contains("order 1 is not welcome"), "{why}");
+    assert_eq!(ev.header("faust-error-offset"), Some(&b"1"[..]));
+    assert!(eventually(WAIT, || app.health().dead_lettered == 1).await);
+    app.stop().await.unwrap();
+    assert_eq!(
+        broker.committed("dead-agent", "dead-agent", 0),
+        Some(3),
+        "committed past it"
+    );
+}
