@@ -38,8 +38,9 @@ use crate::app::App;
 use crate::channel::{Channel, SourceRef};
 use crate::codec::{CodecError, Serializer};
 use crate::error::{Error, Result};
+use crate::topic::RecordBuilder;
 use crate::topic::{Topic, TopicApi, TopicCodecs};
-use crate::transport::{DeliveryHandle, Headers, OutgoingRecord, RecordMetadata};
+use crate::transport::RecordMetadata;
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::any::TypeId;
@@ -293,17 +294,7 @@ where
         K: Serialize + DeserializeOwned + Send + 'static,
         V: Serialize + DeserializeOwned + Send + 'static,
     {
-        SchemaRecord {
-            app: self.bound_app().cloned(),
-            codecs: schema.codecs(),
-            key: None,
-            value,
-            partition: None,
-            timestamp: None,
-            headers: Vec::new(),
-            force: false,
-            _t: PhantomData,
-        }
+        RecordBuilder::empty(self.bound_app().cloned(), Some(schema.codecs())).with_value(value)
     }
 
     /// Sends `value` under `key` through `schema` and waits for the broker's acknowledgement.
@@ -322,111 +313,6 @@ where
     }
 }
 
-/// One record being built for a topic, with a schema's types and serializers.
-#[must_use = "a SchemaRecord sends nothing until .send() or .send_soon() is called"]
-pub struct SchemaRecord<T, K, V> {
-    app: Option<App>,
-    codecs: Result<Arc<TopicCodecs>>,
-    key: Option<K>,
-    value: V,
-    partition: Option<i32>,
-    timestamp: Option<i64>,
-    headers: Headers,
-    force: bool,
-    _t: PhantomData<fn() -> T>,
-}
-
-impl<T, K, V> SchemaRecord<T, K, V>
-where
-    T: Topic,
-    T::Key: Serialize + DeserializeOwned,
-    T::Value: Serialize + DeserializeOwned,
-    K: Serialize + DeserializeOwned + Send + 'static,
-    V: Serialize + DeserializeOwned + Send + 'static,
-{
-    /// The record's key.
-    pub fn key(mut self, key: impl Into<K>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-    /// Sends to this partition instead of the key's.
-    pub fn partition(mut self, partition: i32) -> Self {
-        self.partition = Some(partition);
-        self
-    }
-    /// Record timestamp in milliseconds since the epoch.
-    pub fn timestamp(mut self, millis: i64) -> Self {
-        self.timestamp = Some(millis);
-        self
-    }
-    /// Adds a header.
-    pub fn header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        self.headers.push((key.into(), Some(value.into())));
-        self
-    }
-    /// Sends even if the app has not started yet.
-    pub fn force(mut self, force: bool) -> Self {
-        self.force = force;
-        self
-    }
-
-    /// Sends and waits for the broker's acknowledgement.
-    pub async fn send(self) -> Result<RecordMetadata> {
-        self.send_soon()?.await
-    }
-
-    /// Enqueues without waiting. Errors (serialization, unknown codec, app not running) are
-    /// returned here and nothing is sent.
-    pub fn send_soon(self) -> Result<DeliveryHandle> {
-        let spec = T::spec();
-        let app = match self.app {
-            Some(a) => a,
-            None => App::current()?,
-        };
-        if !self.force && !app.is_running() {
-            return Err(Error::state(format!(
-                "cannot send to '{}': app '{}' is not running (start it first, or send with .force(true))",
-                spec.name,
-                app.id()
-            )));
-        }
-        let codecs = self.codecs?;
-        let key = match &self.key {
-            Some(k) => Some(codecs.key.dumps(k).map_err(|e| Error::Serialize {
-                topic: spec.name.into(),
-                what: "key",
-                codec: codecs.key.name().into(),
-                reason: e.to_string(),
-            })?),
-            None => None,
-        };
-        let value = codecs
-            .value
-            .dumps(&self.value)
-            .map_err(|e| Error::Serialize {
-                topic: spec.name.into(),
-                what: "value",
-                codec: codecs.value.name().into(),
-                reason: e.to_string(),
-            })?;
-        app.transport().send(OutgoingRecord {
-            topic: spec.name.to_string(),
-            partition: self.partition,
-            key,
-            value: Some(value),
-            headers: self.headers,
-            timestamp: self.timestamp,
-            acks: spec.declared_acks(),
-            delivery_guarantee: spec.declared_delivery_guarantee(),
-        })
-    }
-}
-
-impl<T, K, V> fmt::Debug for SchemaRecord<T, K, V> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SchemaRecord")
-            .field("topic", &std::any::type_name::<T>())
-            .field("partition", &self.partition)
-            .finish_non_exhaustive()
-    }
-}
+/// One record being built for a topic with a schema's types and serializers: the topic's
+/// [`RecordBuilder`] with other key and value types, so every send option is there.
+pub type SchemaRecord<T, K, V> = RecordBuilder<T, K, V>;

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Producer acknowledgements asked of the broker (`acks` in Kafka).
@@ -397,10 +398,7 @@ where
 
     /// Starts building a record to send, for the options `send` does not take.
     pub fn record(&self, value: T::Value) -> RecordBuilder<T> {
-        RecordBuilder {
-            value: Some(value),
-            ..self.record_empty()
-        }
+        self.record_empty().with_value(value)
     }
 
     /// Starts building a tombstone (a record with a key and no value), e.g. to delete a key of a
@@ -413,19 +411,7 @@ where
     }
 
     fn record_empty(&self) -> RecordBuilder<T> {
-        RecordBuilder {
-            app: self.app.clone(),
-            key: None,
-            value: None,
-            partition: None,
-            timestamp: None,
-            headers: Vec::new(),
-            key_serializer: None,
-            value_serializer: None,
-            callback: None,
-            force: false,
-            eager_partitioning: false,
-        }
+        RecordBuilder::empty(self.app.clone(), None)
     }
 
     /// Sends `value` under `key` and waits for the broker's acknowledgement.
@@ -457,16 +443,15 @@ where
 /// A callback run once with the outcome of a send.
 pub type SendCallback = Box<dyn FnOnce(&Result<RecordMetadata>) + Send + 'static>;
 
-/// Builds one record with every option Faust's `send` has.
+/// Builds one record with every option Faust's `send` has. `K` and `V` are the topic's key and
+/// value types, or a [`crate::Schema`]'s (`Orders.record_with(&schema, value)`).
 #[must_use = "a RecordBuilder sends nothing until .send() or .send_soon() is called"]
-pub struct RecordBuilder<T: Topic>
-where
-    T::Key: Serialize + DeserializeOwned,
-    T::Value: Serialize + DeserializeOwned,
-{
+pub struct RecordBuilder<T: Channel, K = <T as Channel>::Key, V = <T as Channel>::Value> {
     app: Option<App>,
-    key: Option<T::Key>,
-    value: Option<T::Value>,
+    /// A schema's serializers (`None`: the topic's), resolved when the builder was made.
+    schema_codecs: Option<Result<Arc<TopicCodecs>>>,
+    key: Option<K>,
+    value: Option<V>,
     partition: Option<i32>,
     timestamp: Option<i64>,
     headers: Headers,
@@ -475,16 +460,47 @@ where
     callback: Option<SendCallback>,
     force: bool,
     eager_partitioning: bool,
+    _t: PhantomData<fn() -> T>,
 }
 
-impl<T> RecordBuilder<T>
+impl<T: Channel, K, V> RecordBuilder<T, K, V> {
+    /// An empty builder sending through `app` (or the current app), with a schema's serializers
+    /// or the topic's.
+    pub(crate) fn empty(app: Option<App>, schema_codecs: Option<Result<Arc<TopicCodecs>>>) -> Self {
+        RecordBuilder {
+            app,
+            schema_codecs,
+            key: None,
+            value: None,
+            partition: None,
+            timestamp: None,
+            headers: Vec::new(),
+            key_serializer: None,
+            value_serializer: None,
+            callback: None,
+            force: false,
+            eager_partitioning: false,
+            _t: PhantomData,
+        }
+    }
+
+    /// Sets the value (used by the handles that start a builder).
+    pub(crate) fn with_value(mut self, value: V) -> Self {
+        self.value = Some(value);
+        self
+    }
+}
+
+impl<T, K, V> RecordBuilder<T, K, V>
 where
     T: Topic,
     T::Key: Serialize + DeserializeOwned,
     T::Value: Serialize + DeserializeOwned,
+    K: Serialize,
+    V: Serialize,
 {
     /// The record's key.
-    pub fn key(mut self, key: impl Into<T::Key>) -> Self {
+    pub fn key(mut self, key: impl Into<K>) -> Self {
         self.key = Some(key.into());
         self
     }
@@ -504,9 +520,9 @@ where
         self
     }
     /// Adds headers.
-    pub fn headers<K: Into<String>, V: Into<Bytes>>(
+    pub fn headers<HK: Into<String>, HV: Into<Bytes>>(
         mut self,
-        headers: impl IntoIterator<Item = (K, V)>,
+        headers: impl IntoIterator<Item = (HK, HV)>,
     ) -> Self {
         self.headers
             .extend(headers.into_iter().map(|(k, v)| (k.into(), Some(v.into()))));
@@ -559,7 +575,14 @@ where
             )));
         }
         let spec = T::spec();
-        let codecs = spec.codecs()?;
+        let schema_codecs;
+        let codecs: &TopicCodecs = match self.schema_codecs {
+            None => spec.codecs()?,
+            Some(c) => {
+                schema_codecs = c?;
+                &schema_codecs
+            }
+        };
         let key_ser;
         let key_codec = match &self.key_serializer {
             Some(n) => {
