@@ -362,11 +362,13 @@ where
         T::spec()
     }
 
-    /// Partition count: declared, else the app's `topic_partitions` setting.
+    /// Partition count: declared, else as found on the broker when the app started, else the
+    /// app's `topic_partitions` setting.
     pub fn partitions(&self) -> i32 {
         T::spec().declared_partitions().unwrap_or_else(|| {
+            // The count found on the broker at startup, else the app's default.
             self.app()
-                .map(|a| a.settings().topic_partitions)
+                .and_then(|a| a.partitions_of(T::spec().name))
                 .unwrap_or(crate::settings::DEFAULT_TOPIC_PARTITIONS)
         })
     }

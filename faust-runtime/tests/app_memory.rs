@@ -365,6 +365,8 @@ async fn lifecycle_misuse_is_reported() {
         .unwrap();
     assert_eq!(meta.offset, 0);
     app.start().await.unwrap();
+    // Undeclared partitions: the count the topic has on the broker, not the app default (8).
+    assert_eq!(declared::B.on(&app).partitions(), 1);
     assert!(app
         .start()
         .await
