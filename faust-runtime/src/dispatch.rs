@@ -177,6 +177,15 @@ impl RouteProgress {
     fn caught_up(&self, p: usize) -> bool {
         self.tables.iter().all(|t| t.caught_up(p))
     }
+    /// Partition `p` is one of `only`, or assigned when `only` is `None`.
+    fn selected(&self, p: usize, only: Option<&[TopicPartition]>) -> bool {
+        match only {
+            Some(tps) => tps
+                .iter()
+                .any(|tp| tp.topic == self.topic && tp.partition as usize == p),
+            None => self.assigned[p].load(Ordering::Acquire),
+        }
+    }
 }
 
 /// Shared view of what was delivered and acknowledged, usable from any thread (e.g. a rebalance
@@ -226,13 +235,7 @@ impl Progress {
         let mut out = Vec::new();
         for r in self.routes.iter() {
             for p in 0..r.partitions {
-                let wanted = match only {
-                    Some(tps) => tps
-                        .iter()
-                        .any(|tp| tp.topic == r.topic && tp.partition as usize == p),
-                    None => r.assigned[p].load(Ordering::Acquire),
-                };
-                if !wanted {
+                if !r.selected(p, only) {
                     continue;
                 }
                 let done = r.done(p);
@@ -252,17 +255,9 @@ impl Progress {
     /// Whether every record delivered from these partitions (all assigned ones when `None`) has
     /// been acknowledged by every agent.
     pub fn caught_up(&self, only: Option<&[TopicPartition]>) -> bool {
-        self.routes.iter().all(|r| {
-            (0..r.partitions).all(|p| {
-                let wanted = match only {
-                    Some(tps) => tps
-                        .iter()
-                        .any(|tp| tp.topic == r.topic && tp.partition as usize == p),
-                    None => r.assigned[p].load(Ordering::Acquire),
-                };
-                !wanted || r.caught_up(p)
-            })
-        })
+        self.routes
+            .iter()
+            .all(|r| (0..r.partitions).all(|p| !r.selected(p, only) || r.caught_up(p)))
     }
 
     /// Waits (asynchronously) until [`Progress::caught_up`] or the timeout passes; returns
@@ -369,11 +364,6 @@ impl Dispatcher {
     /// The topics to subscribe to.
     pub fn topics(&self) -> Vec<String> {
         self.routes.iter().map(|r| r.topic.clone()).collect()
-    }
-
-    /// Partition count known for `topic` when the app started.
-    pub fn partitions(&self, topic: &str) -> Option<i32> {
-        self.progress.route(topic).map(|r| r.partitions as i32)
     }
 
     /// The shared progress view (offsets to commit, in-flight work).

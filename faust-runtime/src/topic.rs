@@ -2,7 +2,7 @@
 //! ([`TopicApi`]) that `Orders.send(..)`, `Orders.send_soon(..)`, `Orders.record(..)` reach.
 
 use crate::app::App;
-use crate::channel::{Channel, SourceRef};
+use crate::channel::Channel;
 use crate::codec::Serializer;
 use crate::error::{Error, Result};
 use crate::partitioner;
@@ -655,15 +655,6 @@ where
             }
         })
     }
-}
-
-#[doc(hidden)]
-pub fn __source_of<T: Topic>() -> SourceRef
-where
-    T::Key: Serialize + DeserializeOwned,
-    T::Value: Serialize + DeserializeOwned,
-{
-    SourceRef::Topic(T::spec())
 }
 
 // Hook for schemas (`crate::schema`): sending and reading a topic with other types.
