@@ -40,19 +40,8 @@ pub mod consume_app {
 
     /// Counts orders until the expected number arrived.
     #[agent(BenchOrders)]
-    async fn count_orders(mut orders: Stream<BenchOrders>) -> Result<()> {
-        let target = PROBE.target();
-        let mut seen = 0u64;
-        while let Some(order) = orders.next().await {
-            if seen == 0 {
-                PROBE.first();
-            }
-            std::hint::black_box(&order);
-            seen += 1;
-            if seen == target {
-                PROBE.last();
-            }
-        }
+    async fn count_orders(orders: Stream<BenchOrders>) -> Result<()> {
+        PROBE.count(orders).await;
         Ok(())
     }
 }

@@ -84,6 +84,23 @@ impl Probe {
         self.target.load(Ordering::Acquire)
     }
 
+    /// Reads `items` to the end, marking the first item and the `target`-th one.
+    pub async fn count<S: futures::Stream + Unpin>(&self, mut items: S) {
+        use futures::StreamExt;
+        let target = self.target();
+        let mut seen = 0u64;
+        while let Some(item) = items.next().await {
+            if seen == 0 {
+                self.first();
+            }
+            std::hint::black_box(&item);
+            seen += 1;
+            if seen == target {
+                self.last();
+            }
+        }
+    }
+
     /// Marks the first item (later calls do nothing).
     pub fn first(&self) {
         if self.first.get().is_none() {

@@ -25,19 +25,8 @@ pub mod app {
 
     /// Counts orders until the expected number arrived.
     #[agent(MemoryOrders)]
-    async fn count_memory_orders(mut orders: Stream<MemoryOrders>) -> Result<()> {
-        let target = PROBE.target();
-        let mut seen = 0u64;
-        while let Some(order) = orders.next().await {
-            if seen == 0 {
-                PROBE.first();
-            }
-            std::hint::black_box(&order);
-            seen += 1;
-            if seen == target {
-                PROBE.last();
-            }
-        }
+    async fn count_memory_orders(orders: Stream<MemoryOrders>) -> Result<()> {
+        PROBE.count(orders).await;
         Ok(())
     }
 }
