@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, unique};
+use common::{eventually, order, unique, Order};
 use faust_runtime::partitioner::partition_for_key;
 use faust_runtime::prelude::*;
 use faust_runtime::MemoryBroker;
@@ -12,21 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Order {
-    id: u64,
-    product: String,
-    quantity: u32,
-}
-
-fn order(id: u64) -> Order {
-    Order {
-        id,
-        product: format!("p{}", id % 7),
-        quantity: (id % 5) as u32 + 1,
-    }
-}
 
 /// The quickstart shape: topic -> agent -> channel -> agent.
 mod flow {

@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 
-use common::{kafka_url, unique};
+use common::{kafka_url, order, unique, Order};
 use faust_runtime::partitioner::partition_for_key;
 use faust_runtime::prelude::*;
 use faust_runtime::settings::Settings;
@@ -58,21 +58,6 @@ fn app(url: &str, id: &str, module: &str) -> App {
         .shutdown_timeout(Duration::from_secs(10))
         .build()
         .unwrap()
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Order {
-    id: u64,
-    product: String,
-    quantity: u32,
-}
-
-fn order(id: u64) -> Order {
-    Order {
-        id,
-        product: format!("p{}", id % 7),
-        quantity: (id % 5) as u32 + 1,
-    }
 }
 
 /// The quickstart shape on Kafka: topic -> agent -> topic -> agent.

@@ -1,7 +1,25 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
+
+/// The order the app tests send around.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Order {
+    pub id: u64,
+    pub product: String,
+    pub quantity: u32,
+}
+
+/// Order number `id`, with a product and quantity derived from it.
+pub fn order(id: u64) -> Order {
+    Order {
+        id,
+        product: format!("p{}", id % 7),
+        quantity: (id % 5) as u32 + 1,
+    }
+}
 
 /// Polls `cond` every 5 ms until it holds or `timeout` passes; returns whether it held.
 pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
