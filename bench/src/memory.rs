@@ -57,7 +57,9 @@ pub async fn topic_agent(case: &str, opts: &Opts) -> Result<CaseResult, String> 
                 timestamp: None,
                 acks: None,
                 delivery_guarantee: None,
+                notice: Default::default(),
             })
+            .await
             .map_err(|e| e.to_string())?;
         drop(handle);
     }

@@ -13,8 +13,9 @@ pub struct AgentSpec {
     pub qualified: &'static str,
     /// Module that declared it.
     pub module: &'static str,
-    /// Number of instances; a topic's partitions are split among them (partition % concurrency),
-    /// so each partition stays in order.
+    /// Number of instances. They share one stream, as in Faust: each event goes to one of them,
+    /// and they may finish in any order (offsets are still committed only up to the first event
+    /// not done).
     pub concurrency: usize,
     /// What it reads.
     pub source: fn() -> SourceRef,
@@ -85,8 +86,9 @@ impl<E: Into<BoxError> + Send + 'static> Outcome for std::result::Result<(), E> 
 }
 
 use crate::app::App;
-use crate::dispatch::{DispatcherBuilder, Sink};
-use crate::stream::{dead_letter_record, InFlight, ReturnSlot};
+use crate::engine::context::{self, Current};
+use crate::engine::driver::{DriverBuilder, Subscriber};
+use crate::stream::{dead_letter_record, ReturnSlot};
 use crate::topic::ErrorPolicy;
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -95,10 +97,10 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// What agents get while the app starts: the app, the dispatcher being built, the tasks to spawn.
+/// What agents get while the app starts: the app, the driver being built, the tasks to spawn.
 pub struct SubscribeCtx<'a> {
     app: &'a App,
-    dispatcher: &'a mut DispatcherBuilder,
+    driver: &'a mut DriverBuilder,
     tasks: &'a mut Vec<(String, BoxFuture<'static, ()>)>,
     values_only: bool,
 }
@@ -106,12 +108,12 @@ pub struct SubscribeCtx<'a> {
 impl<'a> SubscribeCtx<'a> {
     pub(crate) fn new(
         app: &'a App,
-        dispatcher: &'a mut DispatcherBuilder,
+        driver: &'a mut DriverBuilder,
         tasks: &'a mut Vec<(String, BoxFuture<'static, ()>)>,
     ) -> Self {
         SubscribeCtx {
             app,
-            dispatcher,
+            driver,
             tasks,
             values_only: false,
         }
@@ -128,8 +130,8 @@ impl<'a> SubscribeCtx<'a> {
         self.app
     }
 
-    pub(crate) fn add_sink(&mut self, topic: &str, partitions: usize, sink: Box<dyn Sink>) {
-        self.dispatcher.add(topic, partitions, sink);
+    pub(crate) fn add_subscriber(&mut self, topic: &str, subscriber: Box<dyn Subscriber>) {
+        self.driver.add(topic, subscriber);
     }
 
     fn spawn(&mut self, name: String, fut: BoxFuture<'static, ()>) {
@@ -181,6 +183,20 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// How long to wait before restarting an agent instance after its `failures`-th failure in a
+/// row without an event processed in between: at once the first time, then 100 ms doubling up
+/// to 6.4 s.
+pub(crate) fn restart_backoff(failures: u32) -> Duration {
+    match failures {
+        0 | 1 => Duration::ZERO,
+        n => Duration::from_millis(100u64 << (n - 2).min(6)),
+    }
+}
+
+/// Runs one agent instance. The rule: an instance whose function returns normally ends (logged);
+/// one that fails (error or panic) has its event handled per the error policy and is restarted
+/// on the same stream, at once if it had processed an event since its last start, else after a
+/// growing backoff (see [`restart_backoff`]).
 async fn supervise<H, I, F, Fut, R>(
     app: App,
     spec: &'static AgentSpec,
@@ -198,15 +214,18 @@ async fn supervise<H, I, F, Fut, R>(
     let slot: ReturnSlot<H::Key, H::Value> = Arc::new(Mutex::new(None));
     let mut failures: u32 = 0;
     let name = stream.name();
-    let acks = stream.acks();
     let values_only = stream.values_only();
     loop {
         stream.set_return_slot(slot.clone());
         let input = I::__from_stream(stream);
-        let outcome = match AssertUnwindSafe(f(input)).catch_unwind().await {
-            Ok(r) => r.__into_result(),
-            Err(p) => Err(panic_message(p.as_ref()).into()),
-        };
+        let (outcome, current) = context::scope(async move {
+            let outcome = match AssertUnwindSafe(f(input)).catch_unwind().await {
+                Ok(r) => r.__into_result(),
+                Err(p) => Err(panic_message(p.as_ref()).into()),
+            };
+            (outcome, context::take())
+        })
+        .await;
         let Some(returned) = slot.lock().ok().and_then(|mut s| s.take()) else {
             tracing::error!(
                 agent = spec.name,
@@ -214,54 +233,51 @@ async fn supervise<H, I, F, Fut, R>(
             );
             return;
         };
-        let exhausted = returned.exhausted;
         match outcome {
             Ok(()) => {
-                if let (Some(f), Some(t)) = (&returned.in_flight, &acks) {
-                    t.ack(f.partition, f.offset);
-                }
-                failures = 0;
-                if exhausted || app.is_stopping() {
+                drop(current);
+                if returned.exhausted || app.is_stopping() {
                     tracing::debug!(agent = spec.name, instance, "agent finished");
-                    return;
+                } else {
+                    tracing::info!(
+                        agent = spec.name,
+                        instance,
+                        "agent function returned while its stream is open: this instance ends (agents are restarted only after an error or panic)"
+                    );
                 }
-                tracing::info!(
-                    agent = spec.name,
-                    instance,
-                    "agent returned while its stream is open; restarting it"
-                );
+                return;
             }
             Err(err) => {
+                if returned.yielded > 1 {
+                    failures = 0;
+                }
                 failures += 1;
                 app.stats().record_agent_error();
-                let keep_going = handle_failure(
-                    &app,
-                    spec,
-                    source,
-                    returned.in_flight.as_ref(),
-                    &acks,
-                    &*err,
-                )
-                .await;
-                if !keep_going {
-                    if let Some(t) = &acks {
-                        t.close();
-                    }
+                let keep_going = handle_failure(&app, spec, source, current, &*err).await;
+                if !keep_going || app.is_stopping() {
                     return;
                 }
             }
         }
-        stream =
-            crate::Stream::from_returned(returned, name, acks.clone(), app.clone(), values_only);
-        if exhausted {
+        if returned.exhausted {
             return;
         }
-        if failures > 0 {
-            let backoff = Duration::from_millis(100u64 << failures.min(6));
-            tracing::info!(agent = spec.name, instance, ?backoff, "restarting agent");
-            tokio::time::sleep(backoff).await;
-            app.stats().record_agent_restart();
+        stream = crate::Stream::from_returned(returned, name, app.clone(), values_only);
+        let backoff = restart_backoff(failures);
+        if !backoff.is_zero() {
+            tracing::info!(
+                agent = spec.name,
+                instance,
+                ?backoff,
+                failures,
+                "restarting agent after a backoff"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = app.stopping() => return,
+            }
         }
+        app.stats().record_agent_restart();
     }
 }
 
@@ -270,19 +286,19 @@ async fn handle_failure(
     app: &App,
     spec: &'static AgentSpec,
     source: SourceRef,
-    in_flight: Option<&InFlight>,
-    acks: &Option<Arc<crate::dispatch::AckTable>>,
+    current: Option<Current>,
     err: &(dyn std::error::Error + Send + Sync),
 ) -> bool {
     let (topic_spec, policy) = match source {
         SourceRef::Topic(t) => (Some(t), app.error_policy_of(t)),
         SourceRef::Channel(_) => (None, ErrorPolicy::Skip),
     };
-    let Some(ev) = in_flight else {
+    let Some(ev) = current else {
         tracing::error!(agent = spec.name, error = %err, "agent failed outside of an event; restarting it");
         return true;
     };
-    let coords = || format!("{}[{}]@{}", source.name(), ev.partition, ev.offset);
+    let partition = ev.ack.partition().partition;
+    let coords = || format!("{}[{}]@{}", source.name(), partition, ev.offset);
     // Only topics have a dead-letter topic; a channel's policy is always skip.
     let policy = match (policy, topic_spec) {
         (ErrorPolicy::DeadLetter, Some(t)) => Ok(t),
@@ -292,43 +308,33 @@ async fn handle_failure(
         Err(ErrorPolicy::Skip | ErrorPolicy::DeadLetter) => {
             tracing::error!(agent = spec.name, event = %coords(), error = %err,
                 "agent failed on an event; the event is reported and skipped (error policy: skip); restarting the agent");
-            if let Some(t) = acks {
-                t.ack(ev.partition, ev.offset);
-            }
+            drop(ev.ack);
             true
         }
         Ok(t) => {
             let dlq = t.dead_letter_topic();
-            let raw = ev
-                .raw
-                .as_deref()
-                .cloned()
-                .unwrap_or(crate::stream::RawCopy {
-                    key: None,
-                    value: None,
-                    headers: Vec::new(),
-                });
-            let record =
-                dead_letter_record(&dlq, t.name, ev.partition, ev.offset, raw, &err.to_string());
-            let sent = match app.transport().send(record) {
-                Ok(h) => h.await,
-                Err(e) => Err(e),
-            };
-            match sent {
+            let raw = ev.raw.map(|r| *r).unwrap_or(crate::stream::RawCopy {
+                key: None,
+                value: None,
+                headers: Vec::new(),
+            });
+            let mut record =
+                dead_letter_record(&dlq, t.name, partition, ev.offset, raw, &err.to_string());
+            let event = coords();
+            // The failed event is done once its dead-letter copy is delivered.
+            record.notice.listener = Some(ev.ack.into_listener());
+            match app.produce(record).await {
                 Ok(_) => {
-                    tracing::error!(agent = spec.name, event = %coords(), error = %err, dead_letter = %dlq,
-                        "agent failed on an event; the event was dead-lettered; restarting the agent");
+                    tracing::error!(agent = spec.name, event = %event, error = %err, dead_letter = %dlq,
+                        "agent failed on an event; the event is dead-lettered; restarting the agent");
                     app.stats().record_dead_lettered();
-                    if let Some(t) = acks {
-                        t.ack(ev.partition, ev.offset);
-                    }
                     true
                 }
                 Err(e) => {
                     let fatal = crate::Error::Agent {
                         agent: spec.name.into(),
                         topic: source.name().into(),
-                        partition: ev.partition,
+                        partition,
                         offset: ev.offset,
                         reason: format!("{err}; dead-lettering it failed too: {e}"),
                     };
@@ -342,10 +348,11 @@ async fn handle_failure(
             let fatal = crate::Error::Agent {
                 agent: spec.name.into(),
                 topic: source.name().into(),
-                partition: ev.partition,
+                partition,
                 offset: ev.offset,
                 reason: err.to_string(),
             };
+            ev.ack.abandon();
             tracing::error!(error = %fatal, "agent failed; error policy is stop: stopping the worker, nothing past this event is committed");
             app.fail(fatal);
             false

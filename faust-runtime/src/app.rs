@@ -3,14 +3,15 @@
 
 use crate::agent::SubscribeCtx;
 use crate::channel::{Channel, ChannelQueue};
-use crate::dispatch::{DispatcherBuilder, Sink};
+use crate::engine::driver::{DriverBuilder, DriverOptions, PartitionHook, StopSignal, Subscriber};
 use crate::error::{Error, Result};
 use crate::manager::TopicManager;
 use crate::registry::Selection;
 use crate::settings::Settings;
 use crate::topic::{ErrorPolicy, TopicSpec};
 use crate::transport::{
-    memory::MemoryBroker, ConsumerConfig, NewTopic, SharedTransport, TransportHealth,
+    memory::MemoryBroker, ConsumerConfig, NewTopic, SharedTransport, TopicPartition,
+    TransportHealth,
 };
 use futures::FutureExt;
 use std::any::{Any, TypeId};
@@ -24,6 +25,8 @@ use tokio::task::JoinSet;
 
 tokio::task_local! {
     static CURRENT: App;
+    /// Set in the app's own tasks (agents, timers): `stop()` there only asks for the stop.
+    static APP_TASK: ();
 }
 
 const BUILT: u8 = 0;
@@ -91,6 +94,7 @@ pub struct Health {
 }
 
 struct Running {
+    /// The consume driver's task (and the monitor that fails the app if it dies).
     consumer: Option<tokio::task::JoinHandle<()>>,
     agents: JoinSet<()>,
     timers: JoinSet<()>,
@@ -99,7 +103,7 @@ struct Running {
 
 type ErasedQueue = (Arc<dyn Any + Send + Sync>, Box<dyn Fn() + Send + Sync>);
 
-struct AppCore {
+pub(crate) struct AppCore {
     id: String,
     settings: Settings,
     transport: SharedTransport,
@@ -107,6 +111,9 @@ struct AppCore {
     state: AtomicU8,
     channels: RwLock<HashMap<TypeId, ErasedQueue>>,
     partitions: RwLock<HashMap<String, i32>>,
+    /// `Some(deadline)` once stopping: the consume drivers end intake and finish by then.
+    stop_signal: watch::Sender<Option<tokio::time::Instant>>,
+    /// Becomes true when stopping begins (agents and timers stop waiting on it).
     stop_tx: watch::Sender<bool>,
     stop_requested: watch::Sender<bool>,
     stopped: watch::Sender<bool>,
@@ -115,6 +122,9 @@ struct AppCore {
     running: tokio::sync::Mutex<Option<Running>>,
     stats: Stats,
     readers: AtomicU64,
+    on_assign: Vec<PartitionHook>,
+    on_revoke: Vec<PartitionHook>,
+    pub(crate) producer: crate::producer::Overflow,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -147,9 +157,35 @@ pub struct AppBuilder {
     settings: Settings,
     transport: Option<SharedTransport>,
     modules: Vec<String>,
+    on_assign: Vec<PartitionHook>,
+    on_revoke: Vec<PartitionHook>,
 }
 
 impl AppBuilder {
+    /// Runs `hook` whenever partitions are assigned to this worker, before any of their records
+    /// reaches an agent (e.g. to restore state for them). The consumer waits for it.
+    pub fn on_partitions_assigned<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Vec<TopicPartition>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.on_assign
+            .push(Arc::new(move |tps| Box::pin(hook(tps))));
+        self
+    }
+
+    /// Runs `hook` whenever partitions are revoked from this worker, after their in-flight
+    /// events are finished and committed and before they are released to the next owner.
+    pub fn on_partitions_revoked<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Vec<TopicPartition>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.on_revoke
+            .push(Arc::new(move |tps| Box::pin(hook(tps))));
+        self
+    }
+
     /// Broker URL: `memory://` (embedded, private), `memory://NAME` (embedded, shared by name
     /// within the process) or `kafka://host:port[;host:port]`.
     pub fn broker(mut self, url: impl Into<String>) -> Self {
@@ -229,6 +265,7 @@ impl AppBuilder {
                 state: AtomicU8::new(BUILT),
                 channels: RwLock::new(HashMap::new()),
                 partitions: RwLock::new(HashMap::new()),
+                stop_signal: watch::channel(None).0,
                 stop_tx: watch::channel(false).0,
                 stop_requested: watch::channel(false).0,
                 stopped: watch::channel(false).0,
@@ -237,6 +274,9 @@ impl AppBuilder {
                 running: tokio::sync::Mutex::new(None),
                 stats: Stats::default(),
                 readers: AtomicU64::new(0),
+                on_assign: self.on_assign,
+                on_revoke: self.on_revoke,
+                producer: Default::default(),
             }),
         })
     }
@@ -251,7 +291,9 @@ fn make_transport(settings: &Settings) -> Result<SharedTransport> {
         #[cfg(feature = "kafka")]
         {
             return Ok(Arc::new(crate::transport::kafka::KafkaTransport::new(
-                settings,
+                url,
+                &settings.kafka,
+                settings.broker_connect_timeout,
             )?));
         }
         #[cfg(not(feature = "kafka"))]
@@ -270,6 +312,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
 static DEFAULT_APP: RwLock<Option<Weak<AppCore>>> = RwLock::new(None);
 
 impl App {
@@ -280,6 +326,8 @@ impl App {
             settings: Settings::default(),
             transport: None,
             modules: Vec::new(),
+            on_assign: Vec::new(),
+            on_revoke: Vec::new(),
         }
     }
 
@@ -327,6 +375,10 @@ impl App {
         &self.core.settings
     }
 
+    pub(crate) fn core_ref(&self) -> &AppCore {
+        &self.core
+    }
+
     /// The transport.
     pub fn transport(&self) -> &SharedTransport {
         &self.core.transport
@@ -355,6 +407,44 @@ impl App {
 
     pub(crate) fn is_stopping(&self) -> bool {
         self.core.state.load(Ordering::Acquire) >= STOPPING
+    }
+
+    /// Whether records may be sent: from start (or with `force` before it) until the final
+    /// producer flush at stop.
+    pub(crate) fn check_can_send(&self, force: bool, what: &str) -> Result<()> {
+        match self.core.state.load(Ordering::Acquire) {
+            STOPPED => Err(Error::state(format!(
+                "cannot send to '{what}': app '{}' has stopped",
+                self.core.id
+            ))),
+            BUILT | STARTING if !force => Err(Error::state(format!(
+                "cannot send to '{what}': app '{}' is not running (start it first, or send with .force(true))",
+                self.core.id
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the app has not started yet (built, or still starting).
+    pub(crate) fn before_start(&self) -> bool {
+        self.core.state.load(Ordering::Acquire) <= STARTING
+    }
+
+    /// Resolves once stopping has begun.
+    pub(crate) async fn stopping(&self) {
+        let mut rx = self.core.stop_tx.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Makes sure a declared topic exists on the broker (created with its declared settings),
+    /// e.g. before a `force` send ahead of start.
+    pub(crate) async fn ensure_declared(&self, spec: &TopicSpec) -> Result<i32> {
+        if let Some(n) = read(&self.core.partitions).get(spec.name) {
+            return Ok(*n);
+        }
+        let n = self.ensure_topic(spec).await?;
+        self.remember_partitions(spec.name, n);
+        Ok(n)
     }
 
     pub(crate) fn stats(&self) -> &Stats {
@@ -404,6 +494,75 @@ impl App {
             .insert(topic.to_string(), n);
     }
 
+    /// Notes that `topic` has at least `n` partitions (partitions added while running).
+    fn grow_partitions(&self, topic: &str, n: i32) {
+        let mut map = self
+            .core
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        let e = map.entry(topic.to_string()).or_insert(n);
+        if *e < n {
+            tracing::info!(topic, partitions = n, "topic has new partitions");
+            *e = n;
+        }
+    }
+
+    /// Options for a consume driver of this app.
+    fn driver_options(&self, commit: bool, stop: StopSignal) -> DriverOptions {
+        let s = &self.core.settings;
+        let weak = Arc::downgrade(&self.core);
+        let grow = weak.clone();
+        DriverOptions {
+            commit,
+            commit_interval: s.commit_interval,
+            window: s.stream_buffer_maxsize.saturating_mul(2) + 256,
+            revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
+            stop,
+            on_assign: if commit {
+                self.core.on_assign.clone()
+            } else {
+                Vec::new()
+            },
+            on_revoke: if commit {
+                self.core.on_revoke.clone()
+            } else {
+                Vec::new()
+            },
+            on_partitions: Some(Arc::new(move |topic: &str, n: i32| {
+                if let Some(core) = grow.upgrade() {
+                    App { core }.grow_partitions(topic, n);
+                }
+            })),
+            on_delivery_error: Some(Arc::new(
+                move |tp: &TopicPartition, offset: i64, e: &Error| {
+                    let Some(core) = weak.upgrade() else {
+                        return true;
+                    };
+                    let app = App { core };
+                    let stop = Selection::collect(&app.core.modules)
+                        .ok()
+                        .and_then(|sel| sel.topics.iter().find(|t| t.name == tp.topic).copied())
+                        .map(|spec| app.error_policy_of(spec) == ErrorPolicy::Stop)
+                        .unwrap_or(false);
+                    if stop {
+                        app.fail(Error::Delivery {
+                        topic: tp.topic.clone(),
+                        reason: format!(
+                            "a record sent while processing {tp}@{offset} was not delivered: {e} (error policy: stop)"
+                        ),
+                    });
+                        false
+                    } else {
+                        tracing::error!(event = %format!("{tp}@{offset}"), error = %e,
+                        "a record sent while processing this event was not delivered; the event counts as done (error policy: skip)");
+                        true
+                    }
+                },
+            )),
+        }
+    }
+
     pub(crate) fn channel_queue<C: Channel>(&self) -> Result<Arc<ChannelQueue<C::Key, C::Value>>> {
         let id = TypeId::of::<C>();
         if let Some((q, _)) = self
@@ -434,7 +593,8 @@ impl App {
             .unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(id).or_insert_with(|| {
             let (tx, rx) = async_channel::bounded(maxsize);
-            let closer_tx = tx.clone();
+            let closer_tx: async_channel::Sender<crate::stream::Delivery<C::Key, C::Value>> =
+                tx.clone();
             let q: Arc<dyn Any + Send + Sync> =
                 Arc::new(ChannelQueue::<C::Key, C::Value> { tx, rx });
             (
@@ -488,7 +648,7 @@ impl App {
                 let mut requested = self.core.stop_requested.subscribe();
                 tokio::spawn(async move {
                     let _ = requested.wait_for(|r| *r).await;
-                    if let Err(e) = app.stop().await {
+                    if let Err(e) = app.stop_now().await {
                         tracing::error!(error = %e, "stopping failed");
                     }
                 });
@@ -496,6 +656,9 @@ impl App {
                 Ok(())
             }
             Err(e) => {
+                self.core
+                    .stop_signal
+                    .send_replace(Some(tokio::time::Instant::now()));
                 self.core.stop_tx.send_replace(true);
                 self.core.state.store(STOPPED, Ordering::Release);
                 self.core.stopped.send_replace(true);
@@ -584,7 +747,7 @@ impl App {
                 self.ensure_named_topic(&spec.dead_letter_topic()).await?;
             }
         }
-        let mut builder = DispatcherBuilder::new();
+        let mut builder = DriverBuilder::default();
         let mut tasks = Vec::new();
         {
             let mut ctx = SubscribeCtx::new(self, &mut builder, &mut tasks);
@@ -597,31 +760,22 @@ impl App {
         let consumer = if builder.is_empty() {
             None
         } else {
-            let d = builder.build(
-                self.core.stop_tx.subscribe(),
-                self.core.settings.shutdown_timeout,
-            );
             let config = ConsumerConfig {
                 group_id: self.group_id(),
-                topics: d.topics(),
+                topics: builder.topics(),
                 from_earliest: self.core.settings.auto_offset_reset_earliest,
-                commit_interval: self.core.settings.commit_interval,
-                commit: true,
             };
-            let transport = self.core.transport.clone();
-            let app = self.clone();
-            Some(tokio::spawn(async move {
-                // A consumer error (error policy `stop`, broker failure) stops the worker and is
-                // what `wait`/`run` return.
-                if let Err(e) = transport.consume(config, d).await {
-                    app.fail(e);
-                }
-            }))
+            let consumer = self.core.transport.consumer(config).await?;
+            let driver = builder.build(
+                consumer,
+                self.driver_options(true, self.core.stop_signal.subscribe()),
+            );
+            Some(self.spawn_driver(driver))
         };
         let mut agents = JoinSet::new();
         for (name, fut) in tasks {
             tracing::debug!(agent = %name, "starting agent");
-            agents.spawn(CURRENT.scope(self.clone(), fut));
+            agents.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
         }
         let (timer_stop, _) = watch::channel(false);
         let mut timers = JoinSet::new();
@@ -647,7 +801,7 @@ impl App {
                     }
                 }
             };
-            timers.spawn(CURRENT.scope(self.clone(), fut));
+            timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
         }
         Ok(Running {
             consumer,
@@ -657,9 +811,44 @@ impl App {
         })
     }
 
-    /// Stops the worker: timers first, then the consumer (agents finish their queued events and
-    /// the done offsets are committed), then channels, then the producer is flushed. Idempotent.
+    /// Runs a consume driver; if it fails or panics, the app fails with that error.
+    fn spawn_driver(&self, driver: crate::engine::driver::Driver) -> tokio::task::JoinHandle<()> {
+        let task = tokio::spawn(driver.run());
+        let app = self.clone();
+        tokio::spawn(async move {
+            match task.await {
+                Ok(Ok(())) => {}
+                // A consumer error (error policy `stop`, broker failure) stops the worker and
+                // is what `wait`/`run` return.
+                Ok(Err(e)) => app.fail(e),
+                Err(e) => app.fail(Error::state(format!(
+                    "the consume driver died: {}",
+                    if e.is_panic() {
+                        panic_text(e.into_panic().as_ref())
+                    } else {
+                        e.to_string()
+                    }
+                ))),
+            }
+        })
+    }
+
+    /// Stops the worker: timers first, then intake (the events agents hold are finished,
+    /// queued ones are left to the partitions' next owner, the done offsets are committed),
+    /// then channels and agents, then the producer is flushed; all within `shutdown_timeout`.
+    /// Idempotent.
+    ///
+    /// Called from inside the app (an agent or a timer) it asks for the stop and returns at
+    /// once: waiting there would wait for the caller itself. [`App::wait`] waits for the end.
     pub async fn stop(&self) -> Result<()> {
+        if APP_TASK.try_with(|_| ()).is_ok() {
+            self.core.stop_requested.send_replace(true);
+            return Ok(());
+        }
+        self.stop_now().await
+    }
+
+    async fn stop_now(&self) -> Result<()> {
         let mut guard = self.core.running.lock().await;
         let state = self.core.state.load(Ordering::Acquire);
         if state == STOPPED || (state == BUILT && guard.is_none()) {
@@ -668,10 +857,12 @@ impl App {
             return Ok(());
         }
         self.core.state.store(STOPPING, Ordering::Release);
+        self.core.stop_tx.send_replace(true);
         let timeout = self.core.settings.shutdown_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         if let Some(mut r) = guard.take() {
             r.timer_stop.send_replace(true);
-            if tokio::time::timeout(timeout, async {
+            if tokio::time::timeout_at(deadline, async {
                 while r.timers.join_next().await.is_some() {}
             })
             .await
@@ -680,24 +871,19 @@ impl App {
                 tracing::warn!("timers did not stop within {timeout:?}; aborting them");
                 r.timers.abort_all();
             }
-            self.core.stop_tx.send_replace(true);
+            self.core.stop_signal.send_replace(Some(deadline));
             if let Some(c) = r.consumer.take() {
-                match tokio::time::timeout(timeout + Duration::from_secs(5), c).await {
+                let grace = deadline + Duration::from_secs(2);
+                match tokio::time::timeout_at(grace, c).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "consumer task failed"),
                     Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
                 }
             }
-            for (_, close) in self
-                .core
-                .channels
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .values()
-            {
+            for (_, close) in read(&self.core.channels).values() {
                 close();
             }
-            if tokio::time::timeout(timeout, async {
+            if tokio::time::timeout_at(deadline, async {
                 while r.agents.join_next().await.is_some() {}
             })
             .await
@@ -707,8 +893,11 @@ impl App {
                 r.agents.abort_all();
             }
         }
-        self.core.stop_tx.send_replace(true);
-        let flushed = self.core.transport.flush(timeout).await;
+        self.core.stop_signal.send_replace(Some(deadline));
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(1));
+        let flushed = crate::producer::flush(self, left).await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");
@@ -734,7 +923,7 @@ impl App {
             _ = shutdown_signal() => tracing::info!("signal received; stopping"),
             _ = requested.wait_for(|r| *r) => {}
         }
-        self.stop().await?;
+        self.stop_now().await?;
         self.wait().await
     }
 
@@ -742,13 +931,9 @@ impl App {
     pub(crate) fn spawn_reader(
         &self,
         topic: &'static str,
-        partitions: usize,
-        sink: Box<dyn Sink>,
-    ) -> Result<watch::Sender<bool>> {
-        let mut builder = DispatcherBuilder::new();
-        builder.add(topic, partitions, sink);
-        let (stop, rx) = watch::channel(false);
-        let d = builder.build(rx, Duration::from_millis(10));
+        subscriber: Box<dyn Subscriber>,
+    ) -> Result<watch::Sender<Option<tokio::time::Instant>>> {
+        let (stop, rx) = watch::channel(None);
         let n = self.core.readers.fetch_add(1, Ordering::Relaxed);
         let config = ConsumerConfig {
             group_id: format!(
@@ -760,21 +945,45 @@ impl App {
             ),
             topics: vec![topic.to_string()],
             from_earliest: true,
-            commit_interval: Duration::from_secs(3600),
-            commit: false,
         };
         let transport = self.core.transport.clone();
-        let mut app_stop = self.core.stop_tx.subscribe();
+        let mut options = self.driver_options(false, rx);
+        options.revoke_timeout = Duration::from_millis(10);
+        let mut app_stop = self.core.stop_signal.subscribe();
         let reader_stop = stop.clone();
         tokio::spawn(async move {
             tokio::select! {
-                r = transport.consume(config, d) => {
-                    if let Err(e) = r { tracing::warn!(topic, error = %e, "reader stopped"); }
+                _ = app_stop.wait_for(Option::is_some) => {
+                    reader_stop.send_replace(Some(tokio::time::Instant::now()));
                 }
-                _ = app_stop.wait_for(|s| *s) => { reader_stop.send_replace(true); }
+                _ = reader_stop.closed() => {}
+            }
+        });
+        tokio::spawn(async move {
+            let consumer = match transport.consumer(config).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(topic, error = %e, "reader could not start");
+                    return;
+                }
+            };
+            let mut b = DriverBuilder::default();
+            b.add(topic, subscriber);
+            if let Err(e) = b.build(consumer, options).run().await {
+                tracing::warn!(topic, error = %e, "reader stopped");
             }
         });
         Ok(stop)
+    }
+}
+
+fn panic_text(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
     }
 }
 

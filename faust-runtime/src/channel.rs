@@ -4,8 +4,10 @@
 
 use crate::agent::AgentSpec;
 use crate::app::App;
+use crate::engine::Queued;
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::stream::Delivery;
 use crate::topic::TopicSpec;
 use crate::transport::{DeliveryHandle, Headers, RecordMetadata};
 use bytes::Bytes;
@@ -96,10 +98,19 @@ pub trait Channel: Send + Sync + 'static {
         Self: Sized;
 }
 
-/// The queue of one channel in one app.
+/// The queue of one channel in one app. A value put while an agent processes an event carries
+/// a hold on that event: the event is done once the value's reader is done with it.
 pub(crate) struct ChannelQueue<K, V> {
-    pub(crate) tx: async_channel::Sender<Event<K, V>>,
-    pub(crate) rx: async_channel::Receiver<Event<K, V>>,
+    pub(crate) tx: async_channel::Sender<Delivery<K, V>>,
+    pub(crate) rx: async_channel::Receiver<Delivery<K, V>>,
+}
+
+fn delivery<K, V>(event: Event<K, V>) -> Delivery<K, V> {
+    Delivery {
+        event,
+        raw: None,
+        ack: crate::engine::context::attach().map(Queued::child),
+    }
 }
 
 /// The typed handle of a channel: what `Notifications.send(..)` reaches through `Deref`.
@@ -181,6 +192,7 @@ impl<C: Channel> ChannelApi<C> {
                 partition: 0,
                 offset: -1,
                 timestamp: now_millis(),
+                ack: None,
             },
         }
     }
@@ -262,7 +274,7 @@ impl<C: Channel> ChannelRecord<C> {
         let name = self.event.topic;
         queue
             .tx
-            .send(self.event)
+            .send(delivery(self.event))
             .await
             .map_err(|_| Error::Closed(name.to_string()))?;
         Ok(meta)
@@ -280,7 +292,7 @@ impl<C: Channel> ChannelRecord<C> {
         };
         let meta = self.meta();
         let name = self.event.topic;
-        match queue.tx.try_send(self.event) {
+        match queue.tx.try_send(delivery(self.event)) {
             Ok(()) => Ok(DeliveryHandle::ready(Ok(meta))),
             Err(async_channel::TrySendError::Closed(_)) => Err(Error::Closed(name.to_string())),
             Err(async_channel::TrySendError::Full(ev)) => {
@@ -309,10 +321,4 @@ static MISDECLARED: ChannelSpec = ChannelSpec {
     ..ChannelSpec::DEFAULT
 };
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::transport::now_millis;

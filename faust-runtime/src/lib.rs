@@ -34,11 +34,12 @@ pub mod agent;
 pub mod app;
 pub mod channel;
 pub mod codec;
-pub mod dispatch;
+pub mod engine;
 pub mod error;
 pub mod event;
 pub mod manager;
 pub mod partitioner;
+mod producer;
 pub mod record;
 pub mod registry;
 pub mod schema;
@@ -62,7 +63,7 @@ pub use settings::{KafkaSettings, Settings};
 pub use stream::{Events, Stream};
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
-pub use transport::{DeliveryHandle, Headers, RecordMetadata, Transport};
+pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Transport};
 
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {

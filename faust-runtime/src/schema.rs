@@ -309,7 +309,10 @@ where
         K: Serialize + DeserializeOwned + Send + 'static,
         V: Serialize + DeserializeOwned + Send + 'static,
     {
-        self.record_with(schema, value).key(key).send().await
+        self.record_with(schema, value)
+            .key(key)
+            .send_and_wait()
+            .await
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::timer::parse_duration;
 use crate::topic::ErrorPolicy;
-use std::collections::BTreeMap;
+pub use crate::transport::KafkaSettings;
 use std::time::Duration;
 
 /// Default partition count of declared topics (Faust's `topic_partitions`).
@@ -50,48 +50,6 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(30),
             broker_connect_timeout: Duration::from_secs(30),
             kafka: KafkaSettings::default(),
-        }
-    }
-}
-
-/// Kafka client settings users change often; anything else goes in the pass-through maps.
-#[derive(Debug, Clone)]
-pub struct KafkaSettings {
-    /// `client.id`.
-    pub client_id: String,
-    /// `session.timeout.ms`: short by default so group joins are quick.
-    pub session_timeout: Duration,
-    /// `heartbeat.interval.ms`.
-    pub heartbeat_interval: Duration,
-    /// `linger.ms` of the producer.
-    pub linger: Duration,
-    /// `batch.size` of the producer in bytes.
-    pub batch_size: Option<usize>,
-    /// `compression.type` (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
-    pub compression: Option<String>,
-    /// Default producer `acks` when a topic does not declare them.
-    pub acks: crate::topic::Acks,
-    /// `fetch.queue.backoff.ms`: short so the consumer never idles while records wait.
-    pub fetch_queue_backoff: Duration,
-    /// Extra librdkafka properties for the producer.
-    pub producer: BTreeMap<String, String>,
-    /// Extra librdkafka properties for the consumer.
-    pub consumer: BTreeMap<String, String>,
-}
-
-impl Default for KafkaSettings {
-    fn default() -> Self {
-        KafkaSettings {
-            client_id: "faust-rs".into(),
-            session_timeout: Duration::from_millis(6000),
-            heartbeat_interval: Duration::from_millis(500),
-            linger: Duration::from_millis(5),
-            batch_size: None,
-            compression: None,
-            acks: crate::topic::Acks::All,
-            fetch_queue_backoff: Duration::from_millis(10),
-            producer: BTreeMap::new(),
-            consumer: BTreeMap::new(),
         }
     }
 }

@@ -1,25 +1,32 @@
 //! Streams: what an agent iterates. [`Stream<H>`] yields the values of topic or channel `H`,
 //! [`Events<H>`] whole [`Event`]s. Both are `futures::Stream`s.
 //!
-//! Acknowledgement follows Faust: an event is done when the agent asks for the next one (or
-//! returns normally), and only done events have their offsets committed.
+//! Acknowledgement follows Faust: the event an agent took is done when the agent asks for the
+//! next one (or returns normally). An [`Event`] taken from [`Events<H>`] also holds its offset up
+//! until it is dropped, so a combinator that reads ahead (`chunks`, `ready_chunks`,
+//! `buffer_unordered`) never gets an offset committed before the events it holds are processed.
+//! Records sent while an event is processed belong to it: its offset is committed only once they
+//! are delivered (see [`crate::engine`]).
 
 use crate::agent::{AgentSpec, SubscribeCtx};
 use crate::app::App;
 use crate::channel::Channel;
 use crate::codec::CodecError;
-use crate::dispatch::{AckTable, Deliver, Sink};
+use crate::engine::context::{self, Current};
+use crate::engine::driver::{Deliver, Subscriber};
+use crate::engine::{Ack, Queued};
 use crate::error::{excerpt, Error, Result};
 use crate::event::Event;
 use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
-use crate::transport::{DeliveryHandle, Headers, OutgoingRecord, RawMessage};
+use crate::transport::{OutgoingRecord, RawMessage};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
-use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use tokio::sync::mpsc;
+
+pub use crate::transport::Headers;
 
 /// A copy of a record's bytes, kept for dead-lettering when the topic's policy asks for it.
 #[derive(Debug, Clone)]
@@ -29,71 +36,35 @@ pub(crate) struct RawCopy {
     pub(crate) headers: Headers,
 }
 
-/// What travels from the dispatcher to an agent's stream.
-pub(crate) enum Delivery<K, V> {
-    Event(Event<K, V>, Option<Box<RawCopy>>),
-    /// A record that did not decode and was skipped (or dead-lettered, once `handle` resolves):
-    /// acknowledged in order with the others.
-    Skipped {
-        partition: i32,
-        offset: i64,
-        handle: Option<DeliveryHandle>,
-    },
-}
-
-impl<K, V> Delivery<K, V> {
-    #[inline]
-    fn partition(&self) -> i32 {
-        match self {
-            Delivery::Event(ev, _) => ev.partition,
-            Delivery::Skipped { partition, .. } => *partition,
-        }
-    }
-    #[inline]
-    fn offset(&self) -> i64 {
-        match self {
-            Delivery::Event(ev, _) => ev.offset,
-            Delivery::Skipped { offset, .. } => *offset,
-        }
-    }
-}
-
-/// The event an agent holds and has not acknowledged yet.
-pub(crate) struct InFlight {
-    pub(crate) partition: i32,
-    pub(crate) offset: i64,
+/// What travels to an agent's stream: the event, its bytes when they may be dead-lettered, and
+/// the agent's hold on it.
+pub(crate) struct Delivery<K, V> {
+    pub(crate) event: Event<K, V>,
     pub(crate) raw: Option<Box<RawCopy>>,
+    pub(crate) ack: Option<Queued>,
 }
 
-/// A batch of deliveries, handed from the dispatcher to a stream in one queue operation.
+/// A batch of deliveries, handed to a stream in one queue operation.
 pub(crate) type Batch<K, V> = Vec<Delivery<K, V>>;
 
 /// The receiving side of a topic stream: the queue of batches and the batch being read.
 pub(crate) struct TopicSource<K, V> {
-    rx: mpsc::Receiver<Batch<K, V>>,
+    rx: Pin<Box<async_channel::Receiver<Batch<K, V>>>>,
     batch: std::vec::IntoIter<Delivery<K, V>>,
-}
-
-impl<K, V> TopicSource<K, V> {
-    fn new(rx: mpsc::Receiver<Batch<K, V>>) -> Self {
-        TopicSource {
-            rx,
-            batch: Vec::new().into_iter(),
-        }
-    }
 }
 
 pub(crate) enum Source<K, V> {
     Topic(TopicSource<K, V>),
-    Channel(Pin<Box<async_channel::Receiver<Event<K, V>>>>),
+    Channel(Pin<Box<async_channel::Receiver<Delivery<K, V>>>>),
     Failed(Option<Error>),
 }
 
 /// What a stream hands back to its agent's supervisor when the agent function ends.
 pub(crate) struct Returned<K, V> {
     pub(crate) source: Source<K, V>,
-    pub(crate) in_flight: Option<InFlight>,
     pub(crate) exhausted: bool,
+    /// Events yielded since the agent (re)started.
+    pub(crate) yielded: u64,
 }
 
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
@@ -101,120 +72,105 @@ pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
 struct Core<K, V> {
     source: Source<K, V>,
     name: &'static str,
-    acks: Option<Arc<AckTable>>,
-    in_flight: Option<InFlight>,
-    waiting: Option<(i32, i64, DeliveryHandle)>,
     exhausted: bool,
     return_slot: Option<ReturnSlot<K, V>>,
     app: Option<App>,
     /// Headers are not copied for this stream (an agent taking `Stream<T>`).
     values_only: bool,
+    /// The current event when the stream is read outside an agent's task.
+    local: Option<Current>,
+    yielded: u64,
     _guard: Option<ReaderGuard>,
 }
 
 impl<K, V> Core<K, V> {
+    fn new(source: Source<K, V>, name: &'static str) -> Self {
+        Core {
+            source,
+            name,
+            exhausted: false,
+            return_slot: None,
+            app: None,
+            values_only: false,
+            local: None,
+            yielded: 0,
+            _guard: None,
+        }
+    }
+
+    /// Finishes the current event (Faust's implicit acknowledgement).
     #[inline]
-    fn ack_in_flight(&mut self) {
-        if let Some(f) = self.in_flight.take() {
-            if let Some(t) = &self.acks {
-                t.ack(f.partition, f.offset);
+    fn finish_current(&mut self) {
+        self.local = None;
+        if let Ok(prev) = context::replace(None) {
+            drop(prev);
+        }
+    }
+
+    #[inline]
+    fn next_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
+        match &mut self.source {
+            Source::Topic(src) => loop {
+                if let Some(d) = src.batch.next() {
+                    return Poll::Ready(Some(d));
+                }
+                match futures::Stream::poll_next(src.rx.as_mut(), cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Ready(Some(batch)) => src.batch = batch.into_iter(),
+                }
+            },
+            Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
+            Source::Failed(e) => {
+                if let Some(e) = e.take() {
+                    tracing::error!(stream = self.name, error = %e, "stream could not start");
+                }
+                Poll::Ready(None)
             }
         }
     }
 
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event<K, V>>> {
-        self.ack_in_flight();
+    /// The next event; `with_hold` gives the event a hold of its own (events mode).
+    fn poll_event(&mut self, cx: &mut Context<'_>, with_hold: bool) -> Poll<Option<Event<K, V>>> {
+        self.finish_current();
         loop {
-            if let Some((p, o, h)) = &mut self.waiting {
-                match Pin::new(h).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Ok(_)) => {
-                        if let Some(t) = &self.acks {
-                            t.ack(*p, *o);
-                        }
-                        self.waiting = None;
-                    }
-                    Poll::Ready(Err(e)) => {
-                        let err = Error::Delivery {
-                            topic: format!("dead-letter topic of {}", self.name),
-                            reason: format!(
-                                "record {}[{}]@{} could not be dead-lettered: {e}",
-                                self.name, p, o
-                            ),
-                        };
-                        tracing::error!(error = %err, "stopping: a record could not be dead-lettered");
-                        if let Some(app) = &self.app {
-                            app.fail(err);
-                        }
-                        self.waiting = None;
-                        self.exhausted = true;
-                        return Poll::Ready(None);
-                    }
-                }
-            }
             if self.exhausted {
                 return Poll::Ready(None);
             }
-            match &mut self.source {
-                Source::Topic(src) => {
-                    let item = match src.batch.next() {
-                        Some(item) => item,
-                        None => match src.rx.poll_recv(cx) {
-                            Poll::Pending => return Poll::Pending,
-                            Poll::Ready(None) => {
-                                self.exhausted = true;
-                                return Poll::Ready(None);
-                            }
-                            Poll::Ready(Some(batch)) => {
-                                src.batch = batch.into_iter();
-                                continue;
-                            }
-                        },
-                    };
-                    match item {
-                        Delivery::Event(ev, raw) => {
-                            self.in_flight = Some(InFlight {
-                                partition: ev.partition,
-                                offset: ev.offset,
-                                raw,
-                            });
-                            return Poll::Ready(Some(ev));
-                        }
-                        Delivery::Skipped {
-                            partition,
-                            offset,
-                            handle: None,
-                        } => {
-                            if let Some(t) = &self.acks {
-                                t.ack(partition, offset);
-                            }
-                        }
-                        Delivery::Skipped {
-                            partition,
-                            offset,
-                            handle: Some(h),
-                        } => self.waiting = Some((partition, offset, h)),
-                    }
-                }
-                Source::Channel(rx) => {
-                    // async_channel's Receiver is a Stream.
-                    match futures::Stream::poll_next(rx.as_mut(), cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(None) => {
-                            self.exhausted = true;
-                            return Poll::Ready(None);
-                        }
-                        Poll::Ready(Some(ev)) => return Poll::Ready(Some(ev)),
-                    }
-                }
-                Source::Failed(e) => {
-                    if let Some(e) = e.take() {
-                        tracing::error!(stream = self.name, error = %e, "stream could not start");
-                    }
+            let d = match self.next_delivery(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
                     self.exhausted = true;
                     return Poll::Ready(None);
                 }
+                Poll::Ready(Some(d)) => d,
+            };
+            let Delivery {
+                mut event,
+                raw,
+                ack,
+            } = d;
+            let ack = match ack.map(Queued::start) {
+                // Its partition was revoked while it waited: the next owner processes it.
+                Some(None) => continue,
+                Some(Some(a)) => Some(a),
+                None => None,
+            };
+            if let Some(ack) = ack {
+                if with_hold {
+                    event.ack = Some(ack.hold());
+                }
+                let cur = Current {
+                    ack,
+                    raw,
+                    offset: event.offset,
+                };
+                if let Err(cur) = context::replace(Some(cur)) {
+                    self.local = cur;
+                }
             }
+            self.yielded += 1;
+            return Poll::Ready(Some(event));
         }
     }
 }
@@ -225,8 +181,8 @@ impl<K, V> Drop for Core<K, V> {
             let source = std::mem::replace(&mut self.source, Source::Failed(None));
             let ret = Returned {
                 source,
-                in_flight: self.in_flight.take(),
                 exhausted: self.exhausted,
+                yielded: self.yielded,
             };
             if let Ok(mut s) = slot.lock() {
                 *s = Some(ret);
@@ -248,18 +204,7 @@ pub struct Events<H: Channel> {
 impl<H: Channel> Stream<H> {
     fn with_source(source: Source<H::Key, H::Value>, name: &'static str) -> Self {
         Stream {
-            core: Core {
-                source,
-                name,
-                acks: None,
-                in_flight: None,
-                waiting: None,
-                exhausted: false,
-                return_slot: None,
-                app: None,
-                values_only: false,
-                _guard: None,
-            },
+            core: Core::new(source, name),
         }
     }
 
@@ -269,7 +214,7 @@ impl<H: Channel> Stream<H> {
     }
 
     pub(crate) fn from_channel(
-        rx: async_channel::Receiver<Event<H::Key, H::Value>>,
+        rx: async_channel::Receiver<Delivery<H::Key, H::Value>>,
         name: &'static str,
     ) -> Self {
         Self::with_source(Source::Channel(Box::pin(rx)), name)
@@ -278,13 +223,11 @@ impl<H: Channel> Stream<H> {
     pub(crate) fn from_returned(
         ret: Returned<H::Key, H::Value>,
         name: &'static str,
-        acks: Option<Arc<AckTable>>,
         app: App,
         values_only: bool,
     ) -> Self {
         let mut s = Self::with_source(ret.source, name);
         s.core.exhausted = ret.exhausted;
-        s.core.acks = acks;
         s.core.app = Some(app);
         s.core.values_only = values_only;
         s
@@ -296,10 +239,6 @@ impl<H: Channel> Stream<H> {
 
     pub(crate) fn values_only(&self) -> bool {
         self.core.values_only
-    }
-
-    pub(crate) fn acks(&self) -> Option<Arc<AckTable>> {
-        self.core.acks.clone()
     }
 
     /// The topic or channel name.
@@ -320,34 +259,22 @@ impl<H: Channel> Stream<H> {
                 "events() on an agent's Stream<T>: headers are not copied for it; declare the agent with Events<T> to get them"
             );
         }
+        let mut core = Core::new(Source::Failed(None), name);
+        core.exhausted = true;
         Events {
-            core: std::mem::replace(
-                &mut self.core,
-                Core {
-                    source: Source::Failed(None),
-                    name,
-                    acks: None,
-                    in_flight: None,
-                    waiting: None,
-                    exhausted: true,
-                    return_slot: None,
-                    app: None,
-                    values_only: false,
-                    _guard: None,
-                },
-            ),
+            core: std::mem::replace(&mut self.core, core),
         }
     }
 
-    /// Waits for the next value; `None` when the stream ended (app stopping). Acknowledges the
-    /// previous value.
+    /// Waits for the next value; `None` when the stream ended (app stopping). The previous value
+    /// is done (acknowledged) as this is called.
     pub async fn next(&mut self) -> Option<H::Value> {
         futures::StreamExt::next(self).await
     }
 
     /// Acknowledges the current event now instead of when the next one is asked for.
     pub fn ack(&mut self) {
-        self.core.ack_in_flight();
+        self.core.finish_current();
     }
 }
 
@@ -357,14 +284,16 @@ impl<H: Channel> Events<H> {
         self.core.name
     }
 
-    /// Waits for the next event; `None` when the stream ended. Acknowledges the previous event.
+    /// Waits for the next event; `None` when the stream ended. The previous event is done once
+    /// this is called and the previous event is dropped.
     pub async fn next(&mut self) -> Option<Event<H::Key, H::Value>> {
         futures::StreamExt::next(self).await
     }
 
-    /// Acknowledges the current event now.
+    /// Gives up the stream's own hold on the current event now (the event itself still holds
+    /// its offset until it is dropped or [`Event::ack`]ed).
     pub fn ack(&mut self) {
-        self.core.ack_in_flight();
+        self.core.finish_current();
     }
 }
 
@@ -374,7 +303,7 @@ impl<H: Channel> futures::Stream for Stream<H> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<H::Value>> {
         // Core is Unpin (no self-references), so this is sound without pinning projections.
         let this = self.get_mut();
-        this.core.poll_event(cx).map(|o| o.map(|e| e.value))
+        this.core.poll_event(cx, false).map(|o| o.map(|e| e.value))
     }
 }
 
@@ -382,7 +311,7 @@ impl<H: Channel> futures::Stream for Events<H> {
     type Item = Event<H::Key, H::Value>;
     #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().core.poll_event(cx)
+        self.get_mut().core.poll_event(cx, true)
     }
 }
 
@@ -402,37 +331,22 @@ impl<H: Channel> fmt::Debug for Events<H> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Topic sinks: decode in the consumer task, queue to the agent.
-
-/// Batch size, the senders and the stream sides of an agent's queues.
-type BatchQueues<K, V> = (
-    usize,
-    Vec<mpsc::Sender<Batch<K, V>>>,
-    Vec<TopicSource<K, V>>,
-);
+// Topic subscribers: decode in the consume driver, queue to the agent.
 
 /// Largest batch handed to a stream in one queue operation.
 const MAX_BATCH: usize = 64;
 
-/// Queues for `instances` streams with room for about `buffer` events each: batches of at most
-/// [`MAX_BATCH`] (fewer for tiny buffers), `buffer / batch` batches deep.
-fn batch_queues<K, V>(buffer: usize, instances: usize) -> BatchQueues<K, V> {
+/// Batch size and queue depth for a stream buffer of about `buffer` events.
+fn batch_shape(buffer: usize) -> (usize, usize) {
     let buffer = buffer.max(1);
     let batch = buffer.min(MAX_BATCH);
-    let depth = (buffer / batch).max(1);
-    let (mut txs, mut rxs) = (Vec::new(), Vec::new());
-    for _ in 0..instances.max(1) {
-        let (tx, rx) = mpsc::channel(depth);
-        txs.push(tx);
-        rxs.push(TopicSource::new(rx));
-    }
-    (batch, txs, rxs)
+    (batch, (buffer / batch).max(1))
 }
 
-struct TopicSink<K, V> {
-    senders: Vec<mpsc::Sender<Batch<K, V>>>,
-    /// The batch being filled for each instance.
-    pending: Vec<Batch<K, V>>,
+struct TopicSubscriber<K, V> {
+    tx: async_channel::Sender<Batch<K, V>>,
+    /// The batch being filled.
+    pending: Batch<K, V>,
     batch: usize,
     /// The agent reads values only (`Stream<T>`): headers are not copied out of the record.
     /// (Keys are still decoded, so an undecodable key meets the topic's error policy.)
@@ -442,30 +356,30 @@ struct TopicSink<K, V> {
     agent: &'static str,
     policy: ErrorPolicy,
     dead_letter: String,
-    acks: Arc<AckTable>,
     app: App,
+    /// Every reader of the queue is gone: this agent's share of each record is done at once.
+    ended: bool,
 }
 
-impl<K, V> TopicSink<K, V>
+impl<K, V> TopicSubscriber<K, V>
 where
     K: DeserializeOwned + Send + 'static,
     V: DeserializeOwned + Send + 'static,
 {
     #[allow(clippy::too_many_arguments)] // private constructor, every field named at the call
     fn new(
-        senders: Vec<mpsc::Sender<Batch<K, V>>>,
+        tx: async_channel::Sender<Batch<K, V>>,
         batch: usize,
         values_only: bool,
         codecs: Arc<TopicCodecs>,
         spec: &'static TopicSpec,
         agent: &'static str,
         policy: ErrorPolicy,
-        acks: Arc<AckTable>,
         app: App,
     ) -> Self {
-        TopicSink {
-            pending: senders.iter().map(|_| Vec::with_capacity(batch)).collect(),
-            senders,
+        TopicSubscriber {
+            tx,
+            pending: Vec::with_capacity(batch),
             batch,
             values_only,
             codecs,
@@ -473,38 +387,48 @@ where
             agent,
             policy,
             dead_letter: spec.dead_letter_topic(),
-            acks,
             app,
+            ended: false,
         }
     }
 
-    /// Hands instance `i`'s batch to its stream.
-    fn send_batch(&mut self, i: usize) -> Deliver {
-        let mut batch = std::mem::replace(&mut self.pending[i], Vec::with_capacity(self.batch));
-        // Events of partitions revoked since they were decoded belong to the next owner.
-        if batch.iter().any(|d| self.acks.is_revoked(d.partition())) {
-            batch.retain(|d| !self.acks.is_revoked(d.partition()));
-        }
+    /// Hands the batch to the stream.
+    fn send_batch(&mut self) -> Deliver {
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch));
         if batch.is_empty() {
             return Deliver::Sent;
         }
-        for d in &batch {
-            self.acks.handed_over(d.partition(), d.offset());
-        }
-        let tx = &self.senders[i];
-        match tx.try_send(batch) {
+        match self.tx.try_send(batch) {
             Ok(()) => Deliver::Sent,
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                let tx = tx.clone();
-                let agent = self.agent;
+            Err(async_channel::TrySendError::Full(batch)) => {
+                let tx = self.tx.clone();
                 Deliver::Wait(Box::pin(async move {
-                    tx.send(batch)
-                        .await
-                        .map_err(|_| Error::Closed(format!("stream of agent '{agent}'")))
+                    // A closed queue here means the agent ended meanwhile: its events are
+                    // abandoned with the batch.
+                    let _ = tx.send(batch).await;
+                    Ok(())
                 }))
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Deliver::Fatal(Error::Closed(format!("stream of agent '{}'", self.agent)))
+            Err(async_channel::TrySendError::Closed(batch)) => {
+                self.end(batch);
+                Deliver::Sent
+            }
+        }
+    }
+
+    #[cold]
+    fn end(&mut self, batch: Batch<K, V>) {
+        if !self.ended {
+            tracing::warn!(
+                agent = self.agent,
+                topic = self.topic,
+                "the agent no longer reads its stream; its share of further records counts as done"
+            );
+            self.ended = true;
+        }
+        for d in batch {
+            if let Some(a) = d.ack.and_then(Queued::start) {
+                drop(a);
             }
         }
     }
@@ -543,6 +467,7 @@ where
             partition: msg.partition,
             offset: msg.offset,
             timestamp: msg.timestamp,
+            ack: None,
         })
     }
 
@@ -569,28 +494,22 @@ where
     }
 
     #[cold]
-    fn bad_record(
-        &self,
-        msg: &RawMessage<'_>,
-        err: Error,
-    ) -> std::result::Result<Delivery<K, V>, Error> {
+    fn bad_record(&self, msg: &RawMessage<'_>, err: Error, ack: Ack) -> Result<()> {
         match self.policy {
             ErrorPolicy::Stop => {
                 tracing::error!(agent = self.agent, error = %err, "undecodable record; policy is stop");
+                ack.abandon();
                 Err(err)
             }
             ErrorPolicy::Skip => {
                 tracing::warn!(agent = self.agent, error = %err, "skipping undecodable record");
                 self.app.stats().record_skipped();
-                Ok(Delivery::Skipped {
-                    partition: msg.partition,
-                    offset: msg.offset,
-                    handle: None,
-                })
+                drop(ack);
+                Ok(())
             }
             ErrorPolicy::DeadLetter => {
                 let raw = raw_copy(msg);
-                let record = dead_letter_record(
+                let mut record = dead_letter_record(
                     &self.dead_letter,
                     msg.topic,
                     msg.partition,
@@ -599,15 +518,23 @@ where
                     &err.to_string(),
                 );
                 tracing::warn!(agent = self.agent, error = %err, dead_letter = %self.dead_letter, "dead-lettering undecodable record");
-                let handle = self.app.transport().send(record)?;
+                record.notice.listener = Some(ack.into_listener());
+                self.app.produce_soon(record)?;
                 self.app.stats().record_dead_lettered();
-                Ok(Delivery::Skipped {
-                    partition: msg.partition,
-                    offset: msg.offset,
-                    handle: Some(handle),
-                })
+                Ok(())
             }
         }
+    }
+}
+
+/// Turns a panic caught while decoding into the error it reports.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
     }
 }
 
@@ -643,83 +570,76 @@ pub(crate) fn dead_letter_record(
         "faust-error-offset".into(),
         Some(offset.to_string().into_bytes().into()),
     ));
-    OutgoingRecord {
-        topic: dlq.to_string(),
-        partition: None,
-        key: raw.key,
-        value: raw.value,
-        headers,
-        timestamp: None,
-        acks: None,
-        delivery_guarantee: None,
-    }
+    let mut record = OutgoingRecord::new(dlq.to_string(), raw.key, raw.value);
+    record.headers = headers;
+    record
 }
 
-impl<K, V> Sink for TopicSink<K, V>
+impl<K, V> Subscriber for TopicSubscriber<K, V>
 where
     K: DeserializeOwned + Send + 'static,
     V: DeserializeOwned + Send + 'static,
 {
     #[inline]
-    fn deliver(&mut self, msg: &RawMessage<'_>) -> Deliver {
-        let item = match self.decode(msg) {
-            Ok(ev) => {
+    fn deliver(&mut self, msg: &RawMessage<'_>, ack: Ack) -> Deliver {
+        if self.ended {
+            return Deliver::Sent;
+        }
+        // A codec or a `Deserialize` impl that panics is a decode error like any other.
+        let decoded = match std::panic::catch_unwind(AssertUnwindSafe(|| self.decode(msg))) {
+            Ok(r) => r,
+            Err(p) => Err(Error::Deserialize {
+                topic: self.topic.to_string(),
+                partition: msg.partition,
+                offset: msg.offset,
+                what: "key or value",
+                codec: format!("{}/{}", self.codecs.key.name(), self.codecs.value.name()),
+                reason: format!("decoding panicked: {}", panic_text(p.as_ref())),
+                excerpt: excerpt(msg.value.unwrap_or_default()),
+            }),
+        };
+        match decoded {
+            Ok(event) => {
                 let raw = if self.policy == ErrorPolicy::DeadLetter {
                     Some(Box::new(raw_copy(msg)))
                 } else {
                     None
                 };
-                Delivery::Event(ev, raw)
+                self.pending.push(Delivery {
+                    event,
+                    raw,
+                    ack: Some(Queued::new(ack)),
+                });
+                if self.pending.len() >= self.batch {
+                    self.send_batch()
+                } else {
+                    Deliver::Sent
+                }
             }
-            Err(e) => match self.bad_record(msg, e) {
-                Ok(d) => d,
-                Err(e) => return Deliver::Fatal(e),
+            Err(e) => match self.bad_record(msg, e, ack) {
+                Ok(()) => Deliver::Sent,
+                Err(e) => Deliver::Fatal(e),
             },
-        };
-        let n = self.senders.len();
-        let i = if n == 1 {
-            0
-        } else {
-            msg.partition as usize % n
-        };
-        self.pending[i].push(item);
-        if self.pending[i].len() >= self.batch {
-            self.send_batch(i)
-        } else {
-            Deliver::Sent
         }
     }
 
     fn flush(&mut self) -> Deliver {
-        let mut waits = Vec::new();
-        for i in 0..self.pending.len() {
-            if self.pending[i].is_empty() {
-                continue;
-            }
-            match self.send_batch(i) {
-                Deliver::Sent => {}
-                Deliver::Wait(w) => waits.push(w),
-                fatal @ Deliver::Fatal(_) => return fatal,
-            }
-        }
-        match waits.len() {
-            0 => Deliver::Sent,
-            1 => waits.pop().map_or(Deliver::Sent, Deliver::Wait),
-            _ => Deliver::Wait(Box::pin(async move {
-                for w in waits {
-                    w.await?;
-                }
-                Ok(())
-            })),
-        }
+        self.send_batch()
     }
 
-    fn acks(&self) -> Arc<AckTable> {
-        self.acks.clone()
+    fn purge(&mut self) {
+        self.pending
+            .retain(|d| !d.ack.as_ref().is_some_and(Queued::is_stale));
+    }
+
+    fn close(&mut self) {
+        self.pending.clear();
+        self.tx.close();
     }
 }
 
 /// Subscribes `instances` streams of agent `agent` to topic `T` (generated code calls this).
+/// The instances share one queue, as Faust's concurrent agents share one stream.
 pub fn subscribe_topic<T>(
     ctx: &mut SubscribeCtx<'_>,
     agent: &'static AgentSpec,
@@ -732,36 +652,39 @@ where
 {
     let spec = T::spec();
     let app = ctx.app().clone();
-    let partitions = app.partitions_of(spec.name)?;
     let buffer = spec
         .declared_maxsize()
         .unwrap_or(app.settings().stream_buffer_maxsize)
         .max(1);
-    let acks = AckTable::new(partitions as usize);
-    let (batch, senders, sources) = batch_queues(buffer, instances);
+    let (batch, depth) = batch_shape(buffer);
+    let (tx, rx) = async_channel::bounded(depth);
     let values_only = ctx.values_only();
     let mut streams = Vec::with_capacity(instances);
-    for src in sources {
-        let mut s = Stream::<T>::with_source(Source::Topic(src), spec.name);
+    for _ in 0..instances.max(1) {
+        let mut s = Stream::<T>::with_source(
+            Source::Topic(TopicSource {
+                rx: Box::pin(rx.clone()),
+                batch: Vec::new().into_iter(),
+            }),
+            spec.name,
+        );
         s.core.values_only = values_only;
-        s.core.acks = Some(acks.clone());
         s.core.app = Some(app.clone());
         streams.push(s);
     }
     let policy = app.error_policy_of(spec);
     let codecs = Arc::new(spec.codecs()?.clone());
-    let sink = TopicSink::<T::Key, T::Value>::new(
-        senders,
+    let sub = TopicSubscriber::<T::Key, T::Value>::new(
+        tx,
         batch,
         values_only,
         codecs,
         spec,
         agent.name,
         policy,
-        acks,
         app,
     );
-    ctx.add_sink(spec.name, partitions as usize, Box::new(sink));
+    ctx.add_subscriber(spec.name, Box::new(sub));
     Ok(streams)
 }
 
@@ -784,12 +707,14 @@ pub fn subscribe_channel<C: Channel>(
 
 /// Stops a reader's consumer when its stream is dropped.
 pub(crate) struct ReaderGuard {
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
 }
 
 impl Drop for ReaderGuard {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        let _ = self.stop.send(Some(
+            tokio::time::Instant::now() + std::time::Duration::from_millis(10),
+        ));
     }
 }
 
@@ -823,34 +748,35 @@ where
     H::Key: DeserializeOwned,
     H::Value: DeserializeOwned,
 {
-    let inner = || -> Result<Stream<H>> {
-        let partitions = app.partitions_of(spec.name)?;
-        let (batch, senders, mut sources) = batch_queues(app.settings().stream_buffer_maxsize, 1);
-        let source = sources
-            .pop()
-            .ok_or_else(|| Error::state("no reader queue"))?;
-        let acks = AckTable::new(partitions as usize);
-        let policy = match app.error_policy_of(spec) {
-            ErrorPolicy::DeadLetter => ErrorPolicy::Skip,
-            other => other,
-        };
-        let sink = TopicSink::<H::Key, H::Value>::new(
-            senders,
-            batch,
-            false,
-            codecs,
-            spec,
-            "<reader>",
-            policy,
-            acks.clone(),
-            app.clone(),
-        );
-        let stop = app.spawn_reader(spec.name, partitions as usize, Box::new(sink))?;
-        let mut s = Stream::<H>::with_source(Source::Topic(source), spec.name);
-        s.core.acks = Some(acks);
-        s.core.app = Some(app.clone());
-        s.core._guard = Some(ReaderGuard { stop });
-        Ok(s)
+    let (batch, depth) = batch_shape(app.settings().stream_buffer_maxsize);
+    let (tx, rx) = async_channel::bounded(depth);
+    let policy = match app.error_policy_of(spec) {
+        ErrorPolicy::DeadLetter => ErrorPolicy::Skip,
+        other => other,
     };
-    inner().unwrap_or_else(Stream::failed)
+    let sub = TopicSubscriber::<H::Key, H::Value>::new(
+        tx,
+        batch,
+        false,
+        codecs,
+        spec,
+        "<reader>",
+        policy,
+        app.clone(),
+    );
+    match app.spawn_reader(spec.name, Box::new(sub)) {
+        Ok(stop) => {
+            let mut s = Stream::<H>::with_source(
+                Source::Topic(TopicSource {
+                    rx: Box::pin(rx),
+                    batch: Vec::new().into_iter(),
+                }),
+                spec.name,
+            );
+            s.core.app = Some(app.clone());
+            s.core._guard = Some(ReaderGuard { stop });
+            s
+        }
+        Err(e) => Stream::failed(e),
+    }
 }

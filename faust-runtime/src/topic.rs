@@ -6,6 +6,7 @@ use crate::channel::Channel;
 use crate::codec::Serializer;
 use crate::error::{Error, Result};
 use crate::partitioner;
+pub use crate::transport::{Acks, DeliveryGuarantee};
 use crate::transport::{DeliveryHandle, Headers, OutgoingRecord, RecordMetadata};
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
@@ -15,38 +16,6 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Producer acknowledgements asked of the broker (`acks` in Kafka).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acks {
-    /// `acks=0`: fire and forget.
-    None,
-    /// `acks=1`: the leader has it.
-    Leader,
-    /// `acks=all` (`-1`): every in-sync replica has it. Faust's default.
-    All,
-}
-
-impl Acks {
-    /// The librdkafka value (`0`, `1`, `all`).
-    pub fn as_kafka(&self) -> &'static str {
-        match self {
-            Acks::None => "0",
-            Acks::Leader => "1",
-            Acks::All => "all",
-        }
-    }
-}
-
-/// Processing guarantee of a topic's producer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeliveryGuarantee {
-    /// Records may be delivered more than once, never lost. The default.
-    #[default]
-    AtLeastOnce,
-    /// Idempotent producer: no duplicates from producer retries.
-    ExactlyOnce,
-}
 
 /// What happens to a record whose key or value does not decode, or on which an agent failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -416,9 +385,22 @@ where
         RecordBuilder::empty(self.app.clone(), None)
     }
 
-    /// Sends `value` under `key` and waits for the broker's acknowledgement.
-    pub async fn send(&self, key: impl Into<T::Key>, value: T::Value) -> Result<RecordMetadata> {
+    /// Sends `value` under `key` (Faust's `await topic.send(key=, value=)`): returns once the
+    /// record is handed to the producer (waiting while its queue is full), with a handle that
+    /// resolves to the record's metadata when the broker acknowledges it. Sent while an agent
+    /// processes an event, the record belongs to that event: the event's offset is committed
+    /// only after the record is delivered.
+    pub async fn send(&self, key: impl Into<T::Key>, value: T::Value) -> Result<DeliveryHandle> {
         self.record(value).key(key).send().await
+    }
+
+    /// Sends `value` under `key` and waits for the broker's acknowledgement.
+    pub async fn send_and_wait(
+        &self,
+        key: impl Into<T::Key>,
+        value: T::Value,
+    ) -> Result<RecordMetadata> {
+        self.record(value).key(key).send_and_wait().await
     }
 
     /// Enqueues `value` under `key` without waiting; the returned handle resolves to the record's
@@ -442,8 +424,7 @@ where
     }
 }
 
-/// A callback run once with the outcome of a send.
-pub type SendCallback = Box<dyn FnOnce(&Result<RecordMetadata>) + Send + 'static>;
+pub use crate::transport::SendCallback;
 
 /// Builds one record with every option Faust's `send` has. `K` and `V` are the topic's key and
 /// value types, or a [`crate::Schema`]'s (`Orders.record_with(&schema, value)`).
@@ -557,26 +538,54 @@ where
         self
     }
 
+    /// Sends: returns once the record is handed to the producer (waiting while its queue is
+    /// full), with a handle that resolves on the broker's acknowledgement. With `force`, before
+    /// the app has started, the topic is first created with its declared settings if missing.
+    pub async fn send(self) -> Result<DeliveryHandle> {
+        let (app, record) = self.build()?;
+        if app.before_start() {
+            app.ensure_declared(T::spec()).await?;
+        }
+        app.produce(record).await
+    }
+
     /// Sends and waits for the broker's acknowledgement.
-    pub async fn send(self) -> Result<RecordMetadata> {
-        self.send_soon()?.await
+    pub async fn send_and_wait(self) -> Result<RecordMetadata> {
+        self.send().await?.await
     }
 
     /// Enqueues without waiting. Errors (serialization, unknown codec, app not running) are
-    /// returned here and nothing is sent.
+    /// returned here and nothing is sent. A full producer queue does not fail the call: the
+    /// record waits its turn in order.
     pub fn send_soon(self) -> Result<DeliveryHandle> {
+        let (app, record) = self.build()?;
+        if app.before_start() {
+            // Before start (`force`): the topic may have to be created first.
+            let spec = T::spec();
+            let task = tokio::spawn(async move {
+                app.ensure_declared(spec).await?;
+                app.produce(record).await?.await
+            });
+            return Ok(DeliveryHandle::pending(async move {
+                task.await.unwrap_or_else(|e| {
+                    Err(Error::Delivery {
+                        topic: spec.name.into(),
+                        reason: format!("the send before start failed: {e}"),
+                    })
+                })
+            }));
+        }
+        app.produce_soon(record)
+    }
+
+    /// Encodes the record; checks that the app may send.
+    fn build(self) -> Result<(App, OutgoingRecord)> {
         let app = match self.app {
             Some(a) => a,
             None => App::current()?,
         };
-        if !self.force && !app.is_running() {
-            return Err(Error::state(format!(
-                "cannot send to '{}': app '{}' is not running (start it first, or send with .force(true))",
-                T::spec().name,
-                app.id()
-            )));
-        }
         let spec = T::spec();
+        app.check_can_send(self.force, spec.name)?;
         let schema_codecs;
         let codecs: &TopicCodecs = match self.schema_codecs {
             None => spec.codecs()?,
@@ -627,33 +636,14 @@ where
                 None => partitioner::partition_for_keyless(parts),
             });
         }
-        let record = OutgoingRecord {
-            topic: spec.name.to_string(),
-            partition,
-            key,
-            value,
-            headers: self.headers,
-            timestamp: self.timestamp,
-            acks: spec.declared_acks(),
-            delivery_guarantee: spec.declared_delivery_guarantee(),
-        };
-        let handle = app.transport().send(record)?;
-        Ok(match self.callback {
-            None => handle,
-            Some(cb) => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                tokio::spawn(async move {
-                    let res = handle.await;
-                    cb(&res);
-                    let _ = tx.send(res);
-                });
-                let topic = spec.name;
-                DeliveryHandle::pending(async move {
-                    rx.await
-                        .unwrap_or_else(|_| Err(Error::Closed(topic.to_string())))
-                })
-            }
-        })
+        let mut record = OutgoingRecord::new(spec.name, key, value);
+        record.partition = partition;
+        record.headers = self.headers;
+        record.timestamp = self.timestamp;
+        record.acks = spec.declared_acks();
+        record.delivery_guarantee = spec.declared_delivery_guarantee();
+        record.notice.callback = self.callback;
+        Ok((app, record))
     }
 }
 

@@ -34,7 +34,7 @@ mod flow {
     async fn process(mut events: Events<Orders>) -> Result<()> {
         while let Some(ev) = events.next().await {
             let id = ev.value.id;
-            SEEN.lock().unwrap().push(ev);
+            SEEN.lock().unwrap().push(ev.clone());
             Notes.send(Note(id)).await?;
         }
         Ok(())
@@ -69,7 +69,7 @@ async fn quickstart_flow_end_to_end_with_commits_and_resume() {
             .key(key.clone())
             .header("trace", format!("t{id}"))
             .timestamp(1_700_000_000_000 + id as i64)
-            .send()
+            .send_and_wait()
             .await
             .unwrap();
         assert_eq!(meta.topic, "flow-orders");
@@ -345,7 +345,7 @@ async fn lifecycle_misuse_is_reported() {
         .on(&app)
         .record("x".to_string())
         .force(true)
-        .send()
+        .send_and_wait()
         .await
         .unwrap();
     assert_eq!(meta.offset, 0);
@@ -538,7 +538,7 @@ mod busy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_instances_keep_partition_order_and_backpressure_drops_nothing() {
+async fn concurrent_instances_share_the_stream_and_backpressure_drops_nothing() {
     let broker = MemoryBroker::new();
     let app = App::builder("busy")
         .transport(Arc::new(broker.clone()))
@@ -555,14 +555,21 @@ async fn concurrent_instances_keep_partition_order_and_backpressure_drops_nothin
         h.await.unwrap();
     }
     assert!(eventually(WAIT, || busy::SEEN.lock().unwrap().len() == 1000).await);
+    // The instances share one stream (as in Faust): each offset is processed exactly once,
+    // in whatever order the instances finish.
     let seen = busy::SEEN.lock().unwrap().clone();
     for p in 0..4 {
-        let offs: Vec<i64> = seen.iter().filter(|e| e.0 == p).map(|e| e.1).collect();
+        let mut offs: Vec<i64> = seen.iter().filter(|e| e.0 == p).map(|e| e.1).collect();
+        offs.sort_unstable();
         assert_eq!(
             offs,
             (0..offs.len() as i64).collect::<Vec<_>>(),
             "partition {p}"
         );
+    }
+    for p in 0..4 {
+        let end = broker.end_offset("busy", p).unwrap();
+        assert!(eventually(WAIT, || broker.committed("busy", "busy", p) == Some(end)).await);
     }
     let mut ids: Vec<u64> = seen.iter().map(|e| e.2).collect();
     ids.sort();
@@ -703,7 +710,7 @@ async fn send_options_partition_callback_and_eager_partitioning() {
     let expected = t.get_partition_key(&key, None).unwrap();
     assert_eq!(expected, partition_for_key(key.as_bytes(), 6));
     assert_eq!(t.get_partition_key(&key, Some(5)).unwrap(), 5);
-    let meta = t.send(key.clone(), order(42)).await.unwrap();
+    let meta = t.send_and_wait(key.clone(), order(42)).await.unwrap();
     assert_eq!(meta.partition, expected);
 
     // Eager partitioning decides the partition at enqueue time, against the topic's real
@@ -716,7 +723,7 @@ async fn send_options_partition_callback_and_eager_partitioning() {
         .record(order(43))
         .key(eager_key.clone())
         .eager_partitioning(true)
-        .send()
+        .send_and_wait()
         .await
         .unwrap();
     assert_eq!(eager.partition, partition_for_key(eager_key.as_bytes(), 6));
@@ -726,7 +733,7 @@ async fn send_options_partition_callback_and_eager_partitioning() {
         .record(order(44))
         .key(key.clone())
         .partition(2)
-        .send()
+        .send_and_wait()
         .await
         .unwrap();
     assert_eq!(pinned.partition, 2);

@@ -114,7 +114,7 @@ mod one_topic_two_types {
             .key(1u64)
             .header("kind", "cancellation")
             .partition(1)
-            .send()
+            .send_and_wait()
             .await
             .unwrap();
         assert_eq!((meta.topic.as_str(), meta.partition), ("schema-orders", 1));

@@ -23,11 +23,8 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Deletes topics left by an earlier run on the same broker, so each run starts empty.
 async fn fresh_topics(url: &str, names: &[&str]) {
-    let t = KafkaTransport::new(&Settings {
-        broker: url.to_string(),
-        ..Settings::default()
-    })
-    .unwrap();
+    let s = Settings::default();
+    let t = KafkaTransport::new(url, &s.kafka, s.broker_connect_timeout).unwrap();
     t.connect().await.unwrap();
     for name in names {
         match t.delete_topic(name).await {
@@ -111,7 +108,7 @@ async fn quickstart_flow_runs_end_to_end_on_kafka() {
     let orders = flow::Orders.on(&app);
     for id in 0..50u64 {
         let key = format!("order-{id}");
-        let meta = orders.send(key.clone(), order(id)).await.unwrap();
+        let meta = orders.send_and_wait(key.clone(), order(id)).await.unwrap();
         assert_eq!(meta.topic, "kapp-flow-orders");
         assert_eq!(meta.partition, partition_for_key(key.as_bytes(), 4));
     }
@@ -141,7 +138,7 @@ mod meta {
     #[agent(Orders)]
     async fn collect(mut events: Events<Orders>) -> Result<()> {
         while let Some(ev) = events.next().await {
-            SEEN.lock().unwrap().push(ev);
+            SEEN.lock().unwrap().push(ev.clone());
         }
         Ok(())
     }
@@ -161,7 +158,7 @@ async fn key_headers_timestamp_and_partition_reach_the_agent() {
         .header("trace", "t-2")
         .timestamp(1_650_000_000_001)
         .partition(3)
-        .send()
+        .send_and_wait()
         .await
         .unwrap();
     assert_eq!(
@@ -180,7 +177,9 @@ async fn key_headers_timestamp_and_partition_reach_the_agent() {
             timestamp: Some(1_650_000_000_002),
             acks: None,
             delivery_guarantee: None,
+            notice: Default::default(),
         })
+        .await
         .unwrap()
         .await
         .unwrap();

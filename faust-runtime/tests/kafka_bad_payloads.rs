@@ -27,7 +27,12 @@ async fn env(topics: &[&str]) -> Option<Env> {
         broker_connect_timeout: Duration::from_secs(20),
         ..Settings::default()
     };
-    let admin = KafkaTransport::new(&settings).expect("kafka transport");
+    let admin = KafkaTransport::new(
+        &settings.broker,
+        &settings.kafka,
+        settings.broker_connect_timeout,
+    )
+    .expect("kafka transport");
     admin.connect().await.expect("connect to the test broker");
     for t in topics {
         assert!(scenarios::TOPICS.contains(t), "{t} is not a scenario topic");

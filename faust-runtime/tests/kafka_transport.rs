@@ -9,7 +9,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{kafka_url, unique};
-use faust_runtime::dispatch::Dispatcher;
+use faust_runtime::engine::driver::run_for_test;
 use faust_runtime::partitioner::partition_for_key;
 use faust_runtime::settings::Settings;
 use faust_runtime::topic::{Acks, DeliveryGuarantee};
@@ -36,7 +36,7 @@ async fn transport(url: &str) -> Arc<KafkaTransport> {
 }
 
 async fn transport_with(s: Settings) -> Arc<KafkaTransport> {
-    let t = KafkaTransport::new(&s).expect("transport");
+    let t = KafkaTransport::new(&s.broker, &s.kafka, s.broker_connect_timeout).expect("transport");
     t.connect().await.expect("connect");
     Arc::new(t)
 }
@@ -54,7 +54,7 @@ async fn create(t: &KafkaTransport, name: &str, partitions: i32) {
 
 fn record(topic: &str) -> OutgoingRecord {
     OutgoingRecord {
-        topic: topic.to_string(),
+        topic: topic.to_string().into(),
         partition: None,
         key: None,
         value: None,
@@ -62,6 +62,7 @@ fn record(topic: &str) -> OutgoingRecord {
         timestamp: None,
         acks: None,
         delivery_guarantee: None,
+        notice: Default::default(),
     }
 }
 
@@ -123,35 +124,39 @@ fn start_consumer(
     let got = Arc::new(Mutex::new(Vec::new()));
     let sink = got.clone();
     let (stop, rx) = watch::channel(false);
-    let d = Dispatcher::for_test(
-        &[(topic, partitions)],
-        rx,
-        Duration::from_secs(5),
-        move |m| {
-            if Some(m.offset) == fail_at {
-                return Err(Error::state(format!("test failure at offset {}", m.offset)));
-            }
-            sink.lock().unwrap().push(Got {
-                partition: m.partition,
-                offset: m.offset,
-                timestamp: m.timestamp,
-                key: m.key.map(<[u8]>::to_vec),
-                value: m.value.map(<[u8]>::to_vec),
-                // An empty list and no list both mean "no headers".
-                headers: m.headers.map(|h| h.to_headers()).filter(|h| !h.is_empty()),
-            });
-            Ok(())
-        },
-    );
     let config = ConsumerConfig {
         group_id: group.to_string(),
         topics: vec![topic.to_string()],
         from_earliest: true,
-        commit_interval: Duration::from_millis(200),
-        commit: true,
     };
     let transport = t.clone();
-    let task = tokio::spawn(async move { transport.consume(config, d).await });
+    let topic = topic.to_string();
+    let _ = partitions;
+    let task = tokio::spawn(async move {
+        let consumer = transport.consumer(config).await?;
+        run_for_test(
+            consumer,
+            &[topic.as_str()],
+            rx,
+            Duration::from_millis(200),
+            move |m| {
+                if Some(m.offset) == fail_at {
+                    return Err(Error::state(format!("test failure at offset {}", m.offset)));
+                }
+                sink.lock().unwrap().push(Got {
+                    partition: m.partition,
+                    offset: m.offset,
+                    timestamp: m.timestamp,
+                    key: m.key.map(<[u8]>::to_vec),
+                    value: m.value.map(<[u8]>::to_vec),
+                    // An empty list and no list both mean "no headers".
+                    headers: m.headers.map(|h| h.to_headers()).filter(|h| !h.is_empty()),
+                });
+                Ok(())
+            },
+        )
+        .await
+    });
     Running { got, stop, task }
 }
 
@@ -282,7 +287,7 @@ async fn records_keep_key_headers_timestamp_and_partition() {
     let mut metas = Vec::new();
     for r in &sent {
         // One record per batch: awaited in turn.
-        metas.push(t.send(r.clone()).unwrap().await.expect("delivered"));
+        metas.push(t.send(r.clone()).await.unwrap().await.expect("delivered"));
     }
     assert_eq!(
         metas[0],
@@ -344,19 +349,19 @@ async fn keys_land_on_the_partition_the_partitioner_computes() {
     let t = transport(&url).await;
     let topic = unique("kt-keys");
     create(&t, &topic, 8).await;
-    let handles: Vec<_> = (0..200)
-        .map(|i| {
-            let key = format!("key-{i}").into_bytes();
-            let h = t
-                .send(OutgoingRecord {
-                    key: Some(key.clone()),
-                    value: Some(b"x".to_vec()),
-                    ..record(&topic)
-                })
-                .unwrap();
-            (key, h)
-        })
-        .collect();
+    let mut handles = Vec::new();
+    for i in 0..200 {
+        let key = format!("key-{i}").into_bytes();
+        let h = t
+            .send(OutgoingRecord {
+                key: Some(key.clone()),
+                value: Some(b"x".to_vec()),
+                ..record(&topic)
+            })
+            .await
+            .unwrap();
+        handles.push((key, h));
+    }
     let mut used = std::collections::BTreeSet::new();
     for (key, h) in handles {
         let meta = h.await.expect("delivered");
@@ -384,7 +389,8 @@ async fn unreachable_broker_fails_connect_after_the_deadline() {
         broker_connect_timeout: Duration::from_millis(1500),
         ..Settings::default()
     };
-    let t = KafkaTransport::new(&s).expect("transport builds without I/O");
+    let t = KafkaTransport::new(&s.broker, &s.kafka, s.broker_connect_timeout)
+        .expect("transport builds without I/O");
     let started = Instant::now();
     let err = t.connect().await.expect_err("no broker there");
     let took = started.elapsed();
@@ -416,6 +422,7 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
             value: Some(format!("first-{i}").into_bytes()),
             ..record(&topic)
         })
+        .await
         .unwrap()
         .await
         .unwrap();
@@ -436,6 +443,7 @@ async fn a_restarted_consumer_resumes_from_committed_offsets() {
             value: Some(format!("second-{i}").into_bytes()),
             ..record(&topic)
         })
+        .await
         .unwrap()
         .await
         .unwrap();
@@ -474,6 +482,7 @@ async fn a_dispatch_error_stops_the_consumer_and_commits_what_is_done() {
             partition: Some(0),
             ..record(&topic)
         })
+        .await
         .unwrap()
         .await
         .unwrap();
@@ -529,6 +538,7 @@ async fn every_producer_flavour_delivers_and_a_full_queue_loses_nothing() {
                 delivery_guarantee: guarantee,
                 ..record(&topic)
             })
+            .await
             .expect("enqueued or handed to the retry task"),
         );
     }
@@ -560,11 +570,14 @@ async fn delivery_failures_are_reported_and_counted() {
     let topic = unique("kt-fail");
     create(&t, &topic, 1).await;
     // Partition 7 does not exist: refused at once or failed by the delivery report.
-    match t.send(OutgoingRecord {
-        partition: Some(7),
-        value: Some(b"x".to_vec()),
-        ..record(&topic)
-    }) {
+    match t
+        .send(OutgoingRecord {
+            partition: Some(7),
+            value: Some(b"x".to_vec()),
+            ..record(&topic)
+        })
+        .await
+    {
         Err(e) => assert!(matches!(e, Error::Delivery { .. }), "{e:?}"),
         Ok(h) => {
             let e = h.await.expect_err("cannot be delivered");

@@ -5,13 +5,12 @@
 //! `memory://` gives each app a private broker; `memory://NAME` names a broker shared by every
 //! app in the process that uses the same name (two workers of one group, a restarted app).
 
-use crate::channel::now_millis;
-use crate::dispatch::Dispatcher;
 use crate::error::{Error, Result};
 use crate::partitioner;
 use crate::transport::{
-    CommitOffset, ConsumerConfig, DeliveryHandle, Headers, NewTopic, OutgoingRecord, RawMessage,
-    RecordMetadata, TopicDescription, TopicPartition, Transport,
+    now_millis, CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, Flow, Headers,
+    NewTopic, OutgoingRecord, Polled, RawMessage, Rebalance, RecordMetadata, RecordSink,
+    TopicDescription, TopicPartition, Transport,
 };
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,7 +32,7 @@ struct PartitionLog {
 
 struct TopicLog {
     name: String,
-    partitions: Vec<PartitionLog>,
+    partitions: RwLock<Vec<Arc<PartitionLog>>>,
     config: BTreeMap<String, String>,
     appended: Notify,
 }
@@ -70,6 +69,10 @@ fn named_brokers() -> &'static Mutex<HashMap<String, Weak<BrokerInner>>> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
 }
 
 impl MemoryBroker {
@@ -113,6 +116,20 @@ impl MemoryBroker {
         Ok(b)
     }
 
+    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>> {
+        let t = self.topic(topic)?;
+        let parts = read(&t.partitions);
+        parts
+            .get(partition as usize)
+            .filter(|_| partition >= 0)
+            .cloned()
+            .ok_or(Error::UnknownPartition {
+                topic: topic.into(),
+                partition,
+                partitions: parts.len() as i32,
+            })
+    }
+
     fn topic(&self, name: &str) -> Result<Arc<TopicLog>> {
         self.inner
             .topics
@@ -125,16 +142,8 @@ impl MemoryBroker {
 
     /// Number of records in a partition (its end offset).
     pub fn end_offset(&self, topic: &str, partition: i32) -> Result<i64> {
-        let t = self.topic(topic)?;
-        let p = t
-            .partitions
-            .get(partition as usize)
-            .ok_or(Error::UnknownPartition {
-                topic: topic.into(),
-                partition,
-                partitions: t.partitions.len() as i32,
-            })?;
-        let n = p.records.read().unwrap_or_else(|e| e.into_inner()).len();
+        let p = self.partition(topic, partition)?;
+        let n = read(&p.records).len();
         Ok(n as i64)
     }
 
@@ -214,7 +223,7 @@ impl MemoryBroker {
                 .filter(|(_, ts)| ts.contains(topic))
                 .map(|(m, _)| *m)
                 .collect();
-            let n = t.partitions.len();
+            let n = read(&t.partitions).len();
             let k = subs.len().max(1);
             let idx = subs.iter().position(|m| *m == member).unwrap_or(0);
             let per = n / k;
@@ -244,10 +253,278 @@ impl std::fmt::Debug for MemoryBroker {
     }
 }
 
+/// A partition this consumer reads.
 struct Held {
     tp: TopicPartition,
-    log: Arc<TopicLog>,
+    topic: Arc<TopicLog>,
+    log: Arc<PartitionLog>,
     position: usize,
+    paused: bool,
+    /// Reported as revoked; nothing more is delivered until it is released.
+    revoking: bool,
+}
+
+/// A group member of the embedded broker; see [`Consumer`].
+pub struct MemoryConsumer {
+    broker: MemoryBroker,
+    group: String,
+    member: u64,
+    from_earliest: bool,
+    held: Vec<Held>,
+    /// Claimed for this member and reported as assigned, waiting for [`Consumer::assign`].
+    claimed: Vec<TopicPartition>,
+    seen_generation: u64,
+    /// Some desired partition is still held by another member: look again soon.
+    pending_take: bool,
+    closed: bool,
+}
+
+impl MemoryConsumer {
+    fn generation(&self) -> u64 {
+        lock(&self.broker.inner.groups)
+            .get(&self.group)
+            .map(|g| g.generation)
+            .unwrap_or(0)
+    }
+
+    /// Compares what the group wants this member to hold with what it holds; returns the first
+    /// change to report.
+    fn rebalance(&mut self) -> Option<Rebalance> {
+        let generation = self.generation();
+        if generation == self.seen_generation && !self.pending_take {
+            return None;
+        }
+        let mut groups = lock(&self.broker.inner.groups);
+        let g = groups.get_mut(&self.group)?;
+        let desired = self.broker.desired(g, self.member);
+        let revoked: Vec<TopicPartition> = self
+            .held
+            .iter_mut()
+            .filter(|h| !h.revoking && !desired.contains(&h.tp))
+            .map(|h| {
+                h.revoking = true;
+                h.tp.clone()
+            })
+            .collect();
+        if !revoked.is_empty() {
+            return Some(Rebalance::Revoked(revoked));
+        }
+        self.pending_take = false;
+        let mut added = Vec::new();
+        for tp in &desired {
+            if self.held.iter().any(|h| &h.tp == tp) || self.claimed.contains(tp) {
+                continue;
+            }
+            match g.owners.get(tp) {
+                Some(m) if *m != self.member => {
+                    self.pending_take = true;
+                    continue;
+                }
+                _ => {}
+            }
+            g.owners.insert(tp.clone(), self.member);
+            added.push(tp.clone());
+        }
+        if !self.pending_take {
+            self.seen_generation = generation;
+        }
+        if added.is_empty() {
+            return None;
+        }
+        self.claimed.extend(added.iter().cloned());
+        Some(Rebalance::Assigned(added))
+    }
+}
+
+impl Drop for MemoryConsumer {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.broker.leave(&self.group, self.member, &[]);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Consumer for MemoryConsumer {
+    fn poll(&mut self, sink: &mut dyn RecordSink) -> Result<Polled> {
+        const BATCH: usize = 512;
+        if let Some(r) = self.rebalance() {
+            return Ok(Polled::Rebalance(r));
+        }
+        let mut got = 0usize;
+        for h in self.held.iter_mut() {
+            if h.paused || h.revoking {
+                continue;
+            }
+            let recs = read(&h.log.records);
+            let end = recs.len().min(h.position + BATCH);
+            let start = h.position.min(end);
+            let mut flow = Flow::Continue;
+            for (i, r) in recs[start..end].iter().enumerate() {
+                let msg = RawMessage {
+                    topic: &h.topic.name,
+                    partition: h.tp.partition,
+                    offset: (start + i) as i64,
+                    timestamp: r.timestamp,
+                    key: r.key.as_deref(),
+                    value: r.value.as_deref(),
+                    headers: if r.headers.is_empty() {
+                        None
+                    } else {
+                        Some(&r.headers)
+                    },
+                };
+                h.position += 1;
+                got += 1;
+                flow = sink.record(&msg);
+                if flow == Flow::Yield {
+                    break;
+                }
+            }
+            if flow == Flow::Yield {
+                break;
+            }
+        }
+        Ok(if got == 0 {
+            Polled::Idle
+        } else {
+            Polled::Records(got)
+        })
+    }
+
+    fn poll_rebalance(&mut self) -> Option<Rebalance> {
+        self.rebalance()
+    }
+
+    async fn ready(&mut self) {
+        let topics: Vec<Arc<TopicLog>> = self.held.iter().map(|h| h.topic.clone()).collect();
+        let mut waits: Vec<std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>>> = topics
+            .iter()
+            .map(|t| Box::pin(t.appended.notified()))
+            .collect();
+        let mut group_change = Box::pin(self.broker.inner.group_changed.notified());
+        group_change.as_mut().enable();
+        for w in waits.iter_mut() {
+            w.as_mut().enable();
+        }
+        let has_data = self
+            .held
+            .iter()
+            .any(|h| !h.paused && !h.revoking && read(&h.log.records).len() > h.position);
+        if has_data || self.generation() != self.seen_generation {
+            return;
+        }
+        let any_append = async {
+            if waits.is_empty() {
+                futures::future::pending::<()>().await;
+            } else {
+                futures::future::select_all(waits.iter_mut()).await;
+            }
+        };
+        let poll_interval = if self.pending_take {
+            Duration::from_millis(10)
+        } else {
+            Duration::from_secs(3600)
+        };
+        tokio::select! {
+            _ = any_append => {}
+            _ = group_change => {}
+            _ = tokio::time::sleep(poll_interval) => {}
+        }
+    }
+
+    async fn assign(&mut self, partitions: &[(TopicPartition, Option<i64>)]) -> Result<()> {
+        for (tp, start) in partitions {
+            self.claimed.retain(|c| c != tp);
+            let topic = self.broker.topic(&tp.topic)?;
+            let log = self.broker.partition(&tp.topic, tp.partition)?;
+            let end = read(&log.records).len();
+            let committed = self.broker.committed(&self.group, &tp.topic, tp.partition);
+            let position = match start.or(committed) {
+                Some(o) => (o.max(0) as usize).min(end),
+                None if self.from_earliest => 0,
+                None => end,
+            };
+            self.held.retain(|h| &h.tp != tp);
+            self.held.push(Held {
+                tp: tp.clone(),
+                topic,
+                log,
+                position,
+                paused: false,
+                revoking: false,
+            });
+        }
+        Ok(())
+    }
+
+    async fn release(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.held.retain(|h| !partitions.contains(&h.tp));
+        self.claimed.retain(|c| !partitions.contains(c));
+        {
+            let mut groups = lock(&self.broker.inner.groups);
+            if let Some(g) = groups.get_mut(&self.group) {
+                for tp in partitions {
+                    if g.owners.get(tp) == Some(&self.member) {
+                        g.owners.remove(tp);
+                    }
+                }
+            }
+        }
+        self.broker.inner.group_changed.notify_waiters();
+        Ok(())
+    }
+
+    async fn commit(&mut self, offsets: &[CommitOffset], _sync: bool) -> Result<()> {
+        self.broker.commit(&self.group, offsets);
+        Ok(())
+    }
+
+    async fn committed(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>> {
+        Ok(partitions
+            .iter()
+            .map(|tp| self.broker.committed(&self.group, &tp.topic, tp.partition))
+            .collect())
+    }
+
+    async fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64> {
+        self.broker
+            .end_offset(&partition.topic, partition.partition)
+    }
+
+    fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for h in self.held.iter_mut().filter(|h| partitions.contains(&h.tp)) {
+            h.paused = true;
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for h in self.held.iter_mut().filter(|h| partitions.contains(&h.tp)) {
+            h.paused = false;
+        }
+        self.broker.inner.group_changed.notify_waiters();
+        Ok(())
+    }
+
+    async fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()> {
+        match self.held.iter_mut().find(|h| &h.tp == partition) {
+            Some(h) => {
+                let end = read(&h.log.records).len();
+                h.position = (offset.max(0) as usize).min(end);
+                Ok(())
+            }
+            None => Err(Error::state(format!(
+                "cannot seek {partition}: it is not assigned to this consumer"
+            ))),
+        }
+    }
+
+    async fn close(mut self: Box<Self>, finals: &[CommitOffset]) -> Result<()> {
+        self.closed = true;
+        self.broker.leave(&self.group, self.member, finals);
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -278,15 +555,21 @@ impl Transport for MemoryBroker {
             topic.name.clone(),
             Arc::new(TopicLog {
                 name: topic.name.clone(),
-                partitions: (0..topic.partitions)
-                    .map(|_| PartitionLog {
-                        records: RwLock::new(Vec::new()),
-                    })
-                    .collect(),
+                partitions: RwLock::new(
+                    (0..topic.partitions)
+                        .map(|_| {
+                            Arc::new(PartitionLog {
+                                records: RwLock::new(Vec::new()),
+                            })
+                        })
+                        .collect(),
+                ),
                 config: topic.config.clone(),
                 appended: Notify::new(),
             }),
         );
+        drop(topics);
+        self.bump_groups();
         Ok(())
     }
 
@@ -298,286 +581,139 @@ impl Transport for MemoryBroker {
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);
         match removed {
-            Some(_) => Ok(()),
+            Some(_) => {
+                self.bump_groups();
+                Ok(())
+            }
             None => Err(Error::UnknownTopic(name.to_string())),
         }
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicDescription>> {
-        let topics = self.inner.topics.read().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<TopicDescription> = topics
-            .values()
-            .map(|t| TopicDescription {
-                name: t.name.clone(),
-                partitions: t.partitions.len() as i32,
-                config: t.config.clone(),
-            })
-            .collect();
+        let topics = read(&self.inner.topics);
+        let mut out: Vec<TopicDescription> = topics.values().map(|t| describe(t)).collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 
     async fn describe_topic(&self, name: &str) -> Result<Option<TopicDescription>> {
-        Ok(self.topic(name).ok().map(|t| TopicDescription {
-            name: t.name.clone(),
-            partitions: t.partitions.len() as i32,
-            config: t.config.clone(),
-        }))
+        Ok(self.topic(name).ok().map(|t| describe(&t)))
     }
 
-    fn send(&self, record: OutgoingRecord) -> Result<DeliveryHandle> {
+    async fn create_partitions(&self, name: &str, total: i32) -> Result<()> {
+        let t = self.topic(name)?;
+        {
+            let mut parts = t.partitions.write().unwrap_or_else(|p| p.into_inner());
+            if total as usize <= parts.len() {
+                return Err(Error::config(format!(
+                    "topic '{name}' has {} partitions already; the new count must be larger, got {total}",
+                    parts.len()
+                )));
+            }
+            while parts.len() < total as usize {
+                parts.push(Arc::new(PartitionLog {
+                    records: RwLock::new(Vec::new()),
+                }));
+            }
+        }
+        self.bump_groups();
+        Ok(())
+    }
+
+    fn enqueue(&self, record: OutgoingRecord) -> Result<Enqueued> {
         let topic = self.topic(&record.topic)?;
-        let n = topic.partitions.len() as i32;
-        let partition = match (record.partition, &record.key) {
-            (Some(p), _) => p,
-            (None, Some(k)) => partitioner::partition_for_key(k, n),
-            (None, None) => partitioner::partition_for_keyless(n),
+        let (partition, log) = {
+            let parts = read(&topic.partitions);
+            let n = parts.len() as i32;
+            let partition = match (record.partition, &record.key) {
+                (Some(p), _) => p,
+                (None, Some(k)) => partitioner::partition_for_key(k, n),
+                (None, None) => partitioner::partition_for_keyless(n),
+            };
+            let log = parts
+                .get(partition as usize)
+                .filter(|_| partition >= 0)
+                .cloned()
+                .ok_or(Error::UnknownPartition {
+                    topic: record.topic.to_string(),
+                    partition,
+                    partitions: n,
+                })?;
+            (partition, log)
         };
-        let log = topic
-            .partitions
-            .get(partition as usize)
-            .filter(|_| partition >= 0)
-            .ok_or(Error::UnknownPartition {
-                topic: record.topic.clone(),
-                partition,
-                partitions: n,
-            })?;
         let timestamp = record.timestamp.unwrap_or_else(now_millis);
+        let OutgoingRecord {
+            topic: name,
+            key,
+            value,
+            headers,
+            notice,
+            ..
+        } = record;
         let offset = {
             let mut recs = log.records.write().unwrap_or_else(|p| p.into_inner());
             recs.push(StoredRecord {
                 timestamp,
-                key: record.key.map(Bytes::from),
-                value: record.value.map(Bytes::from),
-                headers: record.headers,
+                key: key.map(Bytes::from),
+                value: value.map(Bytes::from),
+                headers,
             });
             recs.len() as i64 - 1
         };
         topic.appended.notify_waiters();
-        Ok(DeliveryHandle::ready(Ok(RecordMetadata {
-            topic: record.topic,
+        let meta = Ok(RecordMetadata {
+            topic: name.into_owned(),
             partition,
             offset,
             timestamp,
-        })))
+        });
+        if !notice.is_empty() {
+            notice.notify(&meta);
+        }
+        Ok(Enqueued::Queued(DeliveryHandle::ready(meta)))
     }
+
+    async fn room(&self) {}
 
     async fn flush(&self, _timeout: Duration) -> Result<()> {
         Ok(())
     }
 
-    async fn consume(&self, config: ConsumerConfig, mut d: Dispatcher) -> Result<()> {
-        const BATCH: usize = 512;
-        let group = config.group_id.clone();
-        let member = self.join(&group, &config.topics);
-        let progress = d.progress();
-        let mut held: Vec<Held> = Vec::new();
-        let mut seen_generation = u64::MAX;
-        let mut pending_take = false;
-        let mut next_commit = tokio::time::Instant::now() + config.commit_interval;
-        let mut result = Ok(());
-        'run: loop {
-            if d.is_stopping() {
-                break;
-            }
-            // Follow the group: release what is no longer ours, take what is free.
-            let generation = lock(&self.inner.groups)
-                .get(&group)
-                .map(|g| g.generation)
-                .unwrap_or(0);
-            if generation != seen_generation || pending_take {
-                seen_generation = generation;
-                let desired = {
-                    let groups = lock(&self.inner.groups);
-                    groups
-                        .get(&group)
-                        .map(|g| self.desired(g, member))
-                        .unwrap_or_default()
-                };
-                let revoked: Vec<TopicPartition> = held
-                    .iter()
-                    .filter(|h| !desired.contains(&h.tp))
-                    .map(|h| h.tp.clone())
-                    .collect();
-                if !revoked.is_empty() {
-                    let commits = d.revoke(&revoked).await;
-                    let mut groups = lock(&self.inner.groups);
-                    if let Some(g) = groups.get_mut(&group) {
-                        for c in &commits {
-                            g.committed.insert(
-                                TopicPartition {
-                                    topic: c.topic.clone(),
-                                    partition: c.partition,
-                                },
-                                c.offset,
-                            );
-                        }
-                        for tp in &revoked {
-                            g.owners.remove(tp);
-                        }
-                    }
-                    drop(groups);
-                    held.retain(|h| desired.contains(&h.tp));
-                    self.inner.group_changed.notify_waiters();
-                }
-                pending_take = false;
-                let mut added = Vec::new();
-                {
-                    let mut groups = lock(&self.inner.groups);
-                    if let Some(g) = groups.get_mut(&group) {
-                        for tp in &desired {
-                            if held.iter().any(|h| &h.tp == tp) {
-                                continue;
-                            }
-                            match g.owners.get(tp) {
-                                Some(m) if *m != member => {
-                                    pending_take = true;
-                                    continue;
-                                }
-                                _ => {}
-                            }
-                            let Ok(log) = self.topic(&tp.topic) else {
-                                continue;
-                            };
-                            let end = log
-                                .partitions
-                                .get(tp.partition as usize)
-                                .map(|p| p.records.read().unwrap_or_else(|e| e.into_inner()).len())
-                                .unwrap_or(0);
-                            let position = match g.committed.get(tp) {
-                                Some(o) => (*o as usize).min(end),
-                                None if config.from_earliest => 0,
-                                None => end,
-                            };
-                            g.owners.insert(tp.clone(), member);
-                            added.push(tp.clone());
-                            held.push(Held {
-                                tp: tp.clone(),
-                                log,
-                                position,
-                            });
-                        }
-                    }
-                }
-                if !added.is_empty() {
-                    progress.assign(&added);
-                    tracing::debug!(group = %group, member, ?added, "partitions assigned");
-                }
-            }
-
-            // Fetch and dispatch: up to BATCH records per partition per round, read in place
-            // under the partition's read lock (released before waiting on backpressure).
-            let mut got = 0usize;
-            for h in held.iter_mut() {
-                let Some(part) = h.log.partitions.get(h.tp.partition as usize) else {
-                    continue;
-                };
-                let (read, wait) = {
-                    let recs = part.records.read().unwrap_or_else(|e| e.into_inner());
-                    let end = recs.len().min(h.position + BATCH);
-                    let mut read = 0usize;
-                    let mut wait = None;
-                    for (i, r) in recs[h.position.min(end)..end].iter().enumerate() {
-                        let msg = RawMessage {
-                            topic: &h.log.name,
-                            partition: h.tp.partition,
-                            offset: (h.position + i) as i64,
-                            timestamp: r.timestamp,
-                            key: r.key.as_deref(),
-                            value: r.value.as_deref(),
-                            headers: if r.headers.is_empty() {
-                                None
-                            } else {
-                                Some(&r.headers)
-                            },
-                        };
-                        match d.deliver(&msg) {
-                            Ok(w) => {
-                                read += 1;
-                                if w.is_some() {
-                                    wait = w;
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                result = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    (read, wait)
-                };
-                h.position += read;
-                got += read;
-                if result.is_err() {
-                    break 'run;
-                }
-                if let Some(w) = wait {
-                    if let Err(e) = w.await {
-                        result = Err(e);
-                        break 'run;
-                    }
-                }
-            }
-            if let Err(e) = d.flush().await {
-                result = Err(e);
-                break 'run;
-            }
-
-            let now = tokio::time::Instant::now();
-            if config.commit && now >= next_commit {
-                self.commit(&group, &d.take_commits());
-                next_commit = now + config.commit_interval;
-            }
-            if got == 0 {
-                // Nothing to read: wait for an append, a group change, the commit tick or stop.
-                let mut waits: Vec<std::pin::Pin<Box<tokio::sync::futures::Notified<'_>>>> = held
-                    .iter()
-                    .map(|h| Box::pin(h.log.appended.notified()))
-                    .collect();
-                let mut group_change = Box::pin(self.inner.group_changed.notified());
-                group_change.as_mut().enable();
-                for w in waits.iter_mut() {
-                    w.as_mut().enable();
-                }
-                let has_data = held.iter().any(|h| {
-                    h.log
-                        .partitions
-                        .get(h.tp.partition as usize)
-                        .map(|p| {
-                            p.records.read().unwrap_or_else(|e| e.into_inner()).len() > h.position
-                        })
-                        .unwrap_or(false)
-                });
-                if has_data {
-                    continue;
-                }
-                let any_append = async {
-                    if waits.is_empty() {
-                        futures::future::pending::<()>().await;
-                    } else {
-                        futures::future::select_all(waits.iter_mut()).await;
-                    }
-                };
-                let poll_interval = if pending_take {
-                    Duration::from_millis(10)
-                } else {
-                    Duration::from_secs(3600)
-                };
-                tokio::select! {
-                    _ = any_append => {}
-                    _ = group_change => {}
-                    _ = d.stopping() => {}
-                    _ = tokio::time::sleep_until(next_commit), if config.commit => {}
-                    _ = tokio::time::sleep(poll_interval) => {}
-                }
+    async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
+        for t in &config.topics {
+            if t.is_empty() {
+                return Err(Error::config("topic name must not be empty"));
             }
         }
-        // Also after a fatal record: the events before it are handed over and finished, and
-        // nothing from it on is committed (it was never handed over).
-        let finals = d.drain().await;
-        let finals = if config.commit { finals } else { Vec::new() };
-        self.leave(&group, member, &finals);
-        result
+        let member = self.join(&config.group_id, &config.topics);
+        Ok(Box::new(MemoryConsumer {
+            broker: self.clone(),
+            group: config.group_id,
+            member,
+            from_earliest: config.from_earliest,
+            held: Vec::new(),
+            claimed: Vec::new(),
+            seen_generation: u64::MAX,
+            pending_take: false,
+            closed: false,
+        }))
+    }
+}
+
+fn describe(t: &TopicLog) -> TopicDescription {
+    TopicDescription {
+        name: t.name.clone(),
+        partitions: read(&t.partitions).len() as i32,
+        config: t.config.clone(),
+    }
+}
+
+impl MemoryBroker {
+    /// Tells every group to look at its assignment again (topics or partitions changed).
+    fn bump_groups(&self) {
+        for g in lock(&self.inner.groups).values_mut() {
+            g.generation += 1;
+        }
+        self.inner.group_changed.notify_waiters();
     }
 }

@@ -1,11 +1,12 @@
 //! Transports: where records live. One interface, two implementations: the embedded in-memory broker
 //! (`memory://`, the default) and Kafka (`kafka://host:port;host:port`).
 //!
-//! Nothing above this module knows which transport runs. A transport does four things: manage topics,
-//! produce records, run a group consumer that hands each record to a [`Dispatcher`], and commit the
-//! offsets the dispatcher reports as done.
+//! Nothing above this module knows which transport runs, and this module knows nothing above it. A
+//! transport does only what needs the broker: manage topics (admin), produce records with delivery
+//! reports, and give out group [`Consumer`]s that poll records, report rebalances as values,
+//! commit, pause, resume and seek. The consume / commit / rebalance / drain protocol is the
+//! runtime's (`crate::engine`), written once for every transport.
 
-use crate::dispatch::Dispatcher;
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -19,15 +20,72 @@ use std::time::Duration;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
+mod options;
+
+pub use options::{Acks, DeliveryGuarantee, KafkaSettings};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// Record headers, in order, as Kafka keeps them (a key may repeat; a value may be null).
 pub type Headers = Vec<(String, Option<Bytes>)>;
 
-/// A record on its way to a broker: bytes only, the codecs have already run.
-#[derive(Debug, Clone)]
+/// Told of the outcome of one send, with the token it was given (the runtime uses it to complete
+/// the event a record was sent for).
+pub trait DeliveryListener: Send + Sync + 'static {
+    /// The broker acknowledged (`Ok`) or refused (`Err`) the record sent with `token`.
+    fn delivered(&self, token: u64, result: &Result<RecordMetadata>);
+}
+
+/// A callback run once with the outcome of a send.
+pub type SendCallback = Box<dyn FnOnce(&Result<RecordMetadata>) + Send + 'static>;
+
+/// Who is told when a record is delivered: a listener with its token, and a user callback.
+#[derive(Default)]
+pub struct DeliveryNotice {
+    /// The listener and its token.
+    pub listener: Option<(Arc<dyn DeliveryListener>, u64)>,
+    /// A user callback.
+    pub callback: Option<SendCallback>,
+}
+
+impl DeliveryNotice {
+    /// Whether nobody is to be told.
+    pub fn is_empty(&self) -> bool {
+        self.listener.is_none() && self.callback.is_none()
+    }
+
+    /// Tells everyone the outcome (once).
+    pub fn notify(self, result: &Result<RecordMetadata>) {
+        if let Some((l, token)) = self.listener {
+            l.delivered(token, result);
+        }
+        if let Some(cb) = self.callback {
+            cb(result);
+        }
+    }
+}
+
+impl fmt::Debug for DeliveryNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeliveryNotice")
+            .field("listener", &self.listener.as_ref().map(|(_, t)| *t))
+            .field("callback", &self.callback.is_some())
+            .finish()
+    }
+}
+
+/// A record on its way to a broker: bytes only, the codecs have already run. A clone has the
+/// same bytes and an empty [`DeliveryNotice`].
+#[derive(Debug)]
 pub struct OutgoingRecord {
     /// Topic name.
-    pub topic: String,
+    pub topic: std::borrow::Cow<'static, str>,
     /// Explicit partition; `None` lets the transport choose (murmur2 of the key, or any for no key).
     pub partition: Option<i32>,
     /// Key bytes (`None` = no key).
@@ -39,9 +97,58 @@ pub struct OutgoingRecord {
     /// Timestamp in milliseconds since the epoch; `None` = now.
     pub timestamp: Option<i64>,
     /// Producer acknowledgements the topic asks for (`None` = the transport's default).
-    pub acks: Option<crate::topic::Acks>,
+    pub acks: Option<Acks>,
     /// Delivery guarantee the topic asks for (`None` = at least once).
-    pub delivery_guarantee: Option<crate::topic::DeliveryGuarantee>,
+    pub delivery_guarantee: Option<DeliveryGuarantee>,
+    /// Who to tell when the broker answers (besides the returned handle).
+    pub notice: DeliveryNotice,
+}
+
+impl Clone for OutgoingRecord {
+    fn clone(&self) -> Self {
+        OutgoingRecord {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            key: self.key.clone(),
+            value: self.value.clone(),
+            headers: self.headers.clone(),
+            timestamp: self.timestamp,
+            acks: self.acks,
+            delivery_guarantee: self.delivery_guarantee,
+            notice: DeliveryNotice::default(),
+        }
+    }
+}
+
+impl OutgoingRecord {
+    /// A record for `topic` with the given key and value and every other field unset.
+    pub fn new(
+        topic: impl Into<std::borrow::Cow<'static, str>>,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+    ) -> Self {
+        OutgoingRecord {
+            topic: topic.into(),
+            partition: None,
+            key,
+            value,
+            headers: Vec::new(),
+            timestamp: None,
+            acks: None,
+            delivery_guarantee: None,
+            notice: DeliveryNotice::default(),
+        }
+    }
+}
+
+/// What [`Transport::enqueue`] did with a record.
+#[derive(Debug)]
+pub enum Enqueued {
+    /// Handed to the producer; the handle resolves on the broker's answer.
+    Queued(DeliveryHandle),
+    /// The producer's queue is full: the record is given back; wait for [`Transport::room`] and
+    /// try again.
+    Full(OutgoingRecord),
 }
 
 /// Where a record landed, as acknowledged by the broker.
@@ -146,14 +253,93 @@ pub struct ConsumerConfig {
     pub topics: Vec<String>,
     /// Where to start when the group has no committed offset: `true` = earliest, `false` = latest.
     pub from_earliest: bool,
-    /// How often done offsets are committed.
-    pub commit_interval: Duration,
-    /// Whether offsets are committed at all (readers outside agents don't commit).
-    pub commit: bool,
 }
 
-/// Resolves to the broker's acknowledgement of one send.
-#[must_use = "a DeliveryHandle does nothing unless awaited; drop it to ignore the acknowledgement"]
+/// A change of a consumer's assignment, reported by [`Consumer::poll`]. The consumer waits for
+/// the runtime to answer it with [`Consumer::assign`] or [`Consumer::release`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebalance {
+    /// These partitions are now this consumer's: nothing of them is delivered until
+    /// [`Consumer::assign`] is called for them.
+    Assigned(Vec<TopicPartition>),
+    /// These partitions are taken away once their work is finished and committed: records of
+    /// them may still be delivered until [`Consumer::release`] is called, and are to be ignored.
+    Revoked(Vec<TopicPartition>),
+    /// These partitions were taken away without a chance to commit (session lost).
+    Lost(Vec<TopicPartition>),
+}
+
+/// What a consumer wants from the runtime after handing it a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// Stop delivering for now and return from [`Consumer::poll`] (the runtime has to wait).
+    Yield,
+}
+
+/// Takes the records a [`Consumer`] polls, one at a time, in partition order.
+pub trait RecordSink: Send {
+    /// One record, borrowed for the duration of the call.
+    fn record(&mut self, msg: &RawMessage<'_>) -> Flow;
+}
+
+/// What one [`Consumer::poll`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled {
+    /// This many records were handed to the sink (it may have asked to stop early).
+    Records(usize),
+    /// Nothing buffered: wait for [`Consumer::ready`].
+    Idle,
+    /// The assignment changed.
+    Rebalance(Rebalance),
+}
+
+/// A group consumer: what a transport gives the runtime's consume driver.
+#[async_trait::async_trait]
+pub trait Consumer: Send {
+    /// Hands the records already at hand to `sink` (never waits for the broker), or reports the
+    /// next rebalance.
+    fn poll(&mut self, sink: &mut dyn RecordSink) -> Result<Polled>;
+
+    /// Resolves when [`Consumer::poll`] has something to return. Cancel-safe.
+    async fn ready(&mut self);
+
+    /// A rebalance to handle, if one is known, without delivering records (the runtime asks
+    /// while it waits for room to hand records over).
+    fn poll_rebalance(&mut self) -> Option<Rebalance>;
+
+    /// Starts delivering newly assigned partitions (an answer to [`Rebalance::Assigned`]), each
+    /// from its offset (`None` = the committed offset, else the reset policy).
+    async fn assign(&mut self, partitions: &[(TopicPartition, Option<i64>)]) -> Result<()>;
+
+    /// Gives up revoked or lost partitions (an answer to [`Rebalance::Revoked`] / `Lost`).
+    async fn release(&mut self, partitions: &[TopicPartition]) -> Result<()>;
+
+    /// Commits offsets (the next offset to read per partition). `sync` waits for the broker.
+    async fn commit(&mut self, offsets: &[CommitOffset], sync: bool) -> Result<()>;
+
+    /// The group's committed offset of each partition (`None`: nothing committed).
+    async fn committed(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>>;
+
+    /// The end offset (next offset to be written) of a partition.
+    async fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64>;
+
+    /// Stops fetching these partitions until resumed.
+    fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()>;
+
+    /// Resumes fetching paused partitions.
+    fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()>;
+
+    /// Moves the read position of an assigned partition.
+    async fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()>;
+
+    /// Commits `finals` (synchronously) and leaves the group.
+    async fn close(self: Box<Self>, finals: &[CommitOffset]) -> Result<()>;
+}
+
+/// Resolves to the broker's acknowledgement of one send (Faust's `FutureMessage`). Dropping it
+/// does not cancel the send.
 pub struct DeliveryHandle {
     inner: DeliveryInner,
 }
@@ -227,17 +413,35 @@ pub trait Transport: Send + Sync + 'static {
     /// Describes one topic, `None` if it does not exist.
     async fn describe_topic(&self, name: &str) -> Result<Option<TopicDescription>>;
 
-    /// Enqueues a record without waiting; the handle resolves on the broker's acknowledgement.
-    /// Errors returned here mean nothing was enqueued.
-    fn send(&self, record: OutgoingRecord) -> Result<DeliveryHandle>;
+    /// Adds partitions to a topic (Kafka's `CreatePartitions`): `total` is the new count.
+    async fn create_partitions(&self, name: &str, total: i32) -> Result<()>;
+
+    /// Hands a record to the producer without waiting for the broker; the handle resolves on the
+    /// broker's acknowledgement, and the record's notice is told too. A full producer queue gives
+    /// the record back ([`Enqueued::Full`]). Errors returned here mean nothing was enqueued.
+    fn enqueue(&self, record: OutgoingRecord) -> Result<Enqueued>;
+
+    /// Resolves when the producer queue may have room again (after [`Enqueued::Full`]).
+    async fn room(&self);
+
+    /// [`Transport::enqueue`], waiting for [`Transport::room`] while the queue is full.
+    async fn send(&self, mut record: OutgoingRecord) -> Result<DeliveryHandle> {
+        loop {
+            match self.enqueue(record)? {
+                Enqueued::Queued(h) => return Ok(h),
+                Enqueued::Full(r) => {
+                    record = r;
+                    self.room().await;
+                }
+            }
+        }
+    }
 
     /// Waits until every enqueued record is acknowledged (or the timeout passes).
     async fn flush(&self, timeout: Duration) -> Result<()>;
 
-    /// Runs a group consumer until `dispatcher.is_stopping()` or a fatal dispatch error: subscribes,
-    /// hands every record to the dispatcher in partition order, follows rebalances, commits done
-    /// offsets on the interval, on revoke and before returning.
-    async fn consume(&self, config: ConsumerConfig, dispatcher: Dispatcher) -> Result<()>;
+    /// A group consumer subscribed to `config.topics`. Joining happens as it is polled.
+    async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>>;
 
     /// Broker errors seen during the run.
     fn health(&self) -> TransportHealth {

@@ -65,7 +65,7 @@ pub async fn put(
 ) -> i64 {
     app.transport()
         .send(OutgoingRecord {
-            topic: topic.to_string(),
+            topic: topic.to_string().into(),
             partition: Some(0),
             key: key.map(<[u8]>::to_vec),
             value: value.map(<[u8]>::to_vec),
@@ -73,7 +73,9 @@ pub async fn put(
             timestamp: None,
             acks: None,
             delivery_guarantee: None,
+            notice: Default::default(),
         })
+        .await
         .expect("enqueue raw record")
         .await
         .expect("broker acknowledged raw record")
@@ -671,7 +673,7 @@ pub mod send_errors {
         let meta = Numbers
             .on(&app)
             .record("marker".to_string())
-            .send()
+            .send_and_wait()
             .await
             .unwrap();
         assert_eq!(meta.offset, 0);

@@ -4,8 +4,8 @@ use super::{check_topic_name, Shared, REQUEST_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::transport::{NewTopic, TopicDescription};
 use rdkafka::admin::{
-    AdminOptions, ConfigResourceResult, ConfigSource, NewTopic as KafkaNewTopic, ResourceSpecifier,
-    TopicReplication,
+    AdminOptions, ConfigResourceResult, ConfigSource, NewPartitions, NewTopic as KafkaNewTopic,
+    ResourceSpecifier, TopicReplication,
 };
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::BTreeMap;
@@ -161,6 +161,34 @@ pub(super) async fn delete_topic(shared: &Shared, name: &str) -> Result<()> {
         }
     }
     wait_visible(shared, name, false).await;
+    Ok(())
+}
+
+pub(super) async fn create_partitions(shared: &Shared, name: &str, total: i32) -> Result<()> {
+    check_topic_name(name)?;
+    let total = usize::try_from(total)
+        .map_err(|_| Error::config(format!("topic '{name}': partition count {total} < 0")))?;
+    let admin = shared.admin()?;
+    let results = admin
+        .create_partitions(&[NewPartitions::new(name, total)], &options())
+        .await
+        .map_err(|e| {
+            Error::broker(
+                &shared.url,
+                format!("cannot add partitions to topic '{name}': {e}"),
+            )
+        })?;
+    for r in results {
+        if let Err((_, code)) = r {
+            return Err(match code {
+                RDKafkaErrorCode::UnknownTopicOrPartition => Error::UnknownTopic(name.to_string()),
+                code => Error::broker(
+                    &shared.url,
+                    format!("cannot add partitions to topic '{name}': {code}"),
+                ),
+            });
+        }
+    }
     Ok(())
 }
 

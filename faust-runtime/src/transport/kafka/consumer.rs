@@ -1,46 +1,44 @@
-//! The group consumer: one librdkafka consumer per [`consume`] call, records handed to the
-//! [`Dispatcher`] in partition order straight from librdkafka's buffers.
+//! The group consumer: one librdkafka consumer per [`Consumer`], polled by the runtime's consume
+//! driver.
 //!
-//! - Offsets are never committed automatically: only what the dispatcher reports as done, every
-//!   commit interval (asynchronously), on revoke and on stop (synchronously).
-//! - Rebalances run inside librdkafka's callbacks, on the task that polls the consumer. On a
-//!   revoke the callback waits (bounded) for the agents to finish the revoked partitions' queued
-//!   events, commits them and forgets the partitions. That wait blocks the polling thread, so on a
-//!   multi-threaded runtime it runs in `block_in_place` (other tasks, the agents among them, move
-//!   to other threads); on a current-thread runtime the agents cannot run meanwhile, so nothing
-//!   is waited for and only what is done is committed.
-//! - The per-record path is: take the next message from librdkafka's queue, build a
-//!   [`RawMessage`] that borrows it (key, value and, only when asked, headers), dispatch, and
-//!   check one relaxed atomic flag that a ticker task raises every 50 ms to look at the clock
-//!   (commit interval) and the stop signal.
+//! - Records are handed to the driver's sink straight from librdkafka's buffers (no copy of keys,
+//!   values or headers).
+//! - Rebalances are values, not work done in a callback: librdkafka's rebalance callback only
+//!   queues a [`Rebalance`](crate::transport::Rebalance) and returns without assigning or
+//!   unassigning. librdkafka then waits (the group stays in its "wait for the application's
+//!   assign/unassign call" state) until the driver has finished the revoked partitions' work,
+//!   committed it and called [`Consumer::release`](crate::transport::Consumer::release), or has
+//!   prepared newly assigned partitions and called
+//!   [`Consumer::assign`](crate::transport::Consumer::assign). No thread blocks meanwhile.
+//! - Offsets are never committed automatically: only what the driver asks for.
 
 use super::{check_topic_name, ClientCtx, Shared};
-use crate::dispatch::{Dispatcher, Progress};
 use crate::error::{Error, Result};
 use crate::transport::{
-    CommitOffset, ConsumerConfig, HeaderSource, Headers, RawMessage, TopicPartition,
+    self as tr, CommitOffset, ConsumerConfig, Flow, HeaderSource, Headers, Polled, RawMessage,
+    RecordSink, TopicPartition,
 };
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
 use rdkafka::bindings as rd;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, RebalanceProtocol, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Message};
-use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::message::{BorrowedHeaders, BorrowedMessage, Headers as _, Message, OwnedMessage};
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::VecDeque;
 use std::ffi::CStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Longest a revoke callback waits for the agents (it holds up the whole group's rebalance).
-const MAX_REVOKE_WAIT: Duration = Duration::from_secs(10);
+/// How long a blocking metadata or offset query may take.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How often the consume loop looks at the clock and the stop signal while records flow.
-const TICK: Duration = Duration::from_millis(50);
+/// Most records handed over by one poll, so the driver looks at its clock and stop signal often.
+const MAX_POLL: usize = 2048;
 
 /// Copies a received record's headers out of librdkafka's buffers.
 ///
@@ -93,13 +91,26 @@ impl HeaderSource for BorrowedMessage<'_> {
     }
 }
 
-/// The consumer's rdkafka context: client logs and errors, rebalances, commit results.
+/// A record taken out of librdkafka while waiting for one (see [`KafkaConsumer`]'s `ready`).
+impl HeaderSource for OwnedMessage {
+    fn to_headers(&self) -> Headers {
+        self.headers()
+            .map(|h| {
+                h.iter()
+                    .map(|hd| (hd.key.to_string(), hd.value.map(Bytes::copy_from_slice)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The consumer's rdkafka context: client logs and errors, rebalances queued as values, commit
+/// results.
 struct ConsumerCtx {
     client: ClientCtx,
-    progress: Progress,
     group: String,
-    commit: bool,
-    revoke_wait: Duration,
+    events: Mutex<VecDeque<tr::Rebalance>>,
+    wake: tokio::sync::Notify,
 }
 
 impl ClientContext for ConsumerCtx {
@@ -122,68 +133,41 @@ fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
         .collect()
 }
 
-/// Waits for in-flight work of `tps` from inside a rebalance callback; see the module docs.
-fn wait_in_callback(progress: &Progress, tps: &[TopicPartition], timeout: Duration) -> bool {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    if progress.caught_up(Some(tps)) {
-        return true;
-    }
-    match Handle::try_current().map(|h| h.runtime_flavor()) {
-        // Not on a runtime thread (a closing consumer on a plain thread): blocking is fine.
-        Err(_) => progress.wait_caught_up_blocking(Some(tps), timeout),
-        Ok(RuntimeFlavor::MultiThread) => {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                tokio::task::block_in_place(|| progress.wait_caught_up_blocking(Some(tps), timeout))
-            }))
-            .unwrap_or_else(|_| progress.caught_up(Some(tps)))
-        }
-        // A current-thread runtime: the agents cannot run while this thread waits.
-        Ok(_) => false,
-    }
-}
-
 impl ConsumerContext for ConsumerCtx {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(tpl) => {
-                let tps = partitions_of(tpl);
-                if tps.is_empty() {
-                    return;
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let tps = partitions_of(tpl);
+        let event = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => tr::Rebalance::Assigned(tps),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if consumer.assignment_lost() {
+                    tr::Rebalance::Lost(tps)
+                } else {
+                    tr::Rebalance::Revoked(tps)
                 }
-                if !wait_in_callback(&self.progress, &tps, self.revoke_wait) {
-                    tracing::warn!(
-                        group = %self.group,
-                        ?tps,
-                        "revoked partitions still have unfinished events; committing what is done"
-                    );
-                }
-                if self.commit {
-                    let offsets = self.progress.committable(Some(&tps));
-                    commit(
-                        consumer,
-                        &offsets,
-                        CommitMode::Sync,
-                        &self.client,
-                        &self.group,
-                    );
-                }
-                self.progress.unassign(&tps);
-                tracing::debug!(group = %self.group, ?tps, "partitions revoked");
             }
-            Rebalance::Error(e) => self
-                .client
-                .health
-                .record(&format!("rebalance of group '{}'", self.group), e),
-            Rebalance::Assign(_) => {}
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            let tps = partitions_of(tpl);
-            self.progress.assign(&tps);
-            tracing::debug!(group = %self.group, ?tps, "partitions assigned");
-        }
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                self.client
+                    .health
+                    .record(&format!("rebalance of group '{}'", self.group), code);
+                let held = consumer
+                    .assignment()
+                    .map(|a| partitions_of(&a))
+                    .unwrap_or_default();
+                tr::Rebalance::Lost(held)
+            }
+        };
+        tracing::debug!(group = %self.group, ?event, "rebalance");
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(event);
+        self.wake.notify_one();
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
@@ -197,106 +181,39 @@ impl ConsumerContext for ConsumerCtx {
     }
 }
 
-/// Commits `offsets` (nothing when empty); failures are logged and counted.
-fn commit<C: ConsumerContext, K: Consumer<C>>(
-    consumer: &K,
-    offsets: &[CommitOffset],
-    mode: CommitMode,
-    client: &ClientCtx,
-    group: &str,
-) {
-    if offsets.is_empty() {
-        return;
-    }
-    let mut tpl = TopicPartitionList::with_capacity(offsets.len());
-    for o in offsets {
-        if let Err(e) = tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset)) {
-            client.health.record(
-                &format!("commit of group '{group}' for {}[{}]", o.topic, o.partition),
-                e,
-            );
-        }
-    }
-    match consumer.commit(&tpl, mode) {
-        Ok(()) => tracing::trace!(group, ?offsets, "committed"),
-        Err(e) => client
-            .health
-            .record(&format!("commit of group '{group}'"), e),
-    }
-}
-
 fn millis(d: Duration) -> String {
     d.as_millis().to_string()
 }
 
-/// Closes a consumer (leaves the group) off the async threads if the consume future is dropped
-/// before it could do so itself.
-struct Closer(Option<Arc<StreamConsumer<ConsumerCtx>>>);
-
-impl Drop for Closer {
-    fn drop(&mut self) {
-        if let Some(consumer) = self.0.take() {
-            let close = move || drop(consumer);
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn_blocking(close);
-                }
-                Err(_) => close(),
-            }
-        }
+fn tpl_of(offsets: &[CommitOffset]) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::with_capacity(offsets.len());
+    for o in offsets {
+        tpl.add_partition_offset(&o.topic, o.partition, Offset::Offset(o.offset))
+            .map_err(|e| Error::state(format!("offset for {}[{}]: {e}", o.topic, o.partition)))?;
     }
+    Ok(tpl)
 }
 
-/// Raises a flag every [`TICK`] for the consume loop to look at the clock and the stop signal.
-struct Ticker {
-    due: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Ticker {
-    fn start() -> Self {
-        let due = Arc::new(AtomicBool::new(true));
-        let flag = due.clone();
-        let task = tokio::spawn(async move {
-            let mut every = tokio::time::interval(TICK);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                flag.store(true, Ordering::Relaxed);
-            }
-        });
-        Ticker { due, task }
+fn tpl_of_partitions(tps: &[TopicPartition]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::with_capacity(tps.len());
+    for tp in tps {
+        tpl.add_partition(&tp.topic, tp.partition);
     }
-
-    #[inline]
-    fn due(&self) -> bool {
-        if self.due.load(Ordering::Relaxed) {
-            self.due.store(false, Ordering::Relaxed);
-            true
-        } else {
-            false
-        }
-    }
+    tpl
 }
 
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// A librdkafka group consumer; see the module docs.
+pub(super) struct KafkaConsumer {
+    shared: Arc<Shared>,
+    consumer: Arc<StreamConsumer<ConsumerCtx>>,
+    group: String,
+    /// A record taken while waiting in `ready`, delivered first by the next poll.
+    peeked: Option<OwnedMessage>,
+    closed: bool,
 }
 
-enum Wake<T> {
-    Stop,
-    Commit,
-    Item(T),
-}
-
-/// Runs the group consumer; see the module docs and [`crate::transport::Transport::consume`].
-pub(super) async fn consume(
-    shared: &Arc<Shared>,
-    config: ConsumerConfig,
-    mut d: Dispatcher,
-) -> Result<()> {
+/// Creates a consumer of `config.topics` in group `config.group_id` and subscribes it.
+pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<KafkaConsumer> {
     if config.group_id.is_empty() || config.group_id.contains('\0') {
         return Err(Error::config(format!(
             "consumer group id {:?} must be non-empty and contain no NUL byte",
@@ -311,18 +228,12 @@ pub(super) async fn consume(
             "the Kafka consumer runs on a tokio runtime: call it from inside one",
         ));
     }
-    if config.topics.is_empty() {
-        d.stopping().await;
-        let _ = d.drain().await;
-        return Ok(());
-    }
-    let k = &shared.settings.kafka;
+    let k = &shared.settings;
     let ctx = ConsumerCtx {
         client: shared.ctx.clone(),
-        progress: d.progress(),
         group: config.group_id.clone(),
-        commit: config.commit,
-        revoke_wait: d.drain_timeout().min(MAX_REVOKE_WAIT),
+        events: Mutex::new(VecDeque::new()),
+        wake: tokio::sync::Notify::new(),
     };
     let mut c = shared.base_config();
     c.set("group.id", &config.group_id)
@@ -346,117 +257,311 @@ pub(super) async fn consume(
     let consumer: StreamConsumer<ConsumerCtx> = c
         .create_with_context(ctx)
         .map_err(|e| Error::config(format!("cannot create the Kafka consumer: {e}")))?;
-    let mut closer = Closer(Some(Arc::new(consumer)));
-    let result = run(shared, &config, &mut d, &closer).await;
-
-    // Also after a fatal record: the events before it are handed over and finished, and nothing
-    // from it on is committed (it was never handed over).
-    let finals = d.drain().await;
-    let finals = if config.commit { finals } else { Vec::new() };
-    let Some(consumer) = closer.0.take() else {
-        return result;
-    };
-    let client = shared.ctx.clone();
-    let group = config.group_id.clone();
-    // A synchronous commit and the group leave both wait for the broker: not on an async thread.
-    let closed = shared
-        .blocking(move || {
-            commit(&*consumer, &finals, CommitMode::Sync, &client, &group);
-            consumer.unsubscribe();
-            drop(consumer);
-            Ok(())
-        })
-        .await;
-    tracing::debug!(group = %config.group_id, "consumer closed");
-    result.and(closed)
+    if !config.topics.is_empty() {
+        let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(|e| {
+            Error::broker(&shared.url, format!("cannot subscribe to {topics:?}: {e}"))
+        })?;
+        tracing::debug!(group = %config.group_id, ?topics, "subscribed");
+    }
+    Ok(KafkaConsumer {
+        shared: shared.clone(),
+        consumer: Arc::new(consumer),
+        group: config.group_id,
+        peeked: None,
+        closed: false,
+    })
 }
 
-async fn run(
-    shared: &Shared,
-    config: &ConsumerConfig,
-    d: &mut Dispatcher,
-    closer: &Closer,
-) -> Result<()> {
-    let Some(consumer) = closer.0.as_deref() else {
-        return Ok(());
-    };
-    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
-    consumer
-        .subscribe(&topics)
-        .map_err(|e| Error::broker(&shared.url, format!("cannot subscribe to {topics:?}: {e}")))?;
-    tracing::debug!(group = %config.group_id, ?topics, "subscribed");
-    let health = &shared.ctx.health;
-    let ticker = Ticker::start();
-    let mut next_commit = tokio::time::Instant::now() + config.commit_interval;
-    let mut stream = consumer.stream();
-    loop {
-        if ticker.due() {
-            if d.is_stopping() {
-                return Ok(());
-            }
-            if config.commit && tokio::time::Instant::now() >= next_commit {
-                commit(
-                    consumer,
-                    &d.take_commits(),
-                    CommitMode::Async,
-                    &shared.ctx,
-                    &config.group_id,
-                );
-                next_commit = tokio::time::Instant::now() + config.commit_interval;
+impl KafkaConsumer {
+    fn next_event(&self) -> Option<tr::Rebalance> {
+        self.consumer
+            .context()
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    fn has_event(&self) -> bool {
+        !self
+            .consumer
+            .context()
+            .events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    fn cooperative(&self) -> bool {
+        matches!(
+            self.consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        )
+    }
+
+    /// Runs a blocking librdkafka call on this consumer off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&StreamConsumer<ConsumerCtx>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let c = self.consumer.clone();
+        self.shared.blocking(move || f(&c)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl tr::Consumer for KafkaConsumer {
+    fn poll(&mut self, sink: &mut dyn RecordSink) -> Result<Polled> {
+        if let Some(ev) = self.next_event() {
+            return Ok(Polled::Rebalance(ev));
+        }
+        let mut n = 0usize;
+        if let Some(m) = self.peeked.take() {
+            n += 1;
+            let raw = RawMessage {
+                topic: m.topic(),
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                key: m.key(),
+                value: m.payload(),
+                headers: Some(&m),
+            };
+            if sink.record(&raw) == Flow::Yield {
+                return Ok(Polled::Records(n));
             }
         }
-        let item = match stream.next().now_or_never() {
-            Some(item) => item,
-            None => {
-                // Nothing buffered: hand the batched events to the agents, then wait for a
-                // record, the commit interval or the stop signal.
-                d.flush().await?;
-                let woke = tokio::select! {
-                    biased;
-                    _ = d.stopping() => Wake::Stop,
-                    _ = tokio::time::sleep_until(next_commit), if config.commit => Wake::Commit,
-                    item = stream.next() => Wake::Item(item),
-                };
-                match woke {
-                    Wake::Stop => return Ok(()),
-                    Wake::Commit => {
-                        commit(
-                            consumer,
-                            &d.take_commits(),
-                            CommitMode::Async,
-                            &shared.ctx,
-                            &config.group_id,
-                        );
-                        next_commit = tokio::time::Instant::now() + config.commit_interval;
-                        continue;
-                    }
-                    Wake::Item(item) => item,
+        let health = &self.shared.ctx.health;
+        let mut stream = self.consumer.stream();
+        while n < MAX_POLL {
+            let msg = match stream.next().now_or_never() {
+                None => break,
+                Some(Some(Ok(msg))) => msg,
+                Some(Some(Err(e))) => {
+                    health.record(&format!("consumer of group '{}'", self.group), e);
+                    continue;
                 }
+                Some(None) => {
+                    return Err(Error::broker(
+                        &self.shared.url,
+                        "the Kafka consumer stream ended",
+                    ))
+                }
+            };
+            n += 1;
+            let raw = RawMessage {
+                topic: msg.topic(),
+                partition: msg.partition(),
+                offset: msg.offset(),
+                timestamp: msg.timestamp().to_millis().unwrap_or(-1),
+                key: msg.key(),
+                value: msg.payload(),
+                // Parsed only if someone asks: see `HeaderSource for BorrowedMessage`.
+                headers: Some(&msg),
+            };
+            if sink.record(&raw) == Flow::Yield || self.has_event() {
+                break;
             }
+        }
+        drop(stream);
+        if n > 0 {
+            return Ok(Polled::Records(n));
+        }
+        Ok(match self.next_event() {
+            Some(ev) => Polled::Rebalance(ev),
+            None => Polled::Idle,
+        })
+    }
+
+    fn poll_rebalance(&mut self) -> Option<tr::Rebalance> {
+        self.next_event()
+    }
+
+    async fn ready(&mut self) {
+        if self.peeked.is_some() || self.has_event() {
+            return;
+        }
+        let consumer = self.consumer.clone();
+        let notified = consumer.context().wake.notified();
+        let mut stream = consumer.stream();
+        tokio::select! {
+            m = stream.next() => match m {
+                Some(Ok(msg)) => self.peeked = Some(msg.detach()),
+                Some(Err(e)) => self
+                    .shared
+                    .ctx
+                    .health
+                    .record(&format!("consumer of group '{}'", self.group), e),
+                None => {}
+            },
+            _ = notified => {}
+        }
+    }
+
+    async fn assign(&mut self, partitions: &[(TopicPartition, Option<i64>)]) -> Result<()> {
+        let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+        for (tp, start) in partitions {
+            let offset = start.map(Offset::Offset).unwrap_or(Offset::Stored);
+            tpl.add_partition_offset(&tp.topic, tp.partition, offset)
+                .map_err(|e| Error::state(format!("assign {tp}: {e}")))?;
+        }
+        let r = if self.cooperative() {
+            self.consumer.incremental_assign(&tpl)
+        } else {
+            self.consumer.assign(&tpl)
         };
-        let msg = match item {
-            Some(Ok(msg)) => msg,
-            Some(Err(e)) => {
-                health.record(&format!("consumer of group '{}'", config.group_id), e);
-                continue;
+        r.map_err(|e| {
+            Error::broker(
+                &self.shared.url,
+                format!("cannot assign {partitions:?}: {e}"),
+            )
+        })
+    }
+
+    async fn release(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        let r = if self.cooperative() {
+            self.consumer
+                .incremental_unassign(&tpl_of_partitions(partitions))
+        } else {
+            self.consumer.unassign()
+        };
+        r.map_err(|e| {
+            Error::broker(
+                &self.shared.url,
+                format!("cannot release {partitions:?}: {e}"),
+            )
+        })
+    }
+
+    async fn commit(&mut self, offsets: &[CommitOffset], sync: bool) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let tpl = tpl_of(offsets)?;
+        let url = self.shared.url.clone();
+        let group = self.group.clone();
+        let done = if sync {
+            self.blocking(move |c| {
+                c.commit(&tpl, CommitMode::Sync)
+                    .map_err(|e| Error::broker(url, format!("commit of group '{group}': {e}")))
+            })
+            .await
+        } else {
+            self.consumer
+                .commit(&tpl, CommitMode::Async)
+                .map_err(|e| Error::broker(url, format!("commit of group '{group}': {e}")))
+        };
+        if let Err(e) = &done {
+            self.shared.ctx.health.record("commit", e);
+        } else {
+            tracing::trace!(group = %self.group, ?offsets, sync, "committed");
+        }
+        done
+    }
+
+    async fn committed(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<i64>>> {
+        let tpl = tpl_of_partitions(partitions);
+        let url = self.shared.url.clone();
+        let asked: Vec<TopicPartition> = partitions.to_vec();
+        self.blocking(move |c| {
+            let got = c
+                .committed_offsets(tpl, QUERY_TIMEOUT)
+                .map_err(|e| Error::broker(url, format!("committed offsets: {e}")))?;
+            Ok(asked
+                .iter()
+                .map(|tp| match got.find_partition(&tp.topic, tp.partition) {
+                    Some(e) => match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    },
+                    None => None,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64> {
+        let tp = partition.clone();
+        let url = self.shared.url.clone();
+        self.blocking(move |c| {
+            c.fetch_watermarks(&tp.topic, tp.partition, QUERY_TIMEOUT)
+                .map(|(_, high)| high)
+                .map_err(|e| Error::broker(url, format!("watermarks of {tp}: {e}")))
+        })
+        .await
+    }
+
+    fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.consumer
+            .pause(&tpl_of_partitions(partitions))
+            .map_err(|e| Error::broker(&self.shared.url, format!("pause: {e}")))
+    }
+
+    fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.consumer
+            .resume(&tpl_of_partitions(partitions))
+            .map_err(|e| Error::broker(&self.shared.url, format!("resume: {e}")))
+    }
+
+    async fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()> {
+        let tp = partition.clone();
+        let url = self.shared.url.clone();
+        self.blocking(move |c| {
+            c.seek(
+                &tp.topic,
+                tp.partition,
+                Offset::Offset(offset),
+                QUERY_TIMEOUT,
+            )
+            .map_err(|e| Error::broker(url, format!("seek {tp} to {offset}: {e}")))
+        })
+        .await
+    }
+
+    async fn close(mut self: Box<Self>, finals: &[CommitOffset]) -> Result<()> {
+        self.closed = true;
+        let tpl = if finals.is_empty() {
+            None
+        } else {
+            Some(tpl_of(finals)?)
+        };
+        let consumer = self.consumer.clone();
+        let client = self.shared.ctx.clone();
+        let group = self.group.clone();
+        // A synchronous commit and the group leave both wait for the broker: not on an async
+        // thread.
+        self.shared
+            .blocking(move || {
+                if let Some(tpl) = tpl {
+                    if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                        client
+                            .health
+                            .record(&format!("final commit of group '{group}'"), e);
+                    }
+                }
+                consumer.unsubscribe();
+                drop(consumer);
+                Ok(())
+            })
+            .await
+    }
+}
+
+impl Drop for KafkaConsumer {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        // Leaving the group waits for the broker: do it off the async threads.
+        let consumer = self.consumer.clone();
+        let close = move || drop(consumer);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(close);
             }
-            None => {
-                return Err(Error::broker(
-                    &shared.url,
-                    "the Kafka consumer stream ended",
-                ))
-            }
-        };
-        let raw = RawMessage {
-            topic: msg.topic(),
-            partition: msg.partition(),
-            offset: msg.offset(),
-            timestamp: msg.timestamp().to_millis().unwrap_or(-1),
-            key: msg.key(),
-            value: msg.payload(),
-            // Parsed only if someone asks: see `HeaderSource for BorrowedMessage`.
-            headers: Some(&msg),
-        };
-        d.dispatch(&raw).await?;
+            Err(_) => close(),
+        }
     }
 }

@@ -3,36 +3,29 @@
 //! - Topics are managed with rdkafka's admin client.
 //! - Records are produced without blocking: one librdkafka producer per distinct
 //!   (`acks`, idempotence) combination the topics ask for, created on first use.
-//! - Each [`Transport::consume`] call runs one group consumer that hands records to the
-//!   [`Dispatcher`] straight from librdkafka's buffers (no copy of keys, values or headers), follows
-//!   rebalances and commits the offsets the dispatcher reports as done.
+//! - Each [`Transport::consumer`] call creates one group consumer that the runtime's consume
+//!   driver polls; it reports rebalances as values and commits only what it is told to.
 //!
 //! Clients are created lazily: building the transport does no I/O. Broker errors seen while
 //! running (client errors, failed deliveries and commits, consumer errors) are logged and counted
 //! in [`Transport::health`].
 //!
 //! Worth knowing:
-//! - When librdkafka's local queue is full, [`Transport::send`] neither drops the record nor
-//!   blocks: a task retries the enqueue until it fits (or `delivery.timeout.ms` passes), and
-//!   [`Transport::flush`] waits for it.
+//! - When librdkafka's local queue is full, [`Transport::enqueue`] gives the record back and
+//!   [`Transport::room`] resolves once deliveries made room: the caller waits, nothing is dropped
+//!   and no task is spawned per record.
 //! - A received record's headers are parsed only when asked (librdkafka allocates to find out
 //!   whether there are any): [`RawMessage::headers`](crate::transport::RawMessage::headers) is
 //!   always `Some`, and an empty list means the record has none.
-//! - On a revoke, the consumer waits (up to 10 s, at most the drain timeout) for the agents to
-//!   finish the revoked partitions' queued events before committing them. That needs a
-//!   multi-threaded tokio runtime; on a current-thread runtime only what is already done is
-//!   committed and the new owner may see the rest again (at least once).
 
 mod admin;
 mod consumer;
 mod producer;
 
-use crate::dispatch::Dispatcher;
 use crate::error::{Error, Result};
-use crate::settings::Settings;
 use crate::transport::{
-    ConsumerConfig, DeliveryHandle, NewTopic, OutgoingRecord, TopicDescription, Transport,
-    TransportHealth,
+    Consumer, ConsumerConfig, Enqueued, KafkaSettings, NewTopic, OutgoingRecord, TopicDescription,
+    Transport, TransportHealth,
 };
 use rdkafka::admin::AdminClient;
 use rdkafka::config::RDKafkaLogLevel;
@@ -146,6 +139,10 @@ impl HealthState {
 pub(crate) struct ClientCtx {
     pub(crate) health: Arc<HealthState>,
     pub(crate) url: Arc<str>,
+    /// Someone waits for room in a producer queue ([`producer::room`]).
+    pub(crate) room_wanted: Arc<std::sync::atomic::AtomicBool>,
+    /// Signalled by delivery reports while someone waits for room.
+    pub(crate) room: Arc<tokio::sync::Notify>,
 }
 
 impl ClientContext for ClientCtx {
@@ -179,7 +176,8 @@ impl ClientContext for ClientCtx {
 pub(crate) struct Shared {
     pub(crate) url: String,
     pub(crate) bootstrap: String,
-    pub(crate) settings: Settings,
+    pub(crate) settings: KafkaSettings,
+    connect_timeout: Duration,
     pub(crate) ctx: ClientCtx,
     admin: Mutex<Option<Arc<AdminClient<ClientCtx>>>>,
     pub(crate) producers: producer::Producers,
@@ -190,7 +188,7 @@ impl Shared {
     pub(crate) fn base_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap)
-            .set("client.id", &self.settings.kafka.client_id)
+            .set("client.id", &self.settings.client_id)
             .set("log.connection.close", "false");
         c
     }
@@ -254,18 +252,21 @@ impl fmt::Debug for KafkaTransport {
 }
 
 impl KafkaTransport {
-    /// Creates the transport from settings: parses `settings.broker` and checks the
-    /// pass-through producer and consumer properties. Does no I/O.
-    pub fn new(settings: &Settings) -> Result<Self> {
-        let url = settings.broker.trim().to_string();
+    /// Creates the transport for broker `url` (`kafka://host:port;...`): parses it and checks the
+    /// pass-through producer and consumer properties. Does no I/O. `connect_timeout` bounds
+    /// [`Transport::connect`].
+    pub fn new(url: &str, settings: &KafkaSettings, connect_timeout: Duration) -> Result<Self> {
+        let url = url.trim().to_string();
         let bootstrap = bootstrap_servers(&url)?;
         let ctx = ClientCtx {
             health: Arc::new(HealthState::default()),
             url: Arc::from(url.as_str()),
+            room_wanted: Arc::default(),
+            room: Arc::default(),
         };
         for (what, map) in [
-            ("producer", &settings.kafka.producer),
-            ("consumer", &settings.kafka.consumer),
+            ("producer", &settings.producer),
+            ("consumer", &settings.consumer),
         ] {
             let mut c = ClientConfig::new();
             for (k, v) in map {
@@ -279,6 +280,7 @@ impl KafkaTransport {
                 url,
                 bootstrap,
                 settings: settings.clone(),
+                connect_timeout,
                 ctx,
                 admin: Mutex::new(None),
                 producers: producer::Producers::new(),
@@ -300,7 +302,7 @@ impl Transport for KafkaTransport {
 
     async fn connect(&self) -> Result<()> {
         let shared = &self.shared;
-        let deadline_after = shared.settings.broker_connect_timeout;
+        let deadline_after = shared.connect_timeout;
         let started = Instant::now();
         let admin = shared.admin()?;
         let mut backoff = Duration::from_millis(100);
@@ -364,16 +366,24 @@ impl Transport for KafkaTransport {
         admin::describe_topic(&self.shared, name).await
     }
 
-    fn send(&self, record: OutgoingRecord) -> Result<DeliveryHandle> {
-        producer::send(&self.shared, record)
+    async fn create_partitions(&self, name: &str, total: i32) -> Result<()> {
+        admin::create_partitions(&self.shared, name, total).await
+    }
+
+    fn enqueue(&self, record: OutgoingRecord) -> Result<Enqueued> {
+        producer::enqueue(&self.shared, record)
+    }
+
+    async fn room(&self) {
+        producer::room(&self.shared).await
     }
 
     async fn flush(&self, timeout: Duration) -> Result<()> {
         producer::flush(&self.shared, timeout).await
     }
 
-    async fn consume(&self, config: ConsumerConfig, dispatcher: Dispatcher) -> Result<()> {
-        consumer::consume(&self.shared, config, dispatcher).await
+    async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
+        Ok(Box::new(consumer::create(&self.shared, config)?))
     }
 
     fn health(&self) -> TransportHealth {
@@ -427,17 +437,15 @@ mod tests {
 
     #[test]
     fn new_rejects_bad_urls_and_properties() {
-        let mut s = Settings {
-            broker: "kafka://".into(),
-            ..Settings::default()
-        };
-        assert!(matches!(KafkaTransport::new(&s), Err(Error::Config(_))));
-        s.broker = "kafka://127.0.0.1:9092".into();
-        assert!(KafkaTransport::new(&s).is_ok());
-        s.kafka
-            .producer
-            .insert("no.such.property".into(), "1".into());
-        let err = KafkaTransport::new(&s).unwrap_err();
+        let t = Duration::from_secs(1);
+        let mut s = KafkaSettings::default();
+        assert!(matches!(
+            KafkaTransport::new("kafka://", &s, t),
+            Err(Error::Config(_))
+        ));
+        assert!(KafkaTransport::new("kafka://127.0.0.1:9092", &s, t).is_ok());
+        s.producer.insert("no.such.property".into(), "1".into());
+        let err = KafkaTransport::new("kafka://127.0.0.1:9092", &s, t).unwrap_err();
         assert!(err.to_string().contains("producer"), "{err}");
     }
 }

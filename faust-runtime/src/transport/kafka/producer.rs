@@ -5,28 +5,31 @@
 //! [`DeliveryHandle`] resolves from librdkafka's delivery report. Every failed delivery is logged
 //! and counted in the transport's health, whether or not anyone awaits its handle.
 //!
-//! When librdkafka's local queue is full (`queue.buffering.max.messages`/`kbytes`), the record is
-//! neither dropped nor does the caller's thread block: it goes to a task that retries the enqueue
-//! with a short backoff until it fits (or `delivery.timeout.ms` passes, which fails its handle).
-//! [`flush`] waits for those records too.
+//! When librdkafka's local queue is full (`queue.buffering.max.messages`/`kbytes`), [`enqueue`]
+//! gives the record back and [`room`] resolves once delivery reports have freed space: the caller
+//! waits (async backpressure); nothing is dropped, no thread blocks, no task is spawned.
 
 use super::{ClientCtx, Shared};
-use crate::channel::now_millis;
 use crate::error::{Error, Result};
-use crate::topic::{Acks, DeliveryGuarantee};
-use crate::transport::{DeliveryHandle, OutgoingRecord, RecordMetadata};
+use crate::transport::{
+    now_millis, Acks, DeliveryGuarantee, DeliveryHandle, DeliveryNotice, Enqueued, OutgoingRecord,
+    RecordMetadata,
+};
 use futures::channel::oneshot;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
-/// What a delivery report resolves.
-type Reply = oneshot::Sender<Result<RecordMetadata>>;
+/// What a delivery report resolves: the handle, and whoever else is to be told.
+pub(crate) struct Reply {
+    handle: oneshot::Sender<Result<RecordMetadata>>,
+    /// Behind a mutex only because librdkafka's opaque must be `Sync`; taken once.
+    notice: Mutex<DeliveryNotice>,
+}
 
 /// A librdkafka producer whose delivery reports resolve [`DeliveryHandle`]s.
 pub(super) type KafkaProducer = ThreadedProducer<ClientCtx>;
@@ -51,18 +54,24 @@ impl ProducerContext for ClientCtx {
                 })
             }
         };
+        let notice = std::mem::take(&mut *reply.notice.lock().unwrap_or_else(|p| p.into_inner()));
+        if !notice.is_empty() {
+            notice.notify(&outcome);
+        }
         // The handle may have been dropped: nobody to tell (the error is counted above).
-        let _ = reply.send(outcome);
+        let _ = reply.handle.send(outcome);
+        if self.room_wanted.load(Ordering::Relaxed) {
+            self.room_wanted.store(false, Ordering::Relaxed);
+            self.room.notify_waiters();
+        }
     }
 }
 
-/// The lazily created producers and the records waiting for queue space.
+/// The lazily created producers.
 pub(crate) struct Producers {
     /// acks=0, acks=1, acks=all, idempotent (acks=all).
     slots: [OnceLock<Arc<KafkaProducer>>; 4],
     create: Mutex<()>,
-    retrying: AtomicUsize,
-    retried: Notify,
 }
 
 impl Producers {
@@ -70,8 +79,6 @@ impl Producers {
         Producers {
             slots: Default::default(),
             create: Mutex::new(()),
-            retrying: AtomicUsize::new(0),
-            retried: Notify::new(),
         }
     }
 
@@ -101,7 +108,7 @@ fn millis(d: Duration) -> String {
 
 fn producer<'s>(shared: &'s Shared, record: &OutgoingRecord) -> Result<&'s Arc<KafkaProducer>> {
     let (slot, acks, idempotent) = slot_of(
-        record.acks.unwrap_or(shared.settings.kafka.acks),
+        record.acks.unwrap_or(shared.settings.acks),
         record.delivery_guarantee.unwrap_or_default(),
     );
     let p = &shared.producers;
@@ -112,7 +119,7 @@ fn producer<'s>(shared: &'s Shared, record: &OutgoingRecord) -> Result<&'s Arc<K
     if let Some(existing) = p.slots[slot].get() {
         return Ok(existing);
     }
-    let k = &shared.settings.kafka;
+    let k = &shared.settings;
     let mut c = shared.base_config();
     c.set("partitioner", "murmur2_random")
         .set("linger.ms", millis(k.linger));
@@ -160,149 +167,65 @@ fn is_queue_full(e: &KafkaError) -> bool {
     )
 }
 
-fn pending(rx: oneshot::Receiver<Result<RecordMetadata>>, topic: String) -> DeliveryHandle {
-    DeliveryHandle::pending(async move {
+/// Hands a record to librdkafka; see the module docs.
+pub(super) fn enqueue(shared: &Arc<Shared>, mut record: OutgoingRecord) -> Result<Enqueued> {
+    let producer = producer(shared, &record)?;
+    let (tx, rx) = oneshot::channel();
+    let notice = std::mem::take(&mut record.notice);
+    let base = BaseRecord {
+        topic: &record.topic,
+        partition: record.partition,
+        payload: record.value.as_deref(),
+        key: record.key.as_deref(),
+        timestamp: record.timestamp,
+        headers: headers_of(&record),
+        delivery_opaque: Box::new(Reply {
+            handle: tx,
+            notice: Mutex::new(notice),
+        }),
+    };
+    match producer.send::<[u8], [u8]>(base) {
+        Ok(()) => {}
+        Err((e, back)) if is_queue_full(&e) => {
+            record.notice = back
+                .delivery_opaque
+                .notice
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner());
+            return Ok(Enqueued::Full(record));
+        }
+        Err((e, _)) => {
+            return Err(Error::Delivery {
+                topic: record.topic.to_string(),
+                reason: format!("cannot enqueue the record: {e}"),
+            })
+        }
+    }
+    let topic = record.topic;
+    Ok(Enqueued::Queued(DeliveryHandle::pending(async move {
         match rx.await {
             Ok(r) => r,
             Err(_) => Err(Error::Delivery {
-                topic,
+                topic: topic.into_owned(),
                 reason: "the producer was closed before the broker acknowledged the record".into(),
             }),
         }
-    })
+    })))
 }
 
-/// Enqueues a record; see the module docs.
-pub(super) fn send(shared: &Arc<Shared>, record: OutgoingRecord) -> Result<DeliveryHandle> {
-    let producer = producer(shared, &record)?;
-    let (tx, rx) = oneshot::channel();
-    let queue_full = {
-        let base = BaseRecord {
-            topic: record.topic.as_str(),
-            partition: record.partition,
-            payload: record.value.as_deref(),
-            key: record.key.as_deref(),
-            timestamp: record.timestamp,
-            headers: headers_of(&record),
-            delivery_opaque: Box::new(tx),
-        };
-        match producer.send::<[u8], [u8]>(base) {
-            Ok(()) => None,
-            Err((e, back)) if is_queue_full(&e) => Some((back.headers, back.delivery_opaque)),
-            Err((e, _)) => {
-                return Err(Error::Delivery {
-                    topic: record.topic.clone(),
-                    reason: format!("cannot enqueue the record: {e}"),
-                })
-            }
-        }
-    };
-    let Some((headers, reply)) = queue_full else {
-        return Ok(pending(rx, record.topic));
-    };
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        return Err(Error::Delivery {
-            topic: record.topic,
-            reason: "the producer queue is full and there is no async runtime to wait on".into(),
-        });
-    };
-    let topic = record.topic.clone();
-    shared.producers.retrying.fetch_add(1, Ordering::AcqRel);
-    let producer = producer.clone();
-    rt.spawn(retry_enqueue(
-        shared.clone(),
-        producer,
-        record,
-        headers,
-        reply,
-    ));
-    Ok(pending(rx, topic))
+/// Resolves once a delivery report may have made room in librdkafka's queue (or after a short
+/// while, in case the report came before we started waiting).
+pub(super) async fn room(shared: &Arc<Shared>) {
+    let ctx = &shared.ctx;
+    let notified = ctx.room.notified();
+    ctx.room_wanted.store(true, Ordering::Relaxed);
+    let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
 }
 
-/// Retries the enqueue of a record that found librdkafka's queue full.
-async fn retry_enqueue(
-    shared: Arc<Shared>,
-    producer: Arc<KafkaProducer>,
-    record: OutgoingRecord,
-    mut headers: Option<OwnedHeaders>,
-    mut reply: Box<Reply>,
-) {
-    struct Done<'a>(&'a Shared);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            if self.0.producers.retrying.fetch_sub(1, Ordering::AcqRel) == 1 {
-                self.0.producers.retried.notify_waiters();
-            }
-        }
-    }
-    let _done = Done(&shared);
-    let give_up = Instant::now() + delivery_timeout(&shared);
-    let mut backoff = Duration::from_millis(1);
-    loop {
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_millis(50));
-        let base = BaseRecord {
-            topic: record.topic.as_str(),
-            partition: record.partition,
-            payload: record.value.as_deref(),
-            key: record.key.as_deref(),
-            timestamp: record.timestamp,
-            headers: headers.take(),
-            delivery_opaque: reply,
-        };
-        match producer.send::<[u8], [u8]>(base) {
-            Ok(()) => return,
-            Err((e, back)) if is_queue_full(&e) && Instant::now() < give_up => {
-                headers = back.headers;
-                reply = back.delivery_opaque;
-            }
-            Err((e, back)) => {
-                shared
-                    .ctx
-                    .health
-                    .record(&format!("delivery to '{}'", record.topic), &e);
-                let _ = back.delivery_opaque.send(Err(Error::Delivery {
-                    topic: record.topic.clone(),
-                    reason: format!("cannot enqueue the record: {e}"),
-                }));
-                return;
-            }
-        }
-    }
-}
-
-fn delivery_timeout(shared: &Shared) -> Duration {
-    let p = &shared.settings.kafka.producer;
-    p.get("delivery.timeout.ms")
-        .or_else(|| p.get("message.timeout.ms"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis)
-        .unwrap_or(Duration::from_secs(300))
-}
-
-/// Waits until every record enqueued so far (including those waiting for queue space) is
-/// acknowledged, or `timeout` passes.
+/// Waits until every record enqueued so far is acknowledged, or `timeout` passes.
 pub(super) async fn flush(shared: &Arc<Shared>, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    let p = &shared.producers;
-    loop {
-        let notified = p.retried.notified();
-        if p.retrying.load(Ordering::Acquire) == 0 {
-            break;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
-            return Err(Error::broker(
-                &shared.url,
-                format!(
-                    "{} records still waited for producer queue space after {timeout:?}",
-                    p.retrying.load(Ordering::Acquire)
-                ),
-            ));
-        }
-    }
-    let producers = p.created();
+    let producers = shared.producers.created();
     if producers.is_empty() {
         return Ok(());
     }

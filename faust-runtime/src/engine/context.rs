@@ -1,0 +1,61 @@
+//! The event an agent is processing, as seen from anywhere in its task.
+//!
+//! While an agent's task processes an event, the event's [`Ack`] lives here (with a copy of the
+//! record's bytes when the topic dead-letters). Everything the task sends — topic records,
+//! channel values — takes another hold of it ([`attach`]), so the event is done only once those
+//! are delivered. The stream puts the next event here when the agent asks for it, releasing the
+//! previous one (Faust's implicit acknowledgement); the agent's supervisor takes what is left
+//! when the agent function returns or fails.
+//!
+//! Outside an agent task (a timer, a task the agent spawned, code before start) nothing is
+//! current and sends are not attached to anything.
+
+use super::tracker::Ack;
+use crate::stream::RawCopy;
+use std::cell::RefCell;
+
+/// The event being processed and what is needed to dead-letter it.
+#[derive(Debug)]
+pub(crate) struct Current {
+    pub(crate) ack: Ack,
+    pub(crate) raw: Option<Box<RawCopy>>,
+    pub(crate) offset: i64,
+}
+
+tokio::task_local! {
+    static CURRENT: RefCell<Option<Current>>;
+}
+
+/// Runs `fut` with a slot for the current event (an agent's task).
+pub(crate) async fn scope<F: std::future::Future>(fut: F) -> F::Output {
+    CURRENT.scope(RefCell::new(None), fut).await
+}
+
+/// Makes `next` the current event, returning the previous one (for the caller to release).
+/// Gives `next` back when this task has no slot.
+#[inline]
+pub(crate) fn replace(next: Option<Current>) -> Result<Option<Current>, Option<Current>> {
+    let mut next = Some(next);
+    let r = CURRENT.try_with(|c| {
+        let n = next.take().flatten();
+        std::mem::replace(&mut *c.borrow_mut(), n)
+    });
+    match r {
+        Ok(prev) => Ok(prev),
+        Err(_) => Err(next.flatten()),
+    }
+}
+
+/// Takes the current event out (the supervisor, when the agent function ended).
+pub(crate) fn take() -> Option<Current> {
+    CURRENT.try_with(|c| c.borrow_mut().take()).ok().flatten()
+}
+
+/// Another hold on the current event, for something sent while processing it.
+#[inline]
+pub(crate) fn attach() -> Option<Ack> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|cur| cur.ack.hold()))
+        .ok()
+        .flatten()
+}

@@ -1,0 +1,134 @@
+//! The one way records leave an app: every topic send, dead-letter copy and (later) changelog
+//! write goes through [`App::produce`] or [`App::produce_soon`].
+//!
+//! - A record sent while an agent processes an event is attached to that event: the event's
+//!   offset is committed only once the broker acknowledged the record.
+//! - `produce` is Faust's `await topic.send()`: it returns once the record is handed to the
+//!   producer, with a [`DeliveryHandle`] (Faust's `FutureMessage`) that resolves on the broker's
+//!   acknowledgement. A full producer queue makes the caller wait; no task per record.
+//! - `produce_soon` cannot wait: when the queue is full, the record joins an in-order overflow
+//!   list that one background task feeds to the producer as room appears.
+
+use crate::app::App;
+use crate::engine::context;
+use crate::error::{Error, Result};
+use crate::transport::{DeliveryHandle, Enqueued, OutgoingRecord};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+type Reply = oneshot::Sender<Result<DeliveryHandle>>;
+
+/// Records `produce_soon` could not hand to a full producer queue, in order.
+#[derive(Default)]
+pub(crate) struct Overflow {
+    queue: Mutex<VecDeque<(OutgoingRecord, Reply)>>,
+    /// The task feeding the queue to the producer is running.
+    feeding: Mutex<bool>,
+    drained: tokio::sync::Notify,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Attaches `record` to the event being processed, if any.
+#[inline]
+fn attach(record: &mut OutgoingRecord) {
+    if record.notice.listener.is_none() {
+        if let Some(ack) = context::attach() {
+            record.notice.listener = Some(ack.into_listener());
+        }
+    }
+}
+
+impl App {
+    /// Hands `record` to the producer, waiting while its queue is full; see the module docs.
+    pub(crate) async fn produce(&self, mut record: OutgoingRecord) -> Result<DeliveryHandle> {
+        attach(&mut record);
+        self.transport().send(record).await
+    }
+
+    /// Hands `record` to the producer without waiting; see the module docs.
+    pub(crate) fn produce_soon(&self, mut record: OutgoingRecord) -> Result<DeliveryHandle> {
+        attach(&mut record);
+        let overflow = &self.core_producer();
+        let waiting = !lock(&overflow.queue).is_empty();
+        if !waiting {
+            match self.transport().enqueue(record)? {
+                Enqueued::Queued(h) => return Ok(h),
+                Enqueued::Full(r) => record = r,
+            }
+        }
+        let (tx, rx) = oneshot::channel();
+        let topic = record.topic.to_string();
+        lock(&overflow.queue).push_back((record, tx));
+        self.feed_overflow();
+        Ok(DeliveryHandle::pending(async move {
+            match rx.await {
+                Ok(Ok(h)) => h.await,
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(Error::Delivery {
+                    topic,
+                    reason: "the app stopped before the record reached the producer".into(),
+                }),
+            }
+        }))
+    }
+
+    fn core_producer(&self) -> &Overflow {
+        &self.core_ref().producer
+    }
+
+    /// Starts the task that feeds the overflow list to the producer, unless it runs.
+    fn feed_overflow(&self) {
+        {
+            let mut feeding = lock(&self.core_producer().feeding);
+            if *feeding {
+                return;
+            }
+            *feeding = true;
+        }
+        let app = self.clone();
+        tokio::spawn(async move {
+            let overflow = app.core_producer();
+            let transport = app.transport().clone();
+            loop {
+                let next = {
+                    let mut q = lock(&overflow.queue);
+                    let next = q.pop_front();
+                    if next.is_none() {
+                        *lock(&overflow.feeding) = false;
+                    }
+                    next
+                };
+                let Some((record, reply)) = next else {
+                    overflow.drained.notify_waiters();
+                    return;
+                };
+                let _ = reply.send(transport.send(record).await);
+            }
+        });
+    }
+}
+
+/// Waits (up to `timeout`) until the overflow list is handed over and the producer flushed.
+pub(crate) async fn flush(app: &App, timeout: Duration) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let overflow = app.core_producer();
+    loop {
+        let notified = overflow.drained.notified();
+        if lock(&overflow.queue).is_empty() && !*lock(&overflow.feeding) {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Err(Error::state(format!(
+                "{} records still waited for producer queue space after {timeout:?}",
+                lock(&overflow.queue).len()
+            )));
+        }
+    }
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    app.transport().flush(left).await
+}
