@@ -50,7 +50,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 log="$(mktemp)"
 set +e
-cargo test --workspace "${extra[@]}" 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast "${extra[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 

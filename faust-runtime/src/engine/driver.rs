@@ -217,7 +217,10 @@ impl Driver {
         let deadline = self
             .stopping()
             .unwrap_or_else(|| Instant::now() + self.options.revoke_timeout);
-        let finals = self.drain(deadline).await;
+        // After a record that cannot be processed (policy `stop`), the events before it are
+        // finished first: they are good, and a restart would stop at the same record again.
+        let finish_queued = matches!(end, End::Failed(_));
+        let finals = self.drain(deadline, finish_queued).await;
         let finals = if self.options.commit {
             finals
         } else {
@@ -259,6 +262,9 @@ impl Driver {
                 waits, full, fatal, ..
             } = intake;
             if let Some(e) = fatal {
+                if let Err(flush) = self.flush(&mut stop).await {
+                    tracing::warn!(error = %flush, "could not hand over the events before a fatal record");
+                }
                 return Err(e);
             }
             for w in waits {
@@ -470,9 +476,19 @@ impl Driver {
         }
     }
 
-    /// Ends intake: abandons queued events, waits for the held ones until `deadline`, and
-    /// returns the final offsets to commit.
-    async fn drain(&mut self, deadline: Instant) -> Vec<CommitOffset> {
+    /// Ends intake: abandons queued events (unless `finish_queued`: then they are processed
+    /// first), waits for the held ones until `deadline`, and returns the final offsets to commit.
+    async fn drain(&mut self, deadline: Instant, finish_queued: bool) -> Vec<CommitOffset> {
+        if finish_queued {
+            let trackers: Vec<Arc<PartitionTracker>> = self
+                .routes
+                .iter()
+                .flat_map(|r| r.parts.iter().flatten().map(|p| p.tracker.clone()))
+                .collect();
+            for t in trackers {
+                t.wait_settled(deadline).await;
+            }
+        }
         for r in &mut self.routes {
             for part in r.parts.iter().flatten() {
                 part.tracker.revoke();

@@ -111,6 +111,9 @@ struct ConsumerCtx {
     group: String,
     events: Mutex<VecDeque<tr::Rebalance>>,
     wake: tokio::sync::Notify,
+    /// The consumer is closing: nobody answers rebalances any more, so the callback gives the
+    /// partitions up itself (as librdkafka's default handling does).
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for ConsumerCtx {
@@ -140,6 +143,26 @@ impl ConsumerContext for ConsumerCtx {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        if self.closing.load(std::sync::atomic::Ordering::Acquire) {
+            let cooperative = matches!(
+                consumer.rebalance_protocol(),
+                RebalanceProtocol::Cooperative
+            );
+            let r = match (err, cooperative) {
+                (RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, true) => {
+                    consumer.incremental_assign(tpl)
+                }
+                (RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS, false) => {
+                    consumer.assign(tpl)
+                }
+                (_, true) => consumer.incremental_unassign(tpl),
+                (_, false) => consumer.unassign(),
+            };
+            if let Err(e) = r {
+                tracing::debug!(group = %self.group, error = %e, "rebalance while closing");
+            }
+            return;
+        }
         let tps = partitions_of(tpl);
         let event = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => tr::Rebalance::Assigned(tps),
@@ -234,6 +257,7 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
         group: config.group_id.clone(),
         events: Mutex::new(VecDeque::new()),
         wake: tokio::sync::Notify::new(),
+        closing: std::sync::atomic::AtomicBool::new(false),
     };
     let mut c = shared.base_config();
     c.set("group.id", &config.group_id)
@@ -291,6 +315,13 @@ impl KafkaConsumer {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_empty()
+    }
+
+    fn set_closing(&self) {
+        self.consumer
+            .context()
+            .closing
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn cooperative(&self) -> bool {
@@ -522,6 +553,7 @@ impl tr::Consumer for KafkaConsumer {
 
     async fn close(mut self: Box<Self>, finals: &[CommitOffset]) -> Result<()> {
         self.closed = true;
+        self.set_closing();
         let tpl = if finals.is_empty() {
             None
         } else {
@@ -554,6 +586,7 @@ impl Drop for KafkaConsumer {
         if self.closed {
             return;
         }
+        self.set_closing();
         // Leaving the group waits for the broker: do it off the async threads.
         let consumer = self.consumer.clone();
         let close = move || drop(consumer);
