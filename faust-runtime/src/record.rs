@@ -53,11 +53,16 @@
 //! | `IntEnum`           | the value, `1`                      | the same            | `#[serde(with = "faust_runtime::record::int_enum")]` with `Into<i64>` and `TryFrom<i64>` |
 //! | `bytes`             | Python's `repr`: `"b'hello'"`, `"b'\\x00\\xff'"` | the same | `Vec<u8>` / `bytes::Bytes` with `#[serde(with = "faust_runtime::record::bytes_str")]` |
 //! | a `Record`          | its JSON with its own `__faust`     | the same            | a `#[record]` struct                         |
+//! | several `Record` types on one topic (`value_type=None`) | the record's JSON, told apart by `__faust.ns` | the same | a `#[record]` enum ([`Polymorphic`]) |
 //!
 //! The date and time helpers need the `chrono` feature. chrono's own serde output differs from
 //! Faust's in the fraction of a second (chrono writes 3, 6 or 9 digits as needed, Python always
 //! 6 when not zero) and in dates; the helpers write Python's form and read chrono's, Python's,
 //! any UTC offset, and naive timestamps (taken as UTC).
+
+mod polymorphic;
+
+pub use polymorphic::Polymorphic;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeStruct};
@@ -84,6 +89,7 @@ pub fn default_namespace(module_path: &str, name: &str) -> String {
 /// Items `#[record]` expansions use. Not a public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use super::polymorphic::{serialize_variant, Buffered};
     pub use super::{with_metadata, without_metadata};
 }
 

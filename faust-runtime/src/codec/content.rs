@@ -39,6 +39,25 @@ pub enum Content {
 }
 
 impl Content {
+    /// The value under `key` when this is a map with a string key `key`.
+    pub fn get(&self, key: &str) -> Option<&Content> {
+        match self {
+            Content::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(k, Content::Str(s) if s == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The text, when this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Content::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
     fn unexpected(&self) -> de::Unexpected<'_> {
         match self {
             Content::Null => de::Unexpected::Unit,
