@@ -175,7 +175,25 @@ pub fn main(input: TokenStream) -> TokenStream {
 /// own `#[derive(..)]` is taken over, so put `#[record]` above the derive. Every `#[serde(..)]`
 /// attribute on the struct and its fields works as with serde's derive. Decoding accepts JSON
 /// with or without `__faust`. `faust_runtime::record` has field helpers for Faust's encodings of
-/// datetimes and bytes.
+/// dates, times, datetimes and bytes.
+///
+/// On an enum whose variants each hold one record type, `#[record]` (no keys) makes a
+/// polymorphic record, for topics that carry several record types as Faust's `value_type=None`
+/// does: each variant encodes as its record with its namespace, and decoding picks the variant
+/// by `__faust.ns`. An unknown namespace is a decoding error, unless one variant is marked
+/// `#[record(other)]` to take those records (as `serde_json::Value` or any type that decodes
+/// from them). See `faust_runtime::record::Polymorphic`.
+///
+/// ```ignore
+/// #[record]
+/// #[derive(Clone, Debug)]
+/// pub enum Event {
+///     Order(Order),
+///     Refund(Refund),
+///     #[record(other)]
+///     Unknown(serde_json::Value),
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn record(attr: TokenStream, item: TokenStream) -> TokenStream {
     record::expand(attr.into(), item.into()).into()

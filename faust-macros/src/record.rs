@@ -5,18 +5,24 @@
 //! The struct's `#[serde(..)]` attributes (container and field) move to a hidden copy of the
 //! struct that derives serde's traits in `remote` mode, so every serde attribute works as with a
 //! plain derive; `Serialize`/`Deserialize` in the struct's own `#[derive(..)]` are taken over.
+//!
+//! `#[record]` on an enum whose variants each hold one record type (`Order(Order)`) makes a
+//! polymorphic record: each variant encodes as its record, with its namespace, and decoding picks
+//! the variant by `__faust.ns`; one variant may be `#[record(other)]`, for every other namespace.
 
 use crate::attr::{self, split_entries, Errors, KeySet};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Attribute, Fields, GenericParam, Item, ItemStruct, LitStr, Path, Token};
+use syn::{Attribute, Fields, GenericParam, Item, ItemEnum, ItemStruct, LitStr, Path, Token};
 
 /// Every key `#[record]` accepts.
 pub(crate) const KEYS: &[&str] = &["namespace", "include_metadata"];
 
 const EXAMPLE: &str = "#[record(namespace = \"app.Order\")] struct Order { id: u64 }";
+
+const ENUM_EXAMPLE: &str = "#[record] enum Event { Order(Order), Refund(Refund) }";
 
 #[derive(Default)]
 struct Settings {
@@ -67,13 +73,15 @@ fn record_struct(item: TokenStream, errors: &Errors) -> Option<ItemStruct> {
             Fields::Unnamed(f) => ("a tuple struct", f.span()),
             Fields::Unit => ("a unit struct", s.ident.span()),
         },
-        Item::Enum(e) => ("an enum", e.enum_token.span),
         Item::Union(u) => ("a union", u.union_token.span),
         other => ("this item", other.span()),
     };
     errors.at(
         span,
-        format!("#[record] goes on a struct with named fields such as `{EXAMPLE}`, not on {what}"),
+        format!(
+            "#[record] goes on a struct with named fields such as `{EXAMPLE}`, or on an enum of \
+             record types such as `{ENUM_EXAMPLE}`, not on {what}"
+        ),
     );
     None
 }
@@ -123,6 +131,9 @@ fn drop_serde_derives(attrs: &mut Vec<Attribute>, errors: &Errors) {
 
 /// Expands `#[record(attr)] item`.
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    if let Ok(Item::Enum(e)) = syn::parse2::<Item>(item.clone()) {
+        return expand_enum(attr, e);
+    }
     let errors = Errors::new();
     let settings = parse_settings(attr, &errors);
     let Some(mut strukt) = record_struct(item.clone(), &errors) else {
@@ -254,6 +265,181 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// One variant of a polymorphic record enum.
+struct Variant {
+    ident: syn::Ident,
+    ty: syn::Type,
+}
+
+/// Whether `attr` is `#[record(other)]`; reports any other `#[record(..)]` on a variant.
+fn is_other(attr: &Attribute, errors: &Errors) -> bool {
+    if !attr.path().is_ident("record") {
+        return false;
+    }
+    match attr.parse_args::<syn::Ident>() {
+        Ok(id) if id == "other" => true,
+        _ => {
+            errors.spanned(
+                attr,
+                "on a variant of a polymorphic record, only `#[record(other)]` is accepted \
+                 (the variant that takes records of any other namespace)",
+            );
+            false
+        }
+    }
+}
+
+/// Expands `#[record] enum E { A(A), B(B) }`: a polymorphic record.
+fn expand_enum(attr: TokenStream, mut item: ItemEnum) -> TokenStream {
+    let errors = Errors::new();
+    if !attr.is_empty() {
+        errors.spanned(
+            &attr,
+            "#[record] on an enum takes no settings: each variant's record type has its own \
+             `namespace` and metadata",
+        );
+    }
+    if let Some(p) = item.generics.params.first() {
+        errors.spanned(
+            p,
+            "a polymorphic record enum cannot have generic parameters",
+        );
+    }
+    drop_serde_derives(&mut item.attrs, &errors);
+    for a in take_serde_attrs(&mut item.attrs) {
+        errors.spanned(
+            a,
+            "serde attributes do not apply to a polymorphic record enum: it is encoded as the \
+             variant's record",
+        );
+    }
+    let mut records = Vec::new();
+    let mut other: Option<Variant> = None;
+    for v in item.variants.iter_mut() {
+        let mut marked_other = false;
+        v.attrs.retain(|a| {
+            if a.path().is_ident("record") {
+                marked_other |= is_other(a, &errors);
+                false
+            } else {
+                true
+            }
+        });
+        for a in take_serde_attrs(&mut v.attrs) {
+            errors.spanned(
+                a,
+                "serde attributes do not apply to the variants of a polymorphic record enum",
+            );
+        }
+        let ty = match &v.fields {
+            Fields::Unnamed(f) if f.unnamed.len() == 1 => f.unnamed[0].ty.clone(),
+            _ => {
+                errors.spanned(
+                    &*v,
+                    format!(
+                        "each variant of a polymorphic record holds one record type, as in \
+                         `{ENUM_EXAMPLE}`"
+                    ),
+                );
+                continue;
+            }
+        };
+        let variant = Variant {
+            ident: v.ident.clone(),
+            ty,
+        };
+        if marked_other {
+            if other.is_some() {
+                errors.spanned(&v.ident, "only one variant can be `#[record(other)]`");
+            }
+            other = Some(variant);
+        } else {
+            records.push(variant);
+        }
+    }
+    if records.is_empty()
+        && item
+            .variants
+            .iter()
+            .all(|v| matches!(&v.fields, Fields::Unnamed(f) if f.unnamed.len() == 1))
+    {
+        errors.at(
+            item.ident.span(),
+            format!(
+                "a polymorphic record needs at least one record variant, as in `{ENUM_EXAMPLE}`"
+            ),
+        );
+    }
+
+    let ident = &item.ident;
+    let name = LitStr::new(&ident.to_string(), ident.span());
+    let serde = quote!(::faust_runtime::__private::serde);
+    let record = quote!(::faust_runtime::record::Record);
+    let private = quote!(::faust_runtime::record::__private);
+    let idents: Vec<_> = records.iter().map(|v| &v.ident).collect();
+    let types: Vec<_> = records.iter().map(|v| &v.ty).collect();
+    let indices: Vec<_> = (0..records.len()).collect();
+    let count = records.len();
+    let (other_ns, other_ser, other_de) = match &other {
+        Some(Variant { ident: o, .. }) => (
+            quote!(#ident::#o(_) => ::core::option::Option::None,),
+            quote!(#ident::#o(__v) => #serde::Serialize::serialize(__v, __serializer),),
+            quote!(__record.decode().map(#ident::#o)),
+        ),
+        None => (
+            quote!(),
+            quote!(),
+            quote!(::core::result::Result::Err(__record.unknown(#name, &__known))),
+        ),
+    };
+
+    let errors = errors.into_compile_errors();
+    quote! {
+        #item
+
+        const _: () = {
+            impl ::faust_runtime::record::Polymorphic for #ident {
+                fn namespaces() -> ::std::vec::Vec<&'static str> {
+                    ::std::vec![#(<#types as #record>::namespace()),*]
+                }
+                fn namespace(&self) -> ::core::option::Option<&'static str> {
+                    match self {
+                        #(#ident::#idents(_) => ::core::option::Option::Some(<#types as #record>::namespace()),)*
+                        #other_ns
+                    }
+                }
+            }
+
+            impl #serde::Serialize for #ident {
+                fn serialize<__S: #serde::Serializer>(
+                    &self,
+                    __serializer: __S,
+                ) -> ::core::result::Result<__S::Ok, __S::Error> {
+                    match self {
+                        #(#ident::#idents(__v) => #private::serialize_variant::<#types, __S>(__v, __serializer),)*
+                        #other_ser
+                    }
+                }
+            }
+
+            impl<'__de> #serde::Deserialize<'__de> for #ident {
+                fn deserialize<__D: #serde::Deserializer<'__de>>(
+                    __deserializer: __D,
+                ) -> ::core::result::Result<Self, __D::Error> {
+                    let __known: [&'static str; #count] = [#(<#types as #record>::namespace()),*];
+                    let __record = #private::Buffered::<__D::Error>::read(__deserializer)?;
+                    match __record.position(&__known) {
+                        #(::core::option::Option::Some(#indices) => __record.decode::<#types>().map(#ident::#idents),)*
+                        _ => #other_de,
+                    }
+                }
+            }
+        };
+
+        #errors
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::expand;
@@ -321,7 +507,7 @@ mod tests {
             ),
         );
         assert_eq!(messages(&out).len(), 1, "{out}");
-        assert!(out.to_string().contains("not on an enum"), "{out}");
+        assert!(out.to_string().contains("holds one record type"), "{out}");
         let out = expand(
             quote!(),
             quote!(
@@ -349,5 +535,79 @@ mod tests {
         assert_eq!(msgs.len(), 2, "{msgs:?}");
         assert!(msgs[0].contains("did you mean `namespace`"));
         assert!(msgs[1].contains("`include_metadata` expects `true` or `false`"));
+    }
+
+    #[test]
+    fn enums_become_polymorphic_records() {
+        let out = expand(
+            quote!(),
+            quote!(
+                #[derive(Debug, Serialize, Deserialize, Clone)]
+                pub enum Event {
+                    Order(Order),
+                    Refund(app::Refund),
+                    #[record(other)]
+                    Unknown(serde_json::Value),
+                }
+            ),
+        );
+        assert!(messages(&out).is_empty(), "{out}");
+        let text = out.to_string();
+        let item = text.split("const _").next().unwrap();
+        assert!(item.contains("derive (Debug , Clone)"), "{item}");
+        assert!(!item.contains("record"), "{item}");
+        assert!(text.contains("Polymorphic for Event"));
+        assert!(text.contains("Some (0usize) => __record . decode :: < Order >"));
+        assert!(text.contains("Some (1usize) => __record . decode :: < app :: Refund >"));
+        assert!(text.contains("__record . decode () . map (Event :: Unknown)"));
+        assert!(!text.contains("__record . unknown"));
+    }
+
+    #[test]
+    fn wrong_polymorphic_enums_are_reported() {
+        let msgs = messages(&expand(
+            quote!(namespace = "x"),
+            quote!(
+                #[serde(tag = "t")]
+                enum E<T> {
+                    A(A),
+                    B {
+                        x: u8,
+                    },
+                    C(C, D),
+                    #[record(other)]
+                    X(serde_json::Value),
+                    #[record(other)]
+                    Y(serde_json::Value),
+                    #[record(sometimes)]
+                    Z(Z),
+                    #[serde(rename = "q")]
+                    Q(T),
+                }
+            ),
+        ));
+        let all = msgs.join("\n");
+        for want in [
+            "takes no settings",
+            "generic parameters",
+            "serde attributes do not apply to a polymorphic record enum",
+            "holds one record type",
+            "only one variant can be `#[record(other)]`",
+            "only `#[record(other)]` is accepted",
+            "serde attributes do not apply to the variants",
+        ] {
+            assert!(all.contains(want), "missing {want:?} in {all}");
+        }
+        let msgs = messages(&expand(
+            quote!(),
+            quote!(
+                enum E {
+                    #[record(other)]
+                    X(serde_json::Value),
+                }
+            ),
+        ));
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        assert!(msgs[0].contains("at least one record variant"), "{msgs:?}");
     }
 }

@@ -29,25 +29,40 @@
 //!
 //! # Field types and Faust's encodings
 //!
-//! Faust's JSON writes a few Python types in its own way. Where serde's default already gives the
-//! same JSON, nothing is needed:
+//! Faust's JSON writes a few Python types in its own way, and what it writes depends on the
+//! JSON library the Faust app runs with: Python's stdlib `json` for a plain
+//! `pip install faust-streaming`, orjson for `faust-streaming[fast]` (see
+//! [`crate::codec::faust_json`]; the `json` codec writes the stdlib flavour unless told
+//! otherwise, and reads both). Faust decodes these fields back as it finds them in the JSON
+//! (a `date` field arrives in Python as the string, unless the record coerces), so the Rust side
+//! has to read every form Faust writes:
 //!
-//! | Python field        | Faust JSON                          | Rust field                                   |
-//! |---------------------|-------------------------------------|----------------------------------------------|
-//! | `str`, `int`, `float`, `bool`, `None` | as JSON           | `String`, integers, `f64`, `bool`, `Option<T>` (default) |
-//! | `Decimal`           | string, `"1.50"`                    | `rust_decimal::Decimal` with its `serde` feature (default) |
-//! | `UUID`              | string, `"6f1c…-…"` (lowercase, hyphenated) | `uuid::Uuid` with its `serde` feature (default) |
-//! | `set`, `frozenset`, `tuple`, `list` | list            | `HashSet`, `BTreeSet`, tuples, `Vec` (default) |
-//! | `date`              | `"2024-01-02"`                      | `chrono::NaiveDate` (default)                |
-//! | `Enum` with string values | the value, `"red"`            | unit enum with `#[serde(rename_all = "lowercase")]` or per-variant `rename` (default) |
-//! | `IntEnum`           | the value, `1`                      | `#[serde(with = "faust_runtime::record::int_enum")]` with `Into<i64>` and `TryFrom<i64>` |
-//! | `bytes`             | string (UTF-8 text)                 | `Vec<u8>` / `bytes::Bytes` with `#[serde(with = "faust_runtime::record::bytes_str")]` |
-//! | `datetime` (UTC)    | `"2024-01-02T03:04:05.123456Z"`     | `chrono::DateTime<Utc>` with `#[serde(with = "faust_runtime::record::datetime")]` (feature `chrono`) |
-//! | naive `datetime`    | `"2024-01-02T03:04:05.123456"`      | `chrono::NaiveDateTime` with `#[serde(with = "faust_runtime::record::naive_datetime")]` (feature `chrono`) |
+//! | Python field        | Faust JSON, stdlib `json`           | Faust JSON, orjson  | Rust field                                   |
+//! |---------------------|-------------------------------------|---------------------|----------------------------------------------|
+//! | `str`               | `"caf\u00e9"` (non-ASCII escaped)  | `"café"`            | `String` (reads both)                        |
+//! | `int`, `bool`, `None` | as JSON                           | as JSON             | integers, `bool`, `Option<T>` (default)      |
+//! | `float`             | `0.5`, `1e-07`, `NaN`, `Infinity`, `-Infinity` | `0.5`, `1e-7`, `null` for all three | `f64` (reads all; `null` reads as NaN, and as `None` in an `Option<f64>`) |
+//! | `Decimal`           | `str(d)`: `"12.50"`, `"1E-7"`       | the same            | `rust_decimal::Decimal` with its `serde` feature (reads both notations, writes `"0.0000001"`) |
+//! | `UUID`              | `"6f1c…-…"` (lowercase, hyphenated) | the same            | `uuid::Uuid` with its `serde` feature (default) |
+//! | `set`, `frozenset`, `tuple`, `list` | list                | list                | `HashSet`, `BTreeSet`, tuples, `Vec` (default) |
+//! | `date`              | `"2024-01-02T00:00:00"`             | `"2024-01-02"`      | `chrono::NaiveDate` with `#[serde(with = "faust_runtime::record::date")]` (reads both, writes the codec's flavour) |
+//! | `time`              | `"03:04:05.123456"`                 | the same            | `chrono::NaiveTime` with `#[serde(with = "faust_runtime::record::time")]` |
+//! | `datetime` (UTC)    | `"2024-01-02T03:04:05.123456Z"`     | the same            | `chrono::DateTime<Utc>` with `#[serde(with = "faust_runtime::record::datetime")]` |
+//! | naive `datetime`    | `"2024-01-02T03:04:05.123456"`      | the same            | `chrono::NaiveDateTime` with `#[serde(with = "faust_runtime::record::naive_datetime")]` |
+//! | `Enum` with string values | the value, `"red"`            | the same            | unit enum with `#[serde(rename_all = "lowercase")]` or per-variant `rename` (default) |
+//! | `IntEnum`           | the value, `1`                      | the same            | `#[serde(with = "faust_runtime::record::int_enum")]` with `Into<i64>` and `TryFrom<i64>` |
+//! | `bytes`             | Python's `repr`: `"b'hello'"`, `"b'\\x00\\xff'"` | the same | `Vec<u8>` / `bytes::Bytes` with `#[serde(with = "faust_runtime::record::bytes_str")]` |
+//! | a `Record`          | its JSON with its own `__faust`     | the same            | a `#[record]` struct                         |
+//! | several `Record` types on one topic (`value_type=None`) | the record's JSON, told apart by `__faust.ns` | the same | a `#[record]` enum ([`Polymorphic`]) |
 //!
-//! chrono's own serde output differs from Faust's only in the fraction of a second (chrono writes
-//! 3, 6 or 9 digits as needed, Python always 6 when not zero); the helpers write Python's form
-//! and read both, any UTC offset, and naive timestamps (taken as UTC).
+//! The date and time helpers need the `chrono` feature. chrono's own serde output differs from
+//! Faust's in the fraction of a second (chrono writes 3, 6 or 9 digits as needed, Python always
+//! 6 when not zero) and in dates; the helpers write Python's form and read chrono's, Python's,
+//! any UTC offset, and naive timestamps (taken as UTC).
+
+mod polymorphic;
+
+pub use polymorphic::Polymorphic;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeStruct};
@@ -74,6 +89,7 @@ pub fn default_namespace(module_path: &str, name: &str) -> String {
 /// Items `#[record]` expansions use. Not a public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use super::polymorphic::{serialize_variant, Buffered};
     pub use super::{with_metadata, without_metadata};
 }
 
@@ -557,30 +573,144 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for MetaFilter<A> {
 // ---------------------------------------------------------------------------------------------
 // Field helpers for Faust's encodings.
 
-/// `bytes` as Faust writes them: a string (the bytes as UTF-8 text). Use on `Vec<u8>`,
-/// `bytes::Bytes` or any `AsRef<[u8]> + From<Vec<u8>>` field:
-/// `#[serde(with = "faust_runtime::record::bytes_str")]`. Writing bytes that are not UTF-8 is an
-/// error (Faust cannot write them either); reading accepts a string, bytes or a list of numbers.
+/// `bytes` as Faust writes them: Python's `repr` of the bytes as a string (`"b'hello'"`,
+/// `"b'\\x00\\xff'"` in the JSON), which is what Faust's JSON encoder does with a `bytes`
+/// field in both flavours. Use on `Vec<u8>`, `bytes::Bytes` or any
+/// `AsRef<[u8]> + From<Vec<u8>>` field: `#[serde(with = "faust_runtime::record::bytes_str")]`.
+///
+/// Reading accepts that `repr` (either quote, every escape Python's bytes literals have), plain
+/// text (its UTF-8 bytes: what other producers, and faust-rs before it wrote `repr`, send),
+/// bytes, or a list of numbers. Binary formats (msgpack) carry the bytes as they are.
+///
+/// ```
+/// use faust_runtime::record::bytes_str;
+///
+/// assert_eq!(bytes_str::repr(b"hello"), "b'hello'");
+/// assert_eq!(bytes_str::repr(b"it's \x00\xff"), r#"b"it's \x00\xff""#);
+/// assert_eq!(bytes_str::parse_repr(r"b'\x00\xffhi\'\n'").unwrap(), b"\x00\xffhi'\n");
+/// assert_eq!(bytes_str::parse_repr("hello"), None);
+/// ```
 pub mod bytes_str {
     use serde::de::{self, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
     use std::fmt;
 
-    /// Writes the bytes as a string.
+    /// Python's `repr` of `bytes`, as a `Display` value (so it is written without a copy).
+    struct Repr<'a>(&'a [u8]);
+
+    impl fmt::Display for Repr<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            use fmt::Write as _;
+            // Python quotes with ' unless the bytes hold ' and no ".
+            let quote = if self.0.contains(&b'\'') && !self.0.contains(&b'"') {
+                '"'
+            } else {
+                '\''
+            };
+            f.write_char('b')?;
+            f.write_char(quote)?;
+            let mut start = 0;
+            for (i, &b) in self.0.iter().enumerate() {
+                let plain = (0x20..0x7f).contains(&b) && b != b'\\' && char::from(b) != quote;
+                if plain {
+                    continue;
+                }
+                // A run of printable ASCII is valid UTF-8.
+                f.write_str(std::str::from_utf8(&self.0[start..i]).unwrap_or_default())?;
+                start = i + 1;
+                match b {
+                    b'\\' => f.write_str("\\\\")?,
+                    b'\t' => f.write_str("\\t")?,
+                    b'\n' => f.write_str("\\n")?,
+                    b'\r' => f.write_str("\\r")?,
+                    _ if char::from(b) == quote => {
+                        f.write_char('\\')?;
+                        f.write_char(quote)?;
+                    }
+                    _ => write!(f, "\\x{b:02x}")?,
+                }
+            }
+            f.write_str(std::str::from_utf8(&self.0[start..]).unwrap_or_default())?;
+            f.write_char(quote)
+        }
+    }
+
+    /// Python's `repr` of `bytes`: `b'hello'`, `b'\x00'`, `b"it's"`.
+    pub fn repr(bytes: &[u8]) -> String {
+        Repr(bytes).to_string()
+    }
+
+    /// The bytes of a Python bytes literal such as `repr` writes (`b'..'` or `b".."`), or
+    /// `None` when `text` is not one.
+    pub fn parse_repr(text: &str) -> Option<Vec<u8>> {
+        let body = text.strip_prefix('b')?;
+        let quote = body.chars().next().filter(|q| *q == '\'' || *q == '"')?;
+        let body = body[1..].strip_suffix(quote)?.as_bytes();
+        let mut out = Vec::with_capacity(body.len());
+        let mut i = 0;
+        while i < body.len() {
+            let b = body[i];
+            i += 1;
+            if !b.is_ascii() || b == quote as u8 {
+                return None;
+            }
+            if b != b'\\' {
+                out.push(b);
+                continue;
+            }
+            let e = *body.get(i)?;
+            i += 1;
+            match e {
+                b'\\' | b'\'' | b'"' => out.push(e),
+                b'n' => out.push(b'\n'),
+                b't' => out.push(b'\t'),
+                b'r' => out.push(b'\r'),
+                b'a' => out.push(0x07),
+                b'b' => out.push(0x08),
+                b'f' => out.push(0x0c),
+                b'v' => out.push(0x0b),
+                b'\n' => {}
+                b'x' => {
+                    let hex = std::str::from_utf8(body.get(i..i + 2)?).ok()?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 2;
+                }
+                b'0'..=b'7' => {
+                    let mut n = u32::from(e - b'0');
+                    for _ in 0..2 {
+                        match body.get(i) {
+                            Some(&d @ b'0'..=b'7') => {
+                                n = n * 8 + u32::from(d - b'0');
+                                i += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    out.push((n & 0xff) as u8);
+                }
+                // Python keeps unknown escapes as they are.
+                other => {
+                    out.push(b'\\');
+                    out.push(other);
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Writes the bytes as Python's `repr` text (as bytes in binary formats).
     pub fn serialize<T: AsRef<[u8]> + ?Sized, S: Serializer>(
         value: &T,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(value.as_ref()) {
-            Ok(text) => s.serialize_str(text),
-            Err(e) => Err(serde::ser::Error::custom(format!(
-                "bytes field is not UTF-8 (invalid at byte {}); Faust writes bytes as text",
-                e.valid_up_to()
-            ))),
+        if s.is_human_readable() {
+            s.collect_str(&Repr(value.as_ref()))
+        } else {
+            s.serialize_bytes(value.as_ref())
         }
     }
 
-    /// Reads a string (or bytes, or a list of numbers) into bytes.
+    /// Reads Python's `repr` text, plain text, bytes, or a list of numbers into bytes.
     pub fn deserialize<'de, T: From<Vec<u8>>, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
         d.deserialize_any(BytesVisitor).map(T::from)
     }
@@ -593,10 +723,10 @@ pub mod bytes_str {
             f.write_str("a string of bytes")
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
-            Ok(v.as_bytes().to_vec())
+            Ok(parse_repr(v).unwrap_or_else(|| v.as_bytes().to_vec()))
         }
         fn visit_string<E: de::Error>(self, v: String) -> Result<Vec<u8>, E> {
-            Ok(v.into_bytes())
+            Ok(parse_repr(&v).unwrap_or_else(|| v.into_bytes()))
         }
         fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
             Ok(v.to_vec())
@@ -711,6 +841,150 @@ pub mod datetime {
                 None => Ok(None),
             }
         }
+    }
+}
+
+/// `date` fields as Faust writes them, which depends on the JSON library of the Faust app:
+/// stdlib `json` writes a date as midnight, `"2024-01-02T00:00:00"`; orjson writes
+/// `"2024-01-02"`. Use on a `chrono::NaiveDate` field:
+/// `#[serde(with = "faust_runtime::record::date")]` (or `date::option` on an
+/// `Option<NaiveDate>`). Writing follows the flavour of the `json` codec doing the encoding
+/// (stdlib when encoded any other way, e.g. with `serde_json` directly); reading accepts both
+/// forms and any datetime text (its date, in UTC when it has an offset).
+///
+/// ```
+/// use chrono::NaiveDate;
+/// use faust_runtime::codec::faust_json::{self, JsonFlavour};
+/// use faust_runtime::prelude::*;
+///
+/// #[record(namespace = "app.Visit")]
+/// #[derive(Debug, PartialEq)]
+/// struct Visit {
+///     #[serde(with = "faust_runtime::record::date")]
+///     day: NaiveDate,
+/// }
+///
+/// let v = Visit { day: NaiveDate::from_ymd_opt(2024, 1, 2).unwrap() };
+/// let stdlib = faust_json::to_vec(&v, JsonFlavour::Stdlib)?;
+/// assert_eq!(stdlib, br#"{"day":"2024-01-02T00:00:00","__faust":{"ns":"app.Visit"}}"#);
+/// let orjson = faust_json::to_vec(&v, JsonFlavour::Orjson)?;
+/// assert_eq!(orjson, br#"{"day":"2024-01-02","__faust":{"ns":"app.Visit"}}"#);
+/// assert_eq!(faust_json::from_slice::<Visit>(&stdlib)?, v);
+/// assert_eq!(faust_json::from_slice::<Visit>(&orjson)?, v);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[cfg(feature = "chrono")]
+pub mod date {
+    use crate::codec::faust_json::{writing_flavour, JsonFlavour};
+    use chrono::NaiveDate;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The Faust text of a date in `flavour`.
+    pub fn format(value: &NaiveDate, flavour: JsonFlavour) -> String {
+        match flavour {
+            JsonFlavour::Stdlib => value.format("%Y-%m-%dT00:00:00").to_string(),
+            JsonFlavour::Orjson => value.format("%Y-%m-%d").to_string(),
+        }
+    }
+
+    /// Parses `"2024-01-02"`, `"2024-01-02T00:00:00"` or any datetime text Faust writes.
+    pub fn parse(text: &str) -> Result<NaiveDate, String> {
+        let t = text.trim();
+        NaiveDate::parse_from_str(t, "%Y-%m-%d")
+            .ok()
+            .or_else(|| super::naive_datetime::parse(t).ok().map(|d| d.date()))
+            .or_else(|| super::datetime::parse(t).ok().map(|d| d.date_naive()))
+            .ok_or_else(|| format!("'{text}' is not an ISO-8601 date"))
+    }
+
+    /// Writes the Faust text in the flavour being encoded.
+    pub fn serialize<S: Serializer>(value: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+        match writing_flavour().unwrap_or_default() {
+            JsonFlavour::Stdlib => s.collect_str(&value.format("%Y-%m-%dT00:00:00")),
+            JsonFlavour::Orjson => s.collect_str(&value.format("%Y-%m-%d")),
+        }
+    }
+
+    /// Reads a date from either form.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for `Option<NaiveDate>` (`null` for `None`).
+    pub mod option {
+        use chrono::NaiveDate;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Writes the Faust text, or `null`.
+        pub fn serialize<S: Serializer>(
+            value: &Option<NaiveDate>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(v) => s.serialize_some(&super::AsFaust(v)),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Reads a date from either form, or `null`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+            match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+                Some(text) => super::parse(&text)
+                    .map(Some)
+                    .map_err(serde::de::Error::custom),
+                None => Ok(None),
+            }
+        }
+    }
+
+    /// A date that serializes as [`serialize`] writes it.
+    struct AsFaust<'a>(&'a NaiveDate);
+
+    impl serde::Serialize for AsFaust<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            serialize(self.0, s)
+        }
+    }
+}
+
+/// `time` fields as Faust writes them (Python's `isoformat`, the same in both flavours):
+/// `"03:04:05"`, or `"03:04:05.123456"` when the microseconds are not zero. Use on a
+/// `chrono::NaiveTime` field: `#[serde(with = "faust_runtime::record::time")]`. Reading also
+/// accepts `"03:04"` and any number of fraction digits.
+#[cfg(feature = "chrono")]
+pub mod time {
+    use chrono::{NaiveTime, Timelike};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// The Faust (Python `isoformat`) text of a time.
+    pub fn format(value: &NaiveTime) -> String {
+        let micros = value.nanosecond() % 1_000_000_000 / 1_000;
+        let base = value.format("%H:%M:%S");
+        if micros == 0 {
+            base.to_string()
+        } else {
+            format!("{base}.{micros:06}")
+        }
+    }
+
+    /// Parses `"03:04:05.123456"`, `"03:04:05"` or `"03:04"`.
+    pub fn parse(text: &str) -> Result<NaiveTime, String> {
+        let t = text.trim();
+        NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
+            .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
+            .map_err(|_| format!("'{text}' is not an ISO-8601 time"))
+    }
+
+    /// Writes the Faust text.
+    pub fn serialize<S: Serializer>(value: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(value))
+    }
+
+    /// Reads a time from text.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveTime, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        parse(&text).map_err(serde::de::Error::custom)
     }
 }
 

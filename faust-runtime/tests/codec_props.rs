@@ -79,7 +79,10 @@ fn order() -> impl Strategy<Value = Order> {
 
 const STRUCTURED: &[&str] = &[
     "json",
+    "json:stdlib",
+    "json:orjson",
     "json|binary",
+    "json:orjson|binary",
     "json|binary|binary",
     "msgpack",
     "msgpack|binary",
@@ -90,12 +93,16 @@ const TEXT: &[&str] = &[
     "binary",
     "raw|binary",
     "json",
+    "json:stdlib",
+    "json:orjson",
     "json|binary",
     "msgpack",
 ];
 
 const ALL: &[&str] = &[
     "json",
+    "json:stdlib",
+    "json:orjson",
     "raw",
     "binary",
     "msgpack",

@@ -121,7 +121,8 @@ impl TryFrom<i64> for Priority {
     }
 }
 
-/// Every Python type Faust encodes in its own way.
+/// Every Python type Faust encodes in its own way (the bytes below are what faust-streaming
+/// 0.15.3 writes for this record with the stdlib `json`).
 #[record(namespace = "app.Payment")]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Payment {
@@ -131,6 +132,7 @@ pub struct Payment {
     pub at: DateTime<Utc>,
     #[serde(with = "faust_runtime::record::datetime::option")]
     pub settled: Option<DateTime<Utc>>,
+    #[serde(with = "faust_runtime::record::date")]
     pub day: NaiveDate,
     pub tags: BTreeSet<String>,
     pub point: (i32, i32),
@@ -159,8 +161,8 @@ fn payment() -> Payment {
 
 const FAUST_PAYMENT: &str = concat!(
     r#"{"id":"6f1c1a52-2f0e-4d6b-9a43-2b1d1c3e4f50","amount":"12.50","#,
-    r#""at":"2024-01-02T03:04:05.123456Z","settled":null,"day":"2024-01-02","#,
-    r#""tags":["a","b"],"point":[1,-2],"status":"paid","priority":2,"memo":"hello","#,
+    r#""at":"2024-01-02T03:04:05.123456Z","settled":null,"day":"2024-01-02T00:00:00","#,
+    r#""tags":["a","b"],"point":[1,-2],"status":"paid","priority":2,"memo":"b'hello'","#,
     r#""__faust":{"ns":"app.Payment"}}"#
 );
 
@@ -211,16 +213,26 @@ fn datetimes_read_any_offset_and_naive_times() {
 
 #[test]
 fn helper_errors_are_errors() {
+    // Any bytes are fine: Python's repr escapes what is not printable ASCII.
     let mut p = payment();
-    p.memo = vec![0xff, 0xfe];
-    let err = serde_json::to_string(&p).unwrap_err();
-    assert!(err.to_string().contains("not UTF-8"), "{err}");
+    p.memo = vec![0xff, 0xfe, b'\'', b'\\'];
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains(r#""memo":"b\"\\xff\\xfe'\\\\\"""#), "{json}");
+    assert_eq!(serde_json::from_str::<Payment>(&json).unwrap(), p);
     let bad = FAUST_PAYMENT.replace(r#""priority":2"#, r#""priority":9"#);
     let err = serde_json::from_str::<Payment>(&bad).unwrap_err();
     assert!(err.to_string().contains("no priority 9"), "{err}");
-    // bytes_str reads a list of numbers too.
-    let list = FAUST_PAYMENT.replace(r#""memo":"hello""#, r#""memo":[104,105]"#);
+    // bytes_str reads a list of numbers and plain text too.
+    let list = FAUST_PAYMENT.replace(r#""memo":"b'hello'""#, r#""memo":[104,105]"#);
     assert_eq!(serde_json::from_str::<Payment>(&list).unwrap().memo, b"hi");
+    let text = FAUST_PAYMENT.replace(r#""memo":"b'hello'""#, r#""memo":"h\u00e9""#);
+    assert_eq!(
+        serde_json::from_str::<Payment>(&text).unwrap().memo,
+        "hé".as_bytes()
+    );
+    let bad = FAUST_PAYMENT.replace("2024-01-02T00:00:00", "2024-13-02");
+    let err = serde_json::from_str::<Payment>(&bad).unwrap_err();
+    assert!(err.to_string().contains("not an ISO-8601 date"), "{err}");
 }
 
 /// serde attributes work as with serde's derive.

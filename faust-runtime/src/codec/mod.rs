@@ -6,10 +6,17 @@
 //!
 //! | name      | kind   | what it does                                                                 |
 //! |-----------|--------|------------------------------------------------------------------------------|
-//! | `json`    | format | compact JSON (`serde_json`); Faust's default for values                       |
+//! | `json`    | format | Faust's compact JSON, in the [default flavour](faust_json::default_json_flavour); Faust's default for values |
+//! | `json:stdlib` | format | Faust's JSON as Python's stdlib `json` writes it (a plain `pip install faust-streaming`): non-ASCII escaped, `NaN`/`Infinity` tokens |
+//! | `json:orjson` | format | Faust's JSON as orjson writes it (`faust-streaming[fast]`): raw UTF-8, `null` for NaN/Infinity |
 //! | `raw`     | format | strings as their UTF-8 bytes, bytes as they are; Faust's default for keys    |
 //! | `msgpack` | format | MessagePack with structs as maps (self-describing)                           |
 //! | `binary`  | stage  | base64 (standard alphabet, padded), as Python's `base64.b64encode`           |
+//!
+//! All three JSON names decode both flavours; they differ only in the bytes they write (see
+//! [`faust_json`] for every difference). The flavour matters for keys above all: a JSON key is
+//! hashed as bytes to choose its partition, so a Rust app and a Faust app agree on the partition
+//! of a non-ASCII key only when they write the same flavour.
 //!
 //! A chain that starts with a stage encodes the value with `raw` first (`"binary"` is
 //! `"raw|binary"`), as Faust does. `raw` after the first element changes nothing.
@@ -43,7 +50,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub(crate) mod content;
+pub mod faust_json;
 mod raw;
+
+pub use faust_json::{default_json_flavour, set_default_json_flavour, JsonFlavour};
 
 pub use erased_serde;
 
@@ -159,7 +170,7 @@ enum Registered {
     Format(Arc<dyn Format>),
 }
 
-const BUILTIN_FORMATS: &[&str] = &["json", "msgpack", "raw"];
+const BUILTIN_FORMATS: &[&str] = &["json", "json:orjson", "json:stdlib", "msgpack", "raw"];
 const BUILTIN_STAGES: &[&str] = &["binary"];
 
 fn registry() -> &'static RwLock<BTreeMap<String, Registered>> {
@@ -233,7 +244,8 @@ pub fn known() -> Vec<String> {
 
 #[derive(Clone)]
 enum FormatKind {
-    Json,
+    /// Faust JSON; `None` follows the process-wide default flavour at each encode.
+    Json(Option<JsonFlavour>),
     Raw,
     Msgpack,
     Custom(Arc<dyn Format>),
@@ -281,7 +293,9 @@ enum Element {
 /// What one element of a chain names.
 fn element(part: &str) -> crate::Result<Element> {
     Ok(match part {
-        "json" => Element::Format(FormatKind::Json),
+        "json" => Element::Format(FormatKind::Json(None)),
+        "json:stdlib" => Element::Format(FormatKind::Json(Some(JsonFlavour::Stdlib))),
+        "json:orjson" => Element::Format(FormatKind::Json(Some(JsonFlavour::Orjson))),
         "raw" => Element::Format(FormatKind::Raw),
         "msgpack" => Element::Format(FormatKind::Msgpack),
         "binary" => Element::Stage(StageKind::Binary),
@@ -329,7 +343,8 @@ impl<T: Serialize + ?Sized> Serialize for Erase<'_, T> {
 }
 
 impl Serializer {
-    /// Resolves a serializer name such as `"json"`, `"raw"`, `"msgpack"`, `"json|binary"` or a
+    /// Resolves a serializer name such as `"json"`, `"json:orjson"`, `"raw"`, `"msgpack"`,
+    /// `"json|binary"` or a
     /// registered name. Unknown elements give [`crate::Error::UnknownCodec`] listing the known
     /// names; a format anywhere but first gives [`crate::Error::Codec`].
     pub fn resolve(name: &str) -> crate::Result<Serializer> {
@@ -376,7 +391,10 @@ impl Serializer {
     /// Encodes a typed value: the format, then each stage in order.
     pub fn dumps<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
         let mut bytes = match &self.format {
-            FormatKind::Json => serde_json::to_vec(value).map_err(|e| CodecError(e.to_string()))?,
+            FormatKind::Json(flavour) => {
+                faust_json::to_vec(value, flavour.unwrap_or_else(default_json_flavour))
+                    .map_err(|e| CodecError(e.to_string()))?
+            }
             FormatKind::Raw => raw::to_vec(value)?,
             FormatKind::Msgpack => {
                 rmp_serde::to_vec_named(value).map_err(|e| CodecError(e.to_string()))?
@@ -418,8 +436,8 @@ impl Serializer {
     #[inline]
     fn loads_format<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
         match &self.format {
-            FormatKind::Json => {
-                serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
+            FormatKind::Json(_) => {
+                faust_json::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
             }
             FormatKind::Raw => raw::from_slice(bytes),
             FormatKind::Msgpack => msgpack_from_slice(bytes),
