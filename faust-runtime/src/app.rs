@@ -125,6 +125,8 @@ pub(crate) struct AppCore {
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
     pub(crate) producer: crate::producer::Overflow,
+    /// Topics defined at runtime ([`App::topic`]) and internal ones (dead-letter topics).
+    defined: RwLock<Vec<&'static TopicSpec>>,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -277,6 +279,7 @@ impl AppBuilder {
                 on_assign: self.on_assign,
                 on_revoke: self.on_revoke,
                 producer: Default::default(),
+                defined: RwLock::new(Vec::new()),
             }),
         })
     }
@@ -382,6 +385,48 @@ impl App {
     /// The transport.
     pub fn transport(&self) -> &SharedTransport {
         &self.core.transport
+    }
+
+    /// Defines a topic at runtime (Faust's `app.topic("name", key_type=.., value_type=..)`),
+    /// with the options `#[topic]` takes; see [`crate::runtime_topic`].
+    pub fn topic<K, V>(&self, name: impl Into<String>) -> crate::TopicBuilder<K, V>
+    where
+        K: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        V: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        crate::TopicBuilder::new(self.clone(), name.into())
+    }
+
+    /// The runtime definition of topic `name`, if there is one.
+    pub(crate) fn defined_topic(&self, name: &str) -> Option<&'static TopicSpec> {
+        read(&self.core.defined).iter().find(|s| s.name == name).copied()
+    }
+
+    /// Registers a runtime definition (the first one of a name wins); returns the one in force.
+    pub(crate) fn define_topic(&self, spec: &'static TopicSpec) -> &'static TopicSpec {
+        let mut defined = self
+            .core
+            .defined
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = defined.iter().find(|s| s.name == spec.name) {
+            return existing;
+        }
+        defined.push(spec);
+        spec
+    }
+
+    /// An internal topic (dead-letter, later repartition and changelog topics) with the app's
+    /// defaults, defined like a runtime topic.
+    fn define_internal(&self, name: &str) -> &'static TopicSpec {
+        if let Some(s) = self.defined_topic(name) {
+            return s;
+        }
+        let spec: &'static TopicSpec = Box::leak(Box::new(TopicSpec {
+            name: Box::leak(name.to_string().into_boxed_str()),
+            ..TopicSpec::DEFAULT
+        }));
+        self.define_topic(spec)
     }
 
     /// The topic manager (create, delete, list).
@@ -711,23 +756,6 @@ impl App {
         }
     }
 
-    async fn ensure_named_topic(&self, name: &str) -> Result<()> {
-        let t = &self.core.transport;
-        if t.describe_topic(name).await?.is_some() {
-            return Ok(());
-        }
-        let new = NewTopic {
-            name: name.to_string(),
-            partitions: self.core.settings.topic_partitions,
-            replication_factor: self.core.settings.topic_replication_factor,
-            config: Default::default(),
-        };
-        match t.create_topic(&new).await {
-            Ok(()) | Err(Error::TopicExists(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     async fn start_inner(&self) -> Result<Running> {
         let sel = Selection::collect(&self.core.modules)?;
         tracing::info!(
@@ -744,8 +772,12 @@ impl App {
             let n = self.ensure_topic(spec).await?;
             self.remember_partitions(spec.name, n);
             if self.error_policy_of(spec) == ErrorPolicy::DeadLetter {
-                self.ensure_named_topic(&spec.dead_letter_topic()).await?;
+                self.define_internal(&spec.dead_letter_topic());
             }
+        }
+        let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
+        for spec in defined {
+            self.ensure_declared(spec).await?;
         }
         let mut builder = DriverBuilder::default();
         let mut tasks = Vec::new();

@@ -3,6 +3,32 @@
 use crate::engine::Ack;
 use crate::transport::Headers;
 
+/// The hold an event taken from a stream has on its offset.
+pub(crate) struct EventAck {
+    ack: Option<Ack>,
+    /// From a no-ack stream: dropped without [`Event::ack`], the event is not done.
+    manual: bool,
+}
+
+impl EventAck {
+    pub(crate) fn new(ack: Ack, manual: bool) -> Self {
+        EventAck {
+            ack: Some(ack),
+            manual,
+        }
+    }
+}
+
+impl Drop for EventAck {
+    fn drop(&mut self) {
+        if let Some(a) = self.ack.take() {
+            if self.manual {
+                a.abandon();
+            }
+        }
+    }
+}
+
 /// One record as an agent sees it.
 ///
 /// An event an agent got from its stream holds up its offset's commit until it is dropped (and
@@ -23,7 +49,7 @@ pub struct Event<K, V> {
     pub offset: i64,
     /// Timestamp in milliseconds since the Unix epoch.
     pub timestamp: i64,
-    pub(crate) ack: Option<Ack>,
+    pub(crate) ack: Option<EventAck>,
 }
 
 impl<K, V> Event<K, V> {
@@ -62,9 +88,12 @@ impl<K, V> Event<K, V> {
     }
 
     /// Acknowledges the event now: from this event's side it is done (its offset is committed
-    /// once the agent has also asked for the next event and what it sent is delivered).
+    /// once the agent has also asked for the next event and what it sent is delivered). On a
+    /// no-ack stream ([`crate::Events::noack`]) this is the only way an event gets done.
     pub fn ack(&mut self) {
-        self.ack = None;
+        if let Some(mut e) = self.ack.take() {
+            drop(e.ack.take());
+        }
     }
 
     /// Takes the value out; the event is acknowledged as with [`Event::ack`].

@@ -294,7 +294,8 @@ where
         K: Serialize + DeserializeOwned + Send + 'static,
         V: Serialize + DeserializeOwned + Send + 'static,
     {
-        RecordBuilder::empty(self.bound_app().cloned(), Some(schema.codecs())).with_value(value)
+        RecordBuilder::empty(self.bound_app().cloned(), Some(schema.codecs()), T::spec())
+            .with_value(value)
     }
 
     /// Sends `value` under `key` through `schema` and waits for the broker's acknowledgement.

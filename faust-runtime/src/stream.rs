@@ -79,6 +79,8 @@ struct Core<K, V> {
     values_only: bool,
     /// The current event when the stream is read outside an agent's task.
     local: Option<Current>,
+    /// Events are done only when acknowledged explicitly ([`Events::noack`]).
+    noack: bool,
     yielded: u64,
     _guard: Option<ReaderGuard>,
 }
@@ -93,6 +95,7 @@ impl<K, V> Core<K, V> {
             app: None,
             values_only: false,
             local: None,
+            noack: false,
             yielded: 0,
             _guard: None,
         }
@@ -158,7 +161,7 @@ impl<K, V> Core<K, V> {
             };
             if let Some(ack) = ack {
                 if with_hold {
-                    event.ack = Some(ack.hold());
+                    event.ack = Some(crate::event::EventAck::new(ack.hold(), self.noack));
                 }
                 let cur = Current {
                     ack,
@@ -294,6 +297,15 @@ impl<H: Channel> Events<H> {
     /// its offset until it is dropped or [`Event::ack`]ed).
     pub fn ack(&mut self) {
         self.core.finish_current();
+    }
+
+    /// The same stream without automatic acknowledgement (Faust's `stream.noack()`): an event
+    /// is done only once [`Event::ack`] is called on it (and what was sent while processing it
+    /// is delivered). An event dropped unacknowledged is never committed, so neither is
+    /// anything after it in its partition: the next owner reads it again.
+    pub fn noack(mut self) -> Self {
+        self.core.noack = true;
+        self
     }
 }
 

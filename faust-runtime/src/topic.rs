@@ -382,7 +382,7 @@ where
     }
 
     fn record_empty(&self) -> RecordBuilder<T> {
-        RecordBuilder::empty(self.app.clone(), None)
+        RecordBuilder::empty(self.app.clone(), None, T::spec())
     }
 
     /// Sends `value` under `key` (Faust's `await topic.send(key=, value=)`): returns once the
@@ -431,6 +431,8 @@ pub use crate::transport::SendCallback;
 #[must_use = "a RecordBuilder sends nothing until .send() or .send_soon() is called"]
 pub struct RecordBuilder<T: Channel, K = <T as Channel>::Key, V = <T as Channel>::Value> {
     app: Option<App>,
+    /// The topic's declaration (a `#[topic]`'s, or one defined at runtime).
+    spec: &'static TopicSpec,
     /// A schema's serializers (`None`: the topic's), resolved when the builder was made.
     schema_codecs: Option<Result<Arc<TopicCodecs>>>,
     key: Option<K>,
@@ -449,9 +451,14 @@ pub struct RecordBuilder<T: Channel, K = <T as Channel>::Key, V = <T as Channel>
 impl<T: Channel, K, V> RecordBuilder<T, K, V> {
     /// An empty builder sending through `app` (or the current app), with a schema's serializers
     /// or the topic's.
-    pub(crate) fn empty(app: Option<App>, schema_codecs: Option<Result<Arc<TopicCodecs>>>) -> Self {
+    pub(crate) fn empty(
+        app: Option<App>,
+        schema_codecs: Option<Result<Arc<TopicCodecs>>>,
+        spec: &'static TopicSpec,
+    ) -> Self {
         RecordBuilder {
             app,
+            spec,
             schema_codecs,
             key: None,
             value: None,
@@ -476,9 +483,7 @@ impl<T: Channel, K, V> RecordBuilder<T, K, V> {
 
 impl<T, K, V> RecordBuilder<T, K, V>
 where
-    T: Topic,
-    T::Key: Serialize + DeserializeOwned,
-    T::Value: Serialize + DeserializeOwned,
+    T: Channel,
     K: Serialize,
     V: Serialize,
 {
@@ -542,9 +547,10 @@ where
     /// full), with a handle that resolves on the broker's acknowledgement. With `force`, before
     /// the app has started, the topic is first created with its declared settings if missing.
     pub async fn send(self) -> Result<DeliveryHandle> {
+        let spec = self.spec;
         let (app, record) = self.build()?;
         if app.before_start() {
-            app.ensure_declared(T::spec()).await?;
+            app.ensure_declared(spec).await?;
         }
         app.produce(record).await
     }
@@ -558,10 +564,10 @@ where
     /// returned here and nothing is sent. A full producer queue does not fail the call: the
     /// record waits its turn in order.
     pub fn send_soon(self) -> Result<DeliveryHandle> {
+        let spec = self.spec;
         let (app, record) = self.build()?;
         if app.before_start() {
             // Before start (`force`): the topic may have to be created first.
-            let spec = T::spec();
             let task = tokio::spawn(async move {
                 app.ensure_declared(spec).await?;
                 app.produce(record).await?.await
@@ -584,7 +590,7 @@ where
             Some(a) => a,
             None => App::current()?,
         };
-        let spec = T::spec();
+        let spec = self.spec;
         app.check_can_send(self.force, spec.name)?;
         let schema_codecs;
         let codecs: &TopicCodecs = match self.schema_codecs {

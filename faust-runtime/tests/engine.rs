@@ -595,3 +595,260 @@ async fn the_assignment_hook_runs_before_any_event_of_its_partitions() {
     assert_eq!(hooked::EARLY.load(Ordering::Relaxed), 0);
     app.stop().await.unwrap();
 }
+
+/// A no-ack stream: only events acknowledged explicitly are committed.
+mod manual {
+    use super::*;
+
+    #[topic(name = "eng-noack", key = String, value = u64, partitions = 1)]
+    pub struct Items;
+
+    pub static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    #[agent(Items)]
+    async fn pick(events: Events<Items>) -> Result<()> {
+        let mut events = events.noack();
+        while let Some(mut ev) = events.next().await {
+            if ev.value != 3 {
+                ev.ack();
+            }
+            SEEN.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noack_stream_commits_only_explicitly_acknowledged_events() {
+    let broker = MemoryBroker::new();
+    let app = app(&broker, "eng-noack", &module("manual"));
+    app.start().await.unwrap();
+    let items = manual::Items.on(&app);
+    for i in 0..10u64 {
+        items.send("k", i).await.unwrap();
+    }
+    assert!(eventually(WAIT, || manual::SEEN.load(Ordering::Relaxed) == 10).await);
+    assert!(eventually(WAIT, || broker.committed("eng-noack", "eng-noack", 0) == Some(3)).await);
+    app.stop().await.unwrap();
+    assert_eq!(broker.committed("eng-noack", "eng-noack", 0), Some(3));
+}
+
+/// A transport whose consumer panics: the consume driver dies.
+mod exploding {
+    use super::*;
+    use faust_runtime::transport::{
+        CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, NewTopic,
+        OutgoingRecord, Polled, RecordSink, Rebalance, TopicDescription,
+    };
+
+    #[topic(name = "eng-explode", key = String, value = u64, partitions = 1)]
+    pub struct Items;
+
+    #[agent(Items)]
+    async fn read(mut values: Stream<Items>) -> Result<()> {
+        while values.next().await.is_some() {}
+        Ok(())
+    }
+
+    pub struct Exploding(pub MemoryBroker);
+
+    struct Fuse(Box<dyn Consumer>);
+
+    #[async_trait::async_trait]
+    impl Consumer for Fuse {
+        fn poll(&mut self, sink: &mut dyn RecordSink) -> Result<Polled> {
+            let polled = self.0.poll(sink)?;
+            if matches!(polled, Polled::Records(_)) {
+                panic!("the consumer exploded");
+            }
+            Ok(polled)
+        }
+        async fn ready(&mut self) {
+            self.0.ready().await
+        }
+        fn poll_rebalance(&mut self) -> Option<Rebalance> {
+            self.0.poll_rebalance()
+        }
+        async fn assign(&mut self, p: &[(faust_runtime::TopicPartition, Option<i64>)]) -> Result<()> {
+            self.0.assign(p).await
+        }
+        async fn release(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<()> {
+            self.0.release(p).await
+        }
+        async fn commit(&mut self, o: &[CommitOffset], sync: bool) -> Result<()> {
+            self.0.commit(o, sync).await
+        }
+        async fn committed(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<Vec<Option<i64>>> {
+            self.0.committed(p).await
+        }
+        async fn end_offset(&mut self, p: &faust_runtime::TopicPartition) -> Result<i64> {
+            self.0.end_offset(p).await
+        }
+        fn pause(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<()> {
+            self.0.pause(p)
+        }
+        fn resume(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<()> {
+            self.0.resume(p)
+        }
+        async fn seek(&mut self, p: &faust_runtime::TopicPartition, o: i64) -> Result<()> {
+            self.0.seek(p, o).await
+        }
+        async fn close(self: Box<Self>, f: &[CommitOffset]) -> Result<()> {
+            self.0.close(f).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Transport for Exploding {
+        fn url(&self) -> &str {
+            self.0.url()
+        }
+        async fn connect(&self) -> Result<()> {
+            self.0.connect().await
+        }
+        async fn create_topic(&self, t: &NewTopic) -> Result<()> {
+            self.0.create_topic(t).await
+        }
+        async fn delete_topic(&self, n: &str) -> Result<()> {
+            self.0.delete_topic(n).await
+        }
+        async fn list_topics(&self) -> Result<Vec<TopicDescription>> {
+            self.0.list_topics().await
+        }
+        async fn describe_topic(&self, n: &str) -> Result<Option<TopicDescription>> {
+            self.0.describe_topic(n).await
+        }
+        async fn create_partitions(&self, n: &str, total: i32) -> Result<()> {
+            self.0.create_partitions(n, total).await
+        }
+        fn enqueue(&self, r: OutgoingRecord) -> Result<Enqueued> {
+            self.0.enqueue(r)
+        }
+        async fn room(&self) {
+            self.0.room().await
+        }
+        async fn send(&self, r: OutgoingRecord) -> Result<DeliveryHandle> {
+            self.0.send(r).await
+        }
+        async fn flush(&self, t: Duration) -> Result<()> {
+            self.0.flush(t).await
+        }
+        async fn consumer(&self, c: ConsumerConfig) -> Result<Box<dyn Consumer>> {
+            Ok(Box::new(Fuse(self.0.consumer(c).await?)))
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dying_consume_driver_fails_the_app_visibly() {
+    let broker = MemoryBroker::new();
+    let app = App::builder("eng-explode")
+        .transport(Arc::new(exploding::Exploding(broker.clone())))
+        .include_module(module("exploding"))
+        .shutdown_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    app.start().await.unwrap();
+    exploding::Items.on(&app).send("k", 1).await.unwrap();
+    let err = tokio::time::timeout(WAIT, app.wait())
+        .await
+        .expect("the app stops by itself")
+        .unwrap_err();
+    assert!(err.to_string().contains("the consumer exploded"), "{err}");
+    let h = app.health();
+    assert_eq!(h.state, AppState::Stopped);
+    assert!(h.fatal.unwrap_or_default().contains("exploded"));
+}
+
+/// A slow agent with a deep queue, stopped.
+mod slow {
+    use super::*;
+
+    #[topic(name = "eng-slow", key = String, value = u64, partitions = 1)]
+    pub struct Items;
+
+    pub static DONE: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+
+    #[agent(Items)]
+    async fn crawl(mut events: Events<Items>) -> Result<()> {
+        while let Some(ev) = events.next().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            DONE.lock().unwrap().push(ev.offset);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_keeps_to_the_shutdown_timeout_and_processes_nothing_after_the_final_commit() {
+    let broker = MemoryBroker::new();
+    let app = App::builder("eng-slow")
+        .transport(Arc::new(broker.clone()))
+        .include_module(module("slow"))
+        .shutdown_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    app.start().await.unwrap();
+    let items = slow::Items.on(&app);
+    for i in 0..500u64 {
+        items.send_soon("k", i).unwrap();
+    }
+    assert!(eventually(WAIT, || slow::DONE.lock().unwrap().len() >= 3).await);
+    let started = std::time::Instant::now();
+    app.stop().await.unwrap();
+    let took = started.elapsed();
+    // 500 queued events at 20 ms each would take 10 s; the first engine drained them all.
+    assert!(took < Duration::from_secs(4), "stop took {took:?}");
+    let done = slow::DONE.lock().unwrap().clone();
+    let committed = broker.committed("eng-slow", "eng-slow", 0).unwrap();
+    assert_eq!(
+        done,
+        (0..committed).collect::<Vec<_>>(),
+        "exactly the committed offsets were processed, nothing after them"
+    );
+    assert!(committed < 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_defined_at_runtime_are_created_with_their_settings_and_used_typed() {
+    let broker = MemoryBroker::new();
+    let app = app(&broker, "eng-defined", &module("manual"));
+    let before = app
+        .topic::<String, u64>("eng-defined-before")
+        .partitions(3)
+        .config("segment.bytes", "1048576")
+        .build()
+        .unwrap();
+    assert_eq!(before.key_type(), std::any::type_name::<String>());
+    assert_eq!(before.value_type(), "u64");
+    app.start().await.unwrap();
+    // Defined before start: created at startup with its settings.
+    let d = broker
+        .describe_topic("eng-defined-before")
+        .await
+        .unwrap()
+        .expect("created at startup");
+    assert_eq!(d.partitions, 3);
+    assert_eq!(
+        d.config.get("segment.bytes").map(String::as_str),
+        Some("1048576")
+    );
+    let again = app.topic::<String, u64>("eng-defined-before").build().unwrap();
+    assert_eq!(again.partitions(), 3, "a second definition returns the first");
+
+    // Defined while running: created on first use.
+    let later = app
+        .topic::<String, u64>("eng-defined-later")
+        .partitions(2)
+        .build()
+        .unwrap();
+    let meta = later.send_and_wait("a", 7).await.unwrap();
+    assert_eq!(meta.topic, "eng-defined-later");
+    later.send("b", 8).await.unwrap().await.unwrap();
+    let d = broker.describe_topic("eng-defined-later").await.unwrap().unwrap();
+    assert_eq!(d.partitions, 2);
+    let mut values: Vec<u64> = later.stream().take(2).collect().await;
+    values.sort_unstable();
+    assert_eq!(values, vec![7, 8]);
+    app.stop().await.unwrap();
+}
