@@ -399,16 +399,15 @@ impl App {
 
     /// The runtime definition of topic `name`, if there is one.
     pub(crate) fn defined_topic(&self, name: &str) -> Option<&'static TopicSpec> {
-        read(&self.core.defined).iter().find(|s| s.name == name).copied()
+        read(&self.core.defined)
+            .iter()
+            .find(|s| s.name == name)
+            .copied()
     }
 
     /// Registers a runtime definition (the first one of a name wins); returns the one in force.
     pub(crate) fn define_topic(&self, spec: &'static TopicSpec) -> &'static TopicSpec {
-        let mut defined = self
-            .core
-            .defined
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut defined = self.core.defined.write().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = defined.iter().find(|s| s.name == spec.name) {
             return existing;
         }

@@ -306,9 +306,7 @@ where
     /// Reads the topic from its earliest offset outside of any agent, without committing.
     pub fn stream(&self) -> crate::Stream<Dynamic<K, V>> {
         match self.spec.codecs() {
-            Ok(c) => {
-                crate::stream::reader_stream_with(&self.app, self.spec, Arc::new(c.clone()))
-            }
+            Ok(c) => crate::stream::reader_stream_with(&self.app, self.spec, Arc::new(c.clone())),
             Err(e) => crate::Stream::failed(e),
         }
     }

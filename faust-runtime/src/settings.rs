@@ -55,7 +55,7 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Applies `FAUST_BROKER`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
+    /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
     /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix).
     pub fn apply_env(&mut self) -> Result<()> {
         fn var(name: &str) -> Option<String> {
@@ -66,6 +66,12 @@ impl Settings {
         }
         if let Some(v) = var("BROKER") {
             self.broker = v;
+        }
+        if let Some(v) = var("VERSION") {
+            self.version = v
+                .trim()
+                .parse()
+                .map_err(|_| Error::config(format!("FAUST_VERSION='{v}' is not a number")))?;
         }
         if let Some(v) = var("TOPIC_PARTITIONS") {
             self.topic_partitions = v.trim().parse().map_err(|_| {

@@ -628,7 +628,11 @@ async fn a_noack_stream_commits_only_explicitly_acknowledged_events() {
         items.send("k", i).await.unwrap();
     }
     assert!(eventually(WAIT, || manual::SEEN.load(Ordering::Relaxed) == 10).await);
-    assert!(eventually(WAIT, || broker.committed("eng-noack", "eng-noack", 0) == Some(3)).await);
+    assert!(
+        eventually(WAIT, || broker.committed("eng-noack", "eng-noack", 0)
+            == Some(3))
+        .await
+    );
     app.stop().await.unwrap();
     assert_eq!(broker.committed("eng-noack", "eng-noack", 0), Some(3));
 }
@@ -637,8 +641,8 @@ async fn a_noack_stream_commits_only_explicitly_acknowledged_events() {
 mod exploding {
     use super::*;
     use faust_runtime::transport::{
-        CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, NewTopic,
-        OutgoingRecord, Polled, RecordSink, Rebalance, TopicDescription,
+        CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, NewTopic, OutgoingRecord,
+        Polled, Rebalance, RecordSink, TopicDescription,
     };
 
     #[topic(name = "eng-explode", key = String, value = u64, partitions = 1)]
@@ -669,7 +673,10 @@ mod exploding {
         fn poll_rebalance(&mut self) -> Option<Rebalance> {
             self.0.poll_rebalance()
         }
-        async fn assign(&mut self, p: &[(faust_runtime::TopicPartition, Option<i64>)]) -> Result<()> {
+        async fn assign(
+            &mut self,
+            p: &[(faust_runtime::TopicPartition, Option<i64>)],
+        ) -> Result<()> {
             self.0.assign(p).await
         }
         async fn release(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<()> {
@@ -678,7 +685,10 @@ mod exploding {
         async fn commit(&mut self, o: &[CommitOffset], sync: bool) -> Result<()> {
             self.0.commit(o, sync).await
         }
-        async fn committed(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<Vec<Option<i64>>> {
+        async fn committed(
+            &mut self,
+            p: &[faust_runtime::TopicPartition],
+        ) -> Result<Vec<Option<i64>>> {
             self.0.committed(p).await
         }
         async fn end_offset(&mut self, p: &faust_runtime::TopicPartition) -> Result<i64> {
@@ -833,8 +843,15 @@ async fn topics_defined_at_runtime_are_created_with_their_settings_and_used_type
         d.config.get("segment.bytes").map(String::as_str),
         Some("1048576")
     );
-    let again = app.topic::<String, u64>("eng-defined-before").build().unwrap();
-    assert_eq!(again.partitions(), 3, "a second definition returns the first");
+    let again = app
+        .topic::<String, u64>("eng-defined-before")
+        .build()
+        .unwrap();
+    assert_eq!(
+        again.partitions(),
+        3,
+        "a second definition returns the first"
+    );
 
     // Defined while running: created on first use.
     let later = app
@@ -845,7 +862,11 @@ async fn topics_defined_at_runtime_are_created_with_their_settings_and_used_type
     let meta = later.send_and_wait("a", 7).await.unwrap();
     assert_eq!(meta.topic, "eng-defined-later");
     later.send("b", 8).await.unwrap().await.unwrap();
-    let d = broker.describe_topic("eng-defined-later").await.unwrap().unwrap();
+    let d = broker
+        .describe_topic("eng-defined-later")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(d.partitions, 2);
     let mut values: Vec<u64> = later.stream().take(2).collect().await;
     values.sort_unstable();

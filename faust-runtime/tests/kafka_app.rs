@@ -475,3 +475,55 @@ async fn a_restarted_worker_resumes_without_reprocessing() {
     assert_eq!(ids, (300..310).collect::<Vec<_>>(), "only the new records");
     second.stop().await.unwrap();
 }
+
+/// A topic sent to with `force` before the app starts.
+mod early {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub static SEEN: AtomicUsize = AtomicUsize::new(0);
+
+    #[topic(name = "kapp-early", key = String, value = u64, retention = "2h")]
+    pub struct Early;
+
+    #[agent(Early)]
+    async fn read(mut values: Stream<Early>) -> Result<()> {
+        while values.next().await.is_some() {
+            SEEN.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_send_before_start_creates_the_topic_with_the_apps_settings_not_the_brokers() {
+    use std::sync::atomic::Ordering;
+    let url = kafka_or_skip!();
+    fresh_topics(&url, &["kapp-early"]).await;
+    let id = unique("kapp-early");
+    let app = app(&url, &id, "early");
+    let meta = early::Early
+        .on(&app)
+        .record(1)
+        .key("k")
+        .force(true)
+        .send_and_wait()
+        .await
+        .unwrap();
+    assert_eq!(meta.topic, "kapp-early");
+    let d = app
+        .topics()
+        .describe_topic("kapp-early")
+        .await
+        .unwrap()
+        .expect("created before the record was sent");
+    // The app's default partition count (8), not the broker's auto-create default.
+    assert_eq!(d.partitions, app.settings().topic_partitions);
+    assert_eq!(
+        d.config.get("retention.ms").map(String::as_str),
+        Some("7200000")
+    );
+    app.start().await.unwrap();
+    assert!(eventually(WAIT, || early::SEEN.load(Ordering::Relaxed) == 1).await);
+    app.stop().await.unwrap();
+}
