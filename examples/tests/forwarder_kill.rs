@@ -75,6 +75,8 @@ fn covered(outputs: &[String]) -> BTreeSet<(i32, i64)> {
         .collect()
 }
 
+// The record callback returns the runtime's `Result`, whose error type is what it is.
+#[allow(clippy::result_large_err)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forwarder_killed_with_sigkill_loses_no_output_of_a_committed_input() {
     let url = kafka_url();
