@@ -634,9 +634,9 @@ mod on_a_topic {
 
         // JSON keys go where Faust's producer puts them: "café" on 0 of 8 for a default Faust
         // install, on 3 for one with orjson.
-        let sent = JsonKeys.on(&app).send("café", 1).await.unwrap();
+        let sent = JsonKeys.on(&app).send_and_wait("café", 1).await.unwrap();
         assert_eq!(sent.partition, 0);
-        let sent = FastJsonKeys.on(&app).send("café", 1).await.unwrap();
+        let sent = FastJsonKeys.on(&app).send_and_wait("café", 1).await.unwrap();
         assert_eq!(sent.partition, 3);
         app.stop().await.unwrap();
     }
