@@ -11,11 +11,13 @@
 //!     .partitions(4)
 //!     .retention(std::time::Duration::from_secs(3600))
 //!     .build()?;
-//! app.start().await?;
-//! let meta = clicks.send_and_wait("home", 1).await?;
-//! assert_eq!(meta.topic, "clicks");
 //! assert_eq!(clicks.partitions(), 4);
-//! app.stop().await
+//! // Before start, a send needs `force`; the topic is created first, with its settings.
+//! let meta = clicks.record(1).key("home").force(true).send_and_wait().await?;
+//! assert_eq!(meta.topic, "clicks");
+//! let created = app.topics().describe_topic("clicks").await?.unwrap();
+//! assert_eq!(created.config["retention.ms"], "3600000");
+//! # Ok(())
 //! # }
 //! ```
 //!
