@@ -7,6 +7,7 @@
 
 use crate::attr::{self, split_entries, Errors, KeySet};
 use crate::item;
+use crate::rt;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
@@ -77,8 +78,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         .unwrap_or_else(|| fn_ident.unraw().to_string());
     let fn_str = fn_ident.unraw().to_string();
     let concurrency = settings.concurrency.unwrap_or(1);
-    let source =
-        quote::quote_spanned!(handle.span()=> <#handle as ::faust_runtime::Channel>::__source);
+    let source = quote::quote_spanned!(handle.span()=> <#handle as #rt::Channel>::__source);
 
     let errors = errors.into_compile_errors();
     quote! {
@@ -86,14 +86,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 
         #[allow(clippy::result_large_err)]
         const _: () = {
-            static __SPEC: ::faust_runtime::__private::AgentSpec = ::faust_runtime::__private::AgentSpec {
+            static __SPEC: #rt::AgentSpec = #rt::AgentSpec {
                 name: #name,
                 qualified: ::core::concat!(::core::module_path!(), "::", #fn_str),
                 module: ::core::module_path!(),
                 concurrency: #concurrency,
                 source: #source,
                 start: |ctx| {
-                    ::faust_runtime::__private::start_agent::<#handle, #arg_ty, _, _, #ret_ty>(
+                    #rt::start_agent::<#handle, #arg_ty, _, _, #ret_ty>(
                         ctx,
                         &__SPEC,
                         #fn_ident,
@@ -101,8 +101,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 },
             };
 
-            ::faust_runtime::__private::inventory::submit! {
-                ::faust_runtime::__private::Registration::Agent(&__SPEC)
+            #rt::inventory::submit! {
+                #rt::Registration::Agent(&__SPEC)
             }
         };
 

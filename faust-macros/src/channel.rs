@@ -3,6 +3,7 @@
 
 use crate::attr::{self, split_entries, type_string, Errors, KeySet};
 use crate::item;
+use crate::rt;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::{LitStr, Type};
@@ -90,46 +91,46 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 
         #[allow(clippy::needless_update)]
         const _: () = {
-            static __SPEC: ::faust_runtime::__private::ChannelSpec = ::faust_runtime::__private::ChannelSpec {
+            static __SPEC: #rt::ChannelSpec = #rt::ChannelSpec {
                 name: #name,
                 type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
                 module: ::core::module_path!(),
                 key_type: #key_type_str,
                 value_type: #value_type_str,
                 #maxsize
-                ..::faust_runtime::__private::ChannelSpec::DEFAULT
+                ..#rt::ChannelSpec::DEFAULT
             };
 
-            impl ::faust_runtime::Channel for #ident {
+            impl #rt::Channel for #ident {
                 type Key = #key_ty;
                 type Value = #value_ty;
 
-                fn __source() -> ::faust_runtime::SourceRef {
-                    ::faust_runtime::SourceRef::Channel(&__SPEC)
+                fn __source() -> #rt::SourceRef {
+                    #rt::SourceRef::Channel(&__SPEC)
                 }
 
                 fn __subscribe(
-                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
-                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    ctx: &mut #rt::SubscribeCtx<'_>,
+                    agent: &'static #rt::AgentSpec,
                     instances: usize,
-                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<Self>>> {
-                    ::faust_runtime::__private::subscribe_channel::<Self>(ctx, agent, instances)
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<Self>>> {
+                    #rt::subscribe_channel::<Self>(ctx, agent, instances)
                 }
             }
 
             impl ::core::ops::Deref for #ident {
-                type Target = ::faust_runtime::ChannelApi<#ident>;
+                type Target = #rt::ChannelApi<#ident>;
 
                 fn deref(&self) -> &Self::Target {
-                    static API: ::faust_runtime::ChannelApi<#ident> = ::faust_runtime::ChannelApi::UNBOUND;
+                    static API: #rt::ChannelApi<#ident> = #rt::ChannelApi::UNBOUND;
                     &API
                 }
             }
 
             #mark_used
 
-            ::faust_runtime::__private::inventory::submit! {
-                ::faust_runtime::__private::Registration::Channel(&__SPEC)
+            #rt::inventory::submit! {
+                #rt::Registration::Channel(&__SPEC)
             }
         };
 

@@ -23,6 +23,33 @@ mod topic;
 
 use proc_macro::TokenStream;
 
+/// The runtime's module for generated code, named after this crate's version:
+/// `::faust_runtime::__private::v0_1_0`. Every path the macros emit goes through it, so a
+/// `faust-macros` that does not match its `faust-runtime` fails to build instead of expanding
+/// to code the runtime does not have (the runtime depends on this crate with an exact version).
+#[allow(non_camel_case_types)]
+pub(crate) struct rt;
+
+impl quote::ToTokens for rt {
+    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
+        let module = proc_macro2::Ident::new(&private_module(), proc_macro2::Span::call_site());
+        tokens.extend(quote::quote!(::faust_runtime::__private::#module));
+    }
+}
+
+/// `v0_1_0` for version 0.1.0.
+pub(crate) fn private_module() -> String {
+    format!(
+        "v{}",
+        env!("CARGO_PKG_VERSION").replace(['.', '-', '+'], "_")
+    )
+}
+
+/// The runtime path as text, for attributes that take a path in a string (`#[serde(crate = ..)]`).
+pub(crate) fn rt_string() -> String {
+    format!("::faust_runtime::__private::{}", private_module())
+}
+
 /// Declares a Kafka topic: put it on a unit struct, which becomes the topic's typed handle.
 ///
 /// ```ignore

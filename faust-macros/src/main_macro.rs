@@ -3,6 +3,7 @@
 //! the calling crate, and exits with the app's status.
 
 use crate::attr::{self, duration_tokens, split_entries, Errors, KeySet};
+use crate::rt;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::LitStr;
@@ -14,6 +15,8 @@ pub(crate) const KEYS: &[&str] = &[
     "version",
     "topic_partitions",
     "commit_interval",
+    "before_start",
+    "after_stop",
 ];
 
 const EXAMPLE: &str = "main!(id = \"orders-app\")";
@@ -25,6 +28,8 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     let mut id: Option<LitStr> = None;
     let mut id_given = false;
     let mut calls = TokenStream::new();
+    let mut before_start = quote!(::core::option::Option::None);
+    let mut after_stop = quote!(::core::option::Option::None);
     for e in split_entries(input, &errors) {
         let Some(key) = &e.key else {
             errors.spanned(
@@ -69,6 +74,20 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
                     calls.extend(quote!(.commit_interval(#d)));
                 }
             }
+            "before_start" | "after_stop" => {
+                let key = e.name();
+                let hint = format!(
+                    "`{key}` expects the path of an `async fn(app: App)`, e.g. `{key} = setup`"
+                );
+                if let Some(f) = e.parse::<syn::Path>(&errors, &hint) {
+                    let hook = hook(&f);
+                    if key == "before_start" {
+                        before_start = hook;
+                    } else {
+                        after_stop = hook;
+                    }
+                }
+            }
             other => unreachable!("key `{other}` is in KEYS but not handled"),
         }
     }
@@ -85,13 +104,24 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     quote! {
         fn main() -> ::std::process::ExitCode {
             #errors
-            ::faust_runtime::__private::run_main(
+            #rt::run_main(
                 #id,
                 ::core::module_path!(),
-                |app: ::faust_runtime::__private::AppBuilder| app #calls,
+                |app: #rt::AppBuilder| app #calls,
+                #rt::MainHooks {
+                    before_start: #before_start,
+                    after_stop: #after_stop,
+                },
             )
         }
     }
+}
+
+/// `Some(|app| hook_future(f(app)))`, spanned at the user's path so that a function of the wrong
+/// shape is reported there.
+fn hook(f: &syn::Path) -> TokenStream {
+    let call = quote::quote_spanned!(syn::spanned::Spanned::span(f)=> #f(app));
+    quote!(::core::option::Option::Some(|app: #rt::App| #rt::hook_future(#call)))
 }
 
 #[cfg(test)]
@@ -111,6 +141,28 @@ mod tests {
         assert!(out.contains("run_main (\"a\""));
         assert!(out.contains(". broker (\"memory://\") . version (2u32) . commit_interval (:: core :: time :: Duration :: from_millis (2800u64))"), "{out}");
         assert!(!out.contains("compile_error"));
+    }
+
+    #[test]
+    fn hooks_are_passed_to_the_runtime() {
+        let out = expand(quote!(
+            id = "a",
+            before_start = setup,
+            after_stop = app::teardown
+        ))
+        .to_string();
+        assert!(
+            out.contains("before_start : :: core :: option :: Option :: Some (| app :"),
+            "{out}"
+        );
+        assert!(out.contains("hook_future (setup (app))"), "{out}");
+        assert!(out.contains("hook_future (app :: teardown (app))"), "{out}");
+        assert!(!out.contains("compile_error"));
+        let bad = expand(quote!(id = "a", before_start = "setup")).to_string();
+        assert!(
+            bad.contains("`before_start` expects the path of an `async fn(app: App)`"),
+            "{bad}"
+        );
     }
 
     #[test]

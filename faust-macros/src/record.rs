@@ -11,6 +11,7 @@
 //! the variant by `__faust.ns`; one variant may be `#[record(other)]`, for every other namespace.
 
 use crate::attr::{self, split_entries, Errors, KeySet};
+use crate::rt;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::punctuated::Punctuated;
@@ -170,7 +171,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             _ => None,
         })
         .collect();
-    let serde = quote!(::faust_runtime::__private::serde);
+    let serde = quote!(#rt::serde);
     let where_with = |bound: TokenStream| {
         let mut preds: Vec<TokenStream> = where_clause
             .map(|w| w.predicates.iter().map(|p| quote!(#p)).collect())
@@ -193,7 +194,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         None => quote!({
             static __NS: ::std::sync::OnceLock<::std::string::String> = ::std::sync::OnceLock::new();
             __NS.get_or_init(|| {
-                ::faust_runtime::record::default_namespace(::core::module_path!(), #ident_str)
+                #rt::record::default_namespace(::core::module_path!(), #ident_str)
             })
             .as_str()
         }),
@@ -202,7 +203,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let serialize_body = if include_metadata {
         quote!(<#shadow #ty_generics>::serialize(
             self,
-            ::faust_runtime::record::__private::with_metadata(
+            #rt::record::with_metadata(
                 __serializer,
                 __faust_namespace(),
             ),
@@ -216,12 +217,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let (de_impl_generics, _, _) = de_generics.split_for_impl();
 
     let errors = errors.into_compile_errors();
+    let serde_crate = format!("{}::serde", crate::rt_string());
     quote! {
         #strukt
 
         const _: () = {
             #[derive(#serde::Serialize, #serde::Deserialize)]
-            #[serde(crate = "::faust_runtime::__private::serde", remote = #remote)]
+            #[serde(crate = #serde_crate, remote = #remote)]
             #(#container_attrs)*
             #[allow(dead_code, non_camel_case_types)]
             struct #shadow #shadow_generics #shadow_where {
@@ -232,7 +234,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 #namespace
             }
 
-            impl #impl_generics ::faust_runtime::record::Record for #ident #ty_generics #record_where {
+            impl #impl_generics #rt::record::Record for #ident #ty_generics #record_where {
                 fn namespace() -> &'static str {
                     __faust_namespace()
                 }
@@ -255,7 +257,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     __deserializer: __D,
                 ) -> ::core::result::Result<Self, __D::Error> {
                     <#shadow #ty_generics>::deserialize(
-                        ::faust_runtime::record::__private::without_metadata(__deserializer),
+                        #rt::record::without_metadata(__deserializer),
                     )
                 }
             }
@@ -373,9 +375,9 @@ fn expand_enum(attr: TokenStream, mut item: ItemEnum) -> TokenStream {
 
     let ident = &item.ident;
     let name = LitStr::new(&ident.to_string(), ident.span());
-    let serde = quote!(::faust_runtime::__private::serde);
-    let record = quote!(::faust_runtime::record::Record);
-    let private = quote!(::faust_runtime::record::__private);
+    let serde = quote!(#rt::serde);
+    let record = quote!(#rt::record::Record);
+    let private = quote!(#rt::record);
     let idents: Vec<_> = records.iter().map(|v| &v.ident).collect();
     let types: Vec<_> = records.iter().map(|v| &v.ty).collect();
     let indices: Vec<_> = (0..records.len()).collect();
@@ -398,7 +400,7 @@ fn expand_enum(attr: TokenStream, mut item: ItemEnum) -> TokenStream {
         #item
 
         const _: () = {
-            impl ::faust_runtime::record::Polymorphic for #ident {
+            impl #rt::record::Polymorphic for #ident {
                 fn namespaces() -> ::std::vec::Vec<&'static str> {
                     ::std::vec![#(<#types as #record>::namespace()),*]
                 }

@@ -3,6 +3,7 @@
 
 use crate::attr::{self, duration_tokens, split_entries, Errors, KeySet};
 use crate::item;
+use crate::rt;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
@@ -79,16 +80,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         #func
 
         const _: () = {
-            static __SPEC: ::faust_runtime::__private::TimerSpec = ::faust_runtime::__private::TimerSpec {
+            static __SPEC: #rt::TimerSpec = #rt::TimerSpec {
                 name: #name,
                 qualified: ::core::concat!(::core::module_path!(), "::", #fn_str),
                 module: ::core::module_path!(),
                 interval: #interval,
-                run: || ::faust_runtime::__private::timer_future::<_, #ret_ty>(#fn_ident()),
+                run: || #rt::timer_future::<_, #ret_ty>(#fn_ident()),
             };
 
-            ::faust_runtime::__private::inventory::submit! {
-                ::faust_runtime::__private::Registration::Timer(&__SPEC)
+            #rt::inventory::submit! {
+                #rt::Registration::Timer(&__SPEC)
             }
         };
 

@@ -5,6 +5,7 @@ use crate::attr::{
     self, duration_tokens, is_raw_type, split_entries, type_string, Entry, Errors, KeySet,
 };
 use crate::item;
+use crate::rt;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
@@ -147,8 +148,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         "root",
         s.root.as_ref().map(|root| {
             let f = quote_spanned!(root.span()=>
-                <#root as ::faust_runtime::Topic>::spec
-                    as fn() -> &'static ::faust_runtime::__private::TopicSpec
+                <#root as #rt::Topic>::spec
+                    as fn() -> &'static #rt::TopicSpec
             );
             some(f)
         }),
@@ -162,9 +163,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut bounds = TokenStream::new();
     let mut checks = TokenStream::new();
     for ty in [s.key.as_ref(), s.value.as_ref()].into_iter().flatten() {
-        bounds.extend(quote!(for<'__faust> #ty: ::faust_runtime::__private::TopicType,));
+        bounds.extend(quote!(for<'__faust> #ty: #rt::TopicType,));
         checks.extend(quote_spanned!(ty.span()=>
-            const _: () = ::faust_runtime::__private::check_topic_type::<#ty>();
+            const _: () = #rt::check_topic_type::<#ty>();
         ));
     }
     let mark_used = item::mark_used(&strukt);
@@ -175,29 +176,29 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         #strukt
 
         const _: () = {
-            static __SPEC: ::faust_runtime::__private::TopicSpec = ::faust_runtime::__private::TopicSpec {
+            static __SPEC: #rt::TopicSpec = #rt::TopicSpec {
                 name: #name,
                 type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
                 module: ::core::module_path!(),
                 key_type: #key_type_str,
                 value_type: #value_type_str,
                 #fields
-                ..::faust_runtime::__private::TopicSpec::DEFAULT
+                ..#rt::TopicSpec::DEFAULT
             };
 
-            impl ::faust_runtime::Channel for #ident {
+            impl #rt::Channel for #ident {
                 type Key = #key_ty;
                 type Value = #value_ty;
 
-                fn __source() -> ::faust_runtime::SourceRef {
-                    ::faust_runtime::SourceRef::Topic(&__SPEC)
+                fn __source() -> #rt::SourceRef {
+                    #rt::SourceRef::Topic(&__SPEC)
                 }
 
                 fn __subscribe(
-                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
-                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    ctx: &mut #rt::SubscribeCtx<'_>,
+                    agent: &'static #rt::AgentSpec,
                     instances: usize,
-                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<Self>>> {
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<Self>>> {
                     #[allow(unused_imports)]
                     use {__Serde as _, __NotSerde as _};
                     (&__Probe).__subscribe(ctx, agent, instances)
@@ -209,20 +210,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             trait __Serde {
                 fn __subscribe(
                     &self,
-                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
-                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    ctx: &mut #rt::SubscribeCtx<'_>,
+                    agent: &'static #rt::AgentSpec,
                     instances: usize,
-                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>>;
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>>;
             }
 
             impl __Serde for __Probe where #bounds {
                 fn __subscribe(
                     &self,
-                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
-                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    ctx: &mut #rt::SubscribeCtx<'_>,
+                    agent: &'static #rt::AgentSpec,
                     instances: usize,
-                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>> {
-                    ::faust_runtime::__private::subscribe_topic::<#ident>(ctx, agent, instances)
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>> {
+                    #rt::subscribe_topic::<#ident>(ctx, agent, instances)
                 }
             }
 
@@ -231,34 +232,34 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             trait __NotSerde {
                 fn __subscribe(
                     &self,
-                    ctx: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
-                    agent: &'static ::faust_runtime::__private::AgentSpec,
+                    ctx: &mut #rt::SubscribeCtx<'_>,
+                    agent: &'static #rt::AgentSpec,
                     instances: usize,
-                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>>;
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>>;
             }
 
             impl __NotSerde for &__Probe {
                 fn __subscribe(
                     &self,
-                    _: &mut ::faust_runtime::__private::SubscribeCtx<'_>,
-                    _: &'static ::faust_runtime::__private::AgentSpec,
+                    _: &mut #rt::SubscribeCtx<'_>,
+                    _: &'static #rt::AgentSpec,
                     _: usize,
-                ) -> ::faust_runtime::Result<::std::vec::Vec<::faust_runtime::Stream<#ident>>> {
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>> {
                     ::core::unreachable!()
                 }
             }
 
-            impl ::faust_runtime::Topic for #ident where #bounds {
-                fn spec() -> &'static ::faust_runtime::__private::TopicSpec {
+            impl #rt::Topic for #ident where #bounds {
+                fn spec() -> &'static #rt::TopicSpec {
                     &__SPEC
                 }
             }
 
             impl ::core::ops::Deref for #ident {
-                type Target = ::faust_runtime::TopicApi<#ident>;
+                type Target = #rt::TopicApi<#ident>;
 
                 fn deref(&self) -> &Self::Target {
-                    static API: ::faust_runtime::TopicApi<#ident> = ::faust_runtime::TopicApi::UNBOUND;
+                    static API: #rt::TopicApi<#ident> = #rt::TopicApi::UNBOUND;
                     &API
                 }
             }
@@ -267,8 +268,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 
             #checks
 
-            ::faust_runtime::__private::inventory::submit! {
-                ::faust_runtime::__private::Registration::Topic(&__SPEC)
+            #rt::inventory::submit! {
+                #rt::Registration::Topic(&__SPEC)
             }
         };
 
@@ -324,9 +325,9 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                 s.delivery_guarantee = attr::choice(errors, &e, &["at_least_once", "exactly_once"])
                     .map(|(v, _)| {
                         if v == "exactly_once" {
-                            quote!(::faust_runtime::__private::DeliveryGuarantee::ExactlyOnce)
+                            quote!(#rt::DeliveryGuarantee::ExactlyOnce)
                         } else {
-                            quote!(::faust_runtime::__private::DeliveryGuarantee::AtLeastOnce)
+                            quote!(#rt::DeliveryGuarantee::AtLeastOnce)
                         }
                     })
             }
@@ -335,11 +336,11 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                     attr::choice(errors, &e, &["skip", "dead_letter", "stop"]).map(|(v, _)| match v
                         .as_str()
                     {
-                        "skip" => quote!(::faust_runtime::__private::ErrorPolicy::Skip),
+                        "skip" => quote!(#rt::ErrorPolicy::Skip),
                         "dead_letter" => {
-                            quote!(::faust_runtime::__private::ErrorPolicy::DeadLetter)
+                            quote!(#rt::ErrorPolicy::DeadLetter)
                         }
-                        _ => quote!(::faust_runtime::__private::ErrorPolicy::Stop),
+                        _ => quote!(#rt::ErrorPolicy::Stop),
                     })
             }
             "dead_letter" => s.dead_letter = topic_name(errors, &e),
@@ -407,7 +408,7 @@ fn acks(errors: &Errors, e: &Entry) -> Option<TokenStream> {
     match which {
         Some(v) => {
             let v = syn::Ident::new(v, Span::call_site());
-            Some(quote!(::faust_runtime::__private::Acks::#v))
+            Some(quote!(#rt::Acks::#v))
         }
         None => {
             errors.spanned(&lit, HINT);

@@ -77,30 +77,63 @@ pub mod prelude {
 }
 
 /// Items generated code uses. Not a public API: may change in any release.
+///
+/// The macros reach the runtime only through the module named after the version of
+/// `faust-macros` they come from (`v0_1_0`), and this crate depends on `faust-macros` with an
+/// exact version: a mismatched pair fails to build at the first expansion instead of expanding
+/// to code this crate does not have.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::agent::{
-        start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx,
-    };
-    pub use crate::app::AppBuilder;
-    pub use crate::channel::{ChannelSpec, SourceRef};
-    pub use crate::registry::Registration;
-    pub use crate::stream::{subscribe_channel, subscribe_topic};
-    pub use crate::timer::TimerSpec;
-    pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, TopicSpec};
-    pub use crate::worker::run_main;
-    pub use inventory;
-    pub use serde;
+    /// The items of version 0.1.0 of the generated code.
+    pub mod v0_1_0 {
+        pub use crate::agent::{
+            start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx,
+        };
+        pub use crate::app::{App, AppBuilder};
+        pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+        pub use crate::error::Result;
+        pub use crate::registry::Registration;
+        pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
+        pub use crate::timer::TimerSpec;
+        pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
+        pub use crate::worker::{hook_future, run_main, MainHooks};
+        pub use inventory;
+        pub use serde;
 
-    /// A type a topic can carry: serde both ways, sendable between tasks.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be a topic key or value: it must implement serde's `Serialize` and `Deserialize`",
-        label = "not serializable",
-        note = "add `#[derive(Serialize, Deserialize)]` to the type"
-    )]
-    pub trait TopicType: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
-    impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> TopicType for T {}
+        /// What `#[record]` expansions use.
+        pub mod record {
+            pub use crate::record::__private::*;
+            pub use crate::record::{default_namespace, Polymorphic, Record};
+        }
 
-    /// Compile-time check of a topic's key and value types.
-    pub const fn check_topic_type<T: TopicType>() {}
+        /// A type a topic can carry: serde both ways, sendable between tasks.
+        #[diagnostic::on_unimplemented(
+            message = "`{Self}` cannot be a topic key or value: it must implement serde's `Serialize` and `Deserialize`",
+            label = "not serializable",
+            note = "add `#[derive(Serialize, Deserialize)]` to the type"
+        )]
+        pub trait TopicType:
+            serde::Serialize + serde::de::DeserializeOwned + Send + 'static
+        {
+        }
+        impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> TopicType for T {}
+
+        /// Compile-time check of a topic's key and value types.
+        pub const fn check_topic_type<T: TopicType>() {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The generated code's module is named after the version (the macros compute the same name
+    /// from theirs).
+    #[test]
+    fn private_module_carries_the_version() {
+        let expected = format!(
+            "v{}",
+            env!("CARGO_PKG_VERSION").replace(['.', '-', '+'], "_")
+        );
+        assert_eq!(stringify!(v0_1_0), expected);
+        let _ = crate::__private::v0_1_0::check_topic_type::<String>;
+    }
 }

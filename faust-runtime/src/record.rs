@@ -86,9 +86,8 @@ pub fn default_namespace(module_path: &str, name: &str) -> String {
     format!("{}.{}", module_path.replace("::", "."), name)
 }
 
-/// Items `#[record]` expansions use. Not a public API: may change in any release.
-#[doc(hidden)]
-pub mod __private {
+/// Items `#[record]` expansions use, re-exported to them by the crate's versioned `__private`.
+pub(crate) mod __private {
     pub use super::polymorphic::{serialize_variant, Buffered};
     pub use super::{with_metadata, without_metadata};
 }

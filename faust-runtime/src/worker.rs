@@ -1,16 +1,42 @@
 //! The generated `main`: command line, environment, logging, runtime, app.
 
 use crate::app::{App, AppBuilder};
+use crate::error::BoxError;
+use futures::future::BoxFuture;
 use std::process::ExitCode;
+
+/// A `main!` hook (`before_start = f`, `after_stop = f`): an `async fn(App)` returning `()` or
+/// `Result<(), E>`.
+pub type MainHook = fn(App) -> BoxFuture<'static, Result<(), BoxError>>;
+
+/// The hooks `main!` was given.
+#[derive(Default, Clone, Copy)]
+pub struct MainHooks {
+    /// Runs after the app is built and before it starts (sends need `.force(true)` there).
+    pub before_start: Option<MainHook>,
+    /// Runs once the app has stopped, whether it stopped cleanly or with an error.
+    pub after_stop: Option<MainHook>,
+}
+
+/// Boxes a `main!` hook's future (generated code calls this).
+pub fn hook_future<Fut, R>(fut: Fut) -> BoxFuture<'static, Result<(), BoxError>>
+where
+    Fut: std::future::Future<Output = R> + Send + 'static,
+    R: crate::agent::Outcome,
+{
+    crate::agent::timer_future(fut)
+}
 
 const USAGE: &str = "options:\n  --broker URL   memory:// (default), memory://NAME, or kafka://host:port[;host:port]\n                 (also FAUST_BROKER)\n  -h, --help     this help";
 
 /// Runs the worker of the app `id` with every registration of the crate `crate_module` (the
-/// `main!` macro calls this). Exit code 0 on a clean stop, 1 on error, 2 on bad arguments.
+/// `main!` macro calls this): `hooks.before_start`, the app until it stops, `hooks.after_stop`.
+/// Exit code 0 on a clean stop, 1 on error, 2 on bad arguments.
 pub fn run_main(
     id: &'static str,
     crate_module: &'static str,
     configure: fn(AppBuilder) -> AppBuilder,
+    hooks: MainHooks,
 ) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -71,12 +97,31 @@ pub fn run_main(
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(app.run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "worker stopped with an error");
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+    rt.block_on(async move {
+        // Unbound handles (`Orders.send(..)`) and `App::current()` find this app from here on.
+        app.set_default();
+        if let Some(hook) = hooks.before_start {
+            if let Err(e) = app.scope(hook(app.clone())).await {
+                tracing::error!(error = %e, "before_start failed; the app does not start");
+                eprintln!("error: before_start failed: {e}");
+                return ExitCode::FAILURE;
+            }
         }
-    }
+        let mut code = match app.run().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "worker stopped with an error");
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+        if let Some(hook) = hooks.after_stop {
+            if let Err(e) = app.scope(hook(app.clone())).await {
+                tracing::error!(error = %e, "after_stop failed");
+                eprintln!("error: after_stop failed: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+        code
+    })
 }
