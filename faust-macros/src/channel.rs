@@ -1,7 +1,7 @@
 //! `#[channel(value = Notification, maxsize = 1000)]` on a unit struct: an in-process queue with a
 //! static `ChannelSpec`, the `Channel` impl, `Deref` to the typed handle and the registration.
 
-use crate::attr::{self, split_entries, type_string, Errors, KeySet};
+use crate::attr::{self, split_entries, Errors, KeySet};
 use crate::item;
 use crate::rt;
 use proc_macro2::{Span, TokenStream};
@@ -70,12 +70,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             quote_spanned!(Span::call_site()=> ::core::compile_error!(#msg))
         }
     };
-    let key_type_str = s
-        .key
-        .as_ref()
-        .map(type_string)
-        .unwrap_or_else(|| "()".into());
-    let value_type_str = s.value.as_ref().map(type_string).unwrap_or_default();
     let maxsize = s
         .maxsize
         .map(|m| quote!(maxsize: ::core::option::Option::Some(#m),));
@@ -95,8 +89,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 name: #name,
                 type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
                 module: ::core::module_path!(),
-                key_type: #key_type_str,
-                value_type: #value_type_str,
+                // Through the impl's associated types: a missing or unknown type is reported
+                // once, there.
+                __key_type: ::core::any::type_name::<<#ident as #rt::Channel>::Key>,
+                __value_type: ::core::any::type_name::<<#ident as #rt::Channel>::Value>,
                 #maxsize
                 ..#rt::ChannelSpec::DEFAULT
             };

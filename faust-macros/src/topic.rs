@@ -1,9 +1,7 @@
 //! `#[topic(name = "orders", key = String, value = Order, ...)]` on a unit struct: a static
 //! `TopicSpec`, the `Channel` and `Topic` impls, `Deref` to the typed handle and the registration.
 
-use crate::attr::{
-    self, duration_tokens, is_raw_type, split_entries, type_string, Entry, Errors, KeySet,
-};
+use crate::attr::{self, duration_tokens, is_raw_type, split_entries, Entry, Errors, KeySet};
 use crate::item;
 use crate::rt;
 use proc_macro2::{Span, TokenStream};
@@ -94,12 +92,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             quote_spanned!(Span::call_site()=> ::core::compile_error!(#msg))
         }
     };
-    let key_type_str = s
-        .key
-        .as_ref()
-        .map(type_string)
-        .unwrap_or_else(|| "Vec<u8>".into());
-    let value_type_str = s.value.as_ref().map(type_string).unwrap_or_default();
 
     let value_serializer = s.value_serializer.as_ref().map(LitStr::value).or_else(|| {
         s.value
@@ -180,8 +172,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 name: #name,
                 type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
                 module: ::core::module_path!(),
-                key_type: #key_type_str,
-                value_type: #value_type_str,
+                // Through the impl's associated types: a missing or unknown type is reported
+                // once, there.
+                __key_type: ::core::any::type_name::<<#ident as #rt::Channel>::Key>,
+                __value_type: ::core::any::type_name::<<#ident as #rt::Channel>::Value>,
                 #fields
                 ..#rt::TopicSpec::DEFAULT
             };

@@ -39,7 +39,6 @@ impl SourceRef {
 }
 
 /// The static declaration behind a `#[channel]` struct.
-#[derive(Debug)]
 pub struct ChannelSpec {
     /// Channel name (defaults to the struct's name).
     pub name: &'static str,
@@ -47,10 +46,12 @@ pub struct ChannelSpec {
     pub type_name: &'static str,
     /// Module that declared it.
     pub module: &'static str,
-    /// Rust name of the key type.
-    pub key_type: &'static str,
-    /// Rust name of the value type.
-    pub value_type: &'static str,
+    /// The key type's name (`std::any::type_name`); read it with [`ChannelSpec::key_type`].
+    #[doc(hidden)]
+    pub __key_type: fn() -> &'static str,
+    /// The value type's name; read it with [`ChannelSpec::value_type`].
+    #[doc(hidden)]
+    pub __value_type: fn() -> &'static str,
     /// Queue size; senders wait when it is full.
     pub maxsize: Option<usize>,
 }
@@ -61,10 +62,20 @@ impl ChannelSpec {
         name: "",
         type_name: "",
         module: "",
-        key_type: "",
-        value_type: "",
+        __key_type: crate::topic::undeclared_type,
+        __value_type: crate::topic::undeclared_type,
         maxsize: None,
     };
+
+    /// The key type, as Rust names it (`()` for a channel that declares none).
+    pub fn key_type(&self) -> &'static str {
+        (self.__key_type)()
+    }
+
+    /// The value type, as Rust names it.
+    pub fn value_type(&self) -> &'static str {
+        (self.__value_type)()
+    }
 
     /// Effective queue size.
     pub fn effective_maxsize(&self) -> usize {
@@ -72,8 +83,42 @@ impl ChannelSpec {
     }
 }
 
+impl fmt::Debug for ChannelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelSpec")
+            .field("name", &self.name)
+            .field("type", &self.type_name)
+            .field("key_type", &self.key_type())
+            .field("value_type", &self.value_type())
+            .field("maxsize", &self.effective_maxsize())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Anything an agent can read: a channel, or a topic (Faust's `ChannelT`, base of `TopicT`).
 /// Implemented by `#[channel]` and `#[topic]`; not meant to be implemented by hand.
+///
+/// Its methods tell what Faust's `ChannelT` tells (`name`, `key_type`, `value_type`,
+/// `maxsize`), for generic code over topics and channels:
+///
+/// ```
+/// use faust_runtime::prelude::*;
+///
+/// struct Notification { text: String }
+///
+/// #[channel(value = Notification, maxsize = 100)]
+/// struct Notifications;
+///
+/// fn describe<C: Channel>(channel: &C) -> String {
+///     format!("{} ({} -> {}, maxsize {})",
+///         channel.name(), channel.key_type(), channel.value_type(), channel.maxsize())
+/// }
+///
+/// assert_eq!(
+///     describe(&Notifications),
+///     format!("Notifications (() -> {}, maxsize 100)", std::any::type_name::<Notification>())
+/// );
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a topic or channel",
     label = "declare it with #[topic(..)] or #[channel(..)]",
@@ -84,6 +129,35 @@ pub trait Channel: Send + Sync + 'static {
     type Key: Send + 'static;
     /// Value type.
     type Value: Send + 'static;
+
+    /// The channel's or topic's name.
+    fn name(&self) -> &'static str {
+        Self::__source().name()
+    }
+
+    /// The key type, as Rust names it (`alloc::string::String`; Faust's `key_type`).
+    fn key_type(&self) -> &'static str {
+        std::any::type_name::<Self::Key>()
+    }
+
+    /// The value type, as Rust names it (Faust's `value_type`).
+    fn value_type(&self) -> &'static str {
+        std::any::type_name::<Self::Value>()
+    }
+
+    /// The queue size of a channel (senders wait while it is full); for a topic, the buffer of
+    /// each agent stream reading it: declared, else the current app's `stream_buffer_maxsize`
+    /// (Faust's `maxsize`).
+    fn maxsize(&self) -> usize {
+        match Self::__source() {
+            SourceRef::Channel(c) => c.effective_maxsize(),
+            SourceRef::Topic(t) => t.declared_maxsize().unwrap_or_else(|| {
+                App::current()
+                    .map(|a| a.settings().stream_buffer_maxsize)
+                    .unwrap_or(crate::settings::DEFAULT_STREAM_BUFFER_MAXSIZE)
+            }),
+        }
+    }
 
     #[doc(hidden)]
     fn __source() -> SourceRef;
@@ -174,6 +248,16 @@ impl<C: Channel> ChannelApi<C> {
     /// The queue size.
     pub fn maxsize(&self) -> usize {
         self.spec().effective_maxsize()
+    }
+
+    /// The key type, as Rust names it (`()` for a channel that declares none).
+    pub fn key_type(&self) -> &'static str {
+        std::any::type_name::<C::Key>()
+    }
+
+    /// The value type, as Rust names it.
+    pub fn value_type(&self) -> &'static str {
+        std::any::type_name::<C::Value>()
     }
 
     /// Starts building a value with a key, headers or timestamp.

@@ -180,8 +180,8 @@ where
             name: leak(self.name),
             type_name: std::any::type_name::<DynTopic<K, V>>(),
             module: "",
-            key_type: std::any::type_name::<K>(),
-            value_type: std::any::type_name::<V>(),
+            __key_type: std::any::type_name::<K>,
+            __value_type: std::any::type_name::<V>,
             partitions: self.partitions,
             replicas: self.replicas,
             retention: self.retention,
@@ -255,12 +255,12 @@ where
 
     /// The Rust key type.
     pub fn key_type(&self) -> &'static str {
-        self.spec.key_type
+        self.spec.key_type()
     }
 
     /// The Rust value type.
     pub fn value_type(&self) -> &'static str {
-        self.spec.value_type
+        self.spec.value_type()
     }
 
     /// Partition count: defined, else as found on the broker, else the app's default.

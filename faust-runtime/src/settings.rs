@@ -9,6 +9,9 @@ use std::time::Duration;
 /// Default partition count of declared topics (Faust's `topic_partitions`).
 pub const DEFAULT_TOPIC_PARTITIONS: i32 = 8;
 
+/// Default buffer of each agent's stream (Faust's `stream_buffer_maxsize`).
+pub const DEFAULT_STREAM_BUFFER_MAXSIZE: usize = 4096;
+
 /// Everything an app can be configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -44,7 +47,7 @@ impl Default for Settings {
             topic_partitions: DEFAULT_TOPIC_PARTITIONS,
             topic_replication_factor: 1,
             commit_interval: Duration::from_millis(2800),
-            stream_buffer_maxsize: 4096,
+            stream_buffer_maxsize: DEFAULT_STREAM_BUFFER_MAXSIZE,
             auto_offset_reset_earliest: true,
             on_error: ErrorPolicy::Skip,
             shutdown_timeout: Duration::from_secs(30),

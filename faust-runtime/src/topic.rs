@@ -53,10 +53,12 @@ pub struct TopicSpec {
     pub type_name: &'static str,
     /// Module that declared it.
     pub module: &'static str,
-    /// Rust name of the key type.
-    pub key_type: &'static str,
-    /// Rust name of the value type.
-    pub value_type: &'static str,
+    /// The key type's name (`std::any::type_name`); read it with [`TopicSpec::key_type`].
+    #[doc(hidden)]
+    pub __key_type: fn() -> &'static str,
+    /// The value type's name; read it with [`TopicSpec::value_type`].
+    #[doc(hidden)]
+    pub __value_type: fn() -> &'static str,
     /// Partition count.
     pub partitions: Option<i32>,
     /// Replication factor.
@@ -150,8 +152,8 @@ impl TopicSpec {
         name: "",
         type_name: "",
         module: "",
-        key_type: "",
-        value_type: "",
+        __key_type: undeclared_type,
+        __value_type: undeclared_type,
         partitions: None,
         replicas: None,
         retention: None,
@@ -168,6 +170,17 @@ impl TopicSpec {
         root: None,
         __codecs: CodecCache::new(),
     };
+
+    /// The key type, as Rust names it (`alloc::string::String`), whatever alias the declaration
+    /// used (Faust's `topic.key_type`).
+    pub fn key_type(&self) -> &'static str {
+        (self.__key_type)()
+    }
+
+    /// The value type, as Rust names it (`my_app::Order`; Faust's `topic.value_type`).
+    pub fn value_type(&self) -> &'static str {
+        (self.__value_type)()
+    }
 
     /// The root spec, if derived.
     pub fn root_spec(&self) -> Option<&'static TopicSpec> {
@@ -262,17 +275,56 @@ impl TopicSpec {
     }
 }
 
+/// The type name of a spec that declares none (an internal topic carrying raw bytes).
+pub(crate) fn undeclared_type() -> &'static str {
+    ""
+}
+
 impl fmt::Debug for TopicSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TopicSpec")
             .field("name", &self.name)
             .field("type", &self.type_name)
+            .field("key_type", &self.key_type())
+            .field("value_type", &self.value_type())
             .field("partitions", &self.declared_partitions())
             .finish_non_exhaustive()
     }
 }
 
 /// A Kafka topic declared with `#[topic]` (Faust's `TopicT`). Keys and values go through codecs.
+///
+/// With [`Channel`] (its name, key and value types, buffer size) it tells what Faust's `TopicT`
+/// tells, so generic code can work with any topic:
+///
+/// ```
+/// use faust_runtime::prelude::*;
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Order { id: u64 }
+///
+/// #[topic(name = "orders", key = String, value = Order, partitions = 8, retention = "7d")]
+/// struct Orders;
+///
+/// fn describe<T: Topic>(topic: &T) -> String {
+///     format!(
+///         "{}: {} -> {}, {} partitions, retention.ms={}",
+///         topic.name(),
+///         topic.key_type(),
+///         topic.value_type(),
+///         topic.partitions(),
+///         topic.config()["retention.ms"],
+///     )
+/// }
+///
+/// assert_eq!(
+///     describe(&Orders),
+///     format!(
+///         "orders: alloc::string::String -> {}, 8 partitions, retention.ms=604800000",
+///         std::any::type_name::<Order>()
+///     )
+/// );
+/// ```
 pub trait Topic: Channel
 where
     Self::Key: Serialize + DeserializeOwned,
@@ -280,6 +332,21 @@ where
 {
     /// The static declaration.
     fn spec() -> &'static TopicSpec;
+
+    /// Partition count: declared, else as found on the broker when the app started, else the
+    /// app's `topic_partitions` setting (Faust's `topic.partitions`).
+    fn partitions(&self) -> i32
+    where
+        Self: Sized,
+    {
+        TopicApi::<Self>::UNBOUND.partitions()
+    }
+
+    /// Broker-side configuration the topic is created with: `retention.ms`, `cleanup.policy` and
+    /// the `config` pairs (Faust's `topic.config`).
+    fn config(&self) -> BTreeMap<String, String> {
+        Self::spec().broker_config()
+    }
 }
 
 /// The typed handle of a topic: what `Orders.send(..)` and friends call through `Deref`.
@@ -331,6 +398,26 @@ where
         T::spec()
     }
 
+    /// The key type, as Rust names it (Faust's `topic.key_type`).
+    pub fn key_type(&self) -> &'static str {
+        std::any::type_name::<T::Key>()
+    }
+
+    /// The value type, as Rust names it (Faust's `topic.value_type`).
+    pub fn value_type(&self) -> &'static str {
+        std::any::type_name::<T::Value>()
+    }
+
+    /// Buffer size of each agent stream reading the topic: declared, else the app's
+    /// `stream_buffer_maxsize` (Faust's `topic.maxsize`).
+    pub fn maxsize(&self) -> usize {
+        T::spec().declared_maxsize().unwrap_or_else(|| {
+            self.app()
+                .map(|a| a.settings().stream_buffer_maxsize)
+                .unwrap_or(crate::settings::DEFAULT_STREAM_BUFFER_MAXSIZE)
+        })
+    }
+
     /// Partition count: declared, else as found on the broker when the app started, else the
     /// app's `topic_partitions` setting.
     pub fn partitions(&self) -> i32 {
@@ -347,24 +434,24 @@ where
         T::spec().broker_config()
     }
 
-    /// The partition `key` goes to: `partition` if given, else murmur2 of the key's bytes, as the
-    /// Java client and librdkafka's `murmur2_random` compute it.
-    pub fn get_partition_key(&self, key: &T::Key, partition: Option<i32>) -> Result<i32> {
-        if let Some(p) = partition {
-            return Ok(p);
-        }
-        let spec = T::spec();
-        let bytes = spec
-            .codecs()?
-            .key
-            .dumps(key)
-            .map_err(|e| Error::Serialize {
-                topic: spec.name.into(),
-                what: "key",
-                codec: spec.key_serializer_name().into(),
-                reason: e.to_string(),
-            })?;
-        Ok(partitioner::partition_for_key(&bytes, self.partitions()))
+    /// The partition `key` goes to: `partition` if given (checked against the topic's partitions:
+    /// [`Error::UnknownPartition`] if it has no such partition), else murmur2 of the key's bytes,
+    /// as the Java client and librdkafka's `murmur2_random` compute it. Takes the key as `send`
+    /// does.
+    ///
+    /// ```
+    /// # use faust_runtime::prelude::*;
+    /// #[topic(name = "users", key = String, value = String, partitions = 4)]
+    /// struct Users;
+    ///
+    /// let p = Users.get_partition_key("alice", None)?;
+    /// assert!((0..4).contains(&p));
+    /// assert_eq!(Users.get_partition_key("alice", Some(3))?, 3);
+    /// assert!(Users.get_partition_key("alice", Some(99)).is_err());
+    /// # Ok::<(), faust_runtime::Error>(())
+    /// ```
+    pub fn get_partition_key(&self, key: impl Into<T::Key>, partition: Option<i32>) -> Result<i32> {
+        partition_key(T::spec(), &key.into(), partition, self.partitions())
     }
 
     /// Starts building a record to send, for the options `send` does not take.
@@ -422,6 +509,37 @@ where
     pub fn events(&self) -> crate::Events<T> {
         self.stream().events()
     }
+}
+
+/// The partition of `key` on topic `spec` of `partitions` partitions, or the explicit
+/// `partition` once checked ([`TopicApi::get_partition_key`]).
+pub(crate) fn partition_key<K: Serialize>(
+    spec: &TopicSpec,
+    key: &K,
+    partition: Option<i32>,
+    partitions: i32,
+) -> Result<i32> {
+    if let Some(p) = partition {
+        if p < 0 || p >= partitions {
+            return Err(Error::UnknownPartition {
+                topic: spec.name.into(),
+                partition: p,
+                partitions,
+            });
+        }
+        return Ok(p);
+    }
+    let bytes = spec
+        .codecs()?
+        .key
+        .dumps(key)
+        .map_err(|e| Error::Serialize {
+            topic: spec.name.into(),
+            what: "key",
+            codec: spec.key_serializer_name().into(),
+            reason: e.to_string(),
+        })?;
+    Ok(partitioner::partition_for_key(&bytes, partitions))
 }
 
 pub use crate::transport::SendCallback;

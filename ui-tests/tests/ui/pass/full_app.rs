@@ -43,6 +43,12 @@ pub struct Orders;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AuditLines;
 
+/// A value type named through an alias: the spec reports the type, not the alias.
+pub type Dict = std::collections::HashMap<String, String>;
+
+#[topic(name = "settings", key = String, value = Dict)]
+pub struct SettingsTopic;
+
 #[channel(value = Notification, key = String, name = "notifications", maxsize = 100)]
 pub struct Notifications;
 
@@ -124,7 +130,7 @@ fn main() {
     let sel = Selection::collect(&[]).expect("registrations");
 
     let topics: Vec<&str> = sel.topics.iter().map(|t| t.name).collect();
-    assert_eq!(topics, ["audit-lines", "orders"]);
+    assert_eq!(topics, ["audit-lines", "orders", "settings"]);
     let channels: Vec<&str> = sel.channels.iter().map(|c| c.name).collect();
     assert_eq!(channels, ["Counts", "notifications"]);
     let agents: Vec<(&str, usize)> = sel.agents.iter().map(|a| (a.name, a.concurrency)).collect();
@@ -144,8 +150,21 @@ fn main() {
 
     let spec = Orders.spec();
     assert_eq!(Orders.name(), "orders");
-    assert_eq!(spec.key_type, "String");
-    assert_eq!(spec.value_type, "Order");
+    assert_eq!(spec.key_type(), "alloc::string::String");
+    assert_eq!(spec.value_type(), std::any::type_name::<Order>());
+    // The same on the handle, through the `Channel` and `Topic` traits (Faust's ChannelT, TopicT).
+    assert_eq!(Orders.key_type(), "alloc::string::String");
+    assert_eq!(Orders.value_type(), std::any::type_name::<Order>());
+    assert_eq!(Orders.maxsize(), 1000);
+    assert_eq!(Notifications.key_type(), "alloc::string::String");
+    assert_eq!(Notifications.value_type(), std::any::type_name::<Notification>());
+    assert_eq!(Counts.key_type(), "()");
+    assert_eq!(
+        SettingsTopic.value_type(),
+        "std::collections::hash::map::HashMap<alloc::string::String, alloc::string::String>"
+    );
+    assert_eq!(SettingsTopic.spec().value_type(), SettingsTopic.value_type());
+    assert_eq!(Counts.value_type(), "u64");
     assert_eq!(Orders.partitions(), 8);
     assert_eq!(spec.declared_replicas(), Some(1));
     assert_eq!(spec.declared_acks(), Some(faust_runtime::Acks::All));
@@ -163,7 +182,7 @@ fn main() {
     assert_eq!(config["min.insync.replicas"], "1");
 
     let audit = <AuditLines as Topic>::spec();
-    assert_eq!(audit.key_type, "Vec<u8>");
+    assert_eq!(audit.key_type(), "alloc::vec::Vec<u8>");
     assert_eq!(audit.value_serializer_name(), "raw");
     assert_eq!(audit.declared_acks(), Some(faust_runtime::Acks::Leader));
     assert_eq!(AuditLines.config()["retention.ms"], "3600000");
