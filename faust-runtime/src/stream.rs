@@ -23,6 +23,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -65,6 +66,33 @@ pub(crate) struct Returned<K, V> {
     pub(crate) exhausted: bool,
     /// Events yielded since the agent (re)started.
     pub(crate) yielded: u64,
+    /// The stream's switch of header copying (see [`HeadersWanted`]).
+    pub(crate) headers: Option<HeadersWanted>,
+}
+
+/// Whether the subscriber of a values-only stream (an agent taking `Stream<T>`) copies headers
+/// out of the records that have any. On until the agent first reads a value (so that
+/// `stream.events()` called first gets every event's headers), off from then on, on again if
+/// the stream is turned into events. A record without headers costs nothing either way.
+#[derive(Clone, Debug)]
+pub(crate) struct HeadersWanted(Arc<AtomicBool>);
+
+impl HeadersWanted {
+    fn new() -> Self {
+        HeadersWanted(Arc::new(AtomicBool::new(true)))
+    }
+
+    #[inline]
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn set(&self, on: bool) {
+        if self.get() != on {
+            self.0.store(on, Ordering::Relaxed);
+        }
+    }
 }
 
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
@@ -75,8 +103,10 @@ struct Core<K, V> {
     exhausted: bool,
     return_slot: Option<ReturnSlot<K, V>>,
     app: Option<App>,
-    /// Headers are not copied for this stream (an agent taking `Stream<T>`).
+    /// The stream was made for an agent taking `Stream<T>` (values).
     values_only: bool,
+    /// For such a stream on a topic: whether its subscriber copies headers.
+    headers: Option<HeadersWanted>,
     /// The current event when the stream is read outside an agent's task.
     local: Option<Current>,
     /// Events are done only when acknowledged explicitly ([`Events::noack`]).
@@ -94,6 +124,7 @@ impl<K, V> Core<K, V> {
             return_slot: None,
             app: None,
             values_only: false,
+            headers: None,
             local: None,
             noack: false,
             yielded: 0,
@@ -186,6 +217,7 @@ impl<K, V> Drop for Core<K, V> {
                 source,
                 exhausted: self.exhausted,
                 yielded: self.yielded,
+                headers: self.headers.take(),
             };
             if let Ok(mut s) = slot.lock() {
                 *s = Some(ret);
@@ -233,6 +265,7 @@ impl<H: Channel> Stream<H> {
         s.core.exhausted = ret.exhausted;
         s.core.app = Some(app);
         s.core.values_only = values_only;
+        s.core.headers = ret.headers;
         s
     }
 
@@ -249,18 +282,17 @@ impl<H: Channel> Stream<H> {
         self.core.name
     }
 
-    /// The same stream, yielding whole events.
+    /// The same stream, yielding whole events (Faust's `stream.events()`), headers included:
+    /// the same events an agent declared with `Events<T>` gets.
     ///
-    /// An agent declared with `Stream<T>` reads values only: the runtime does not copy headers
-    /// out of the records for it, so its events carry no headers. Declare the agent with
-    /// `Events<T>` to get them.
+    /// An agent taking `Stream<T>` that only reads values costs nothing for headers: the
+    /// runtime stops copying them out of the records once the agent reads its first value. Call
+    /// `events()` before reading values (as `Events<T>` agents do by construction); called
+    /// later, the events already buffered for the stream at that moment carry no headers.
     pub fn events(mut self) -> Events<H> {
         let name = self.core.name;
-        if self.core.values_only {
-            tracing::warn!(
-                stream = name,
-                "events() on an agent's Stream<T>: headers are not copied for it; declare the agent with Events<T> to get them"
-            );
+        if let Some(h) = &self.core.headers {
+            h.set(true);
         }
         let mut core = Core::new(Source::Failed(None), name);
         core.exhausted = true;
@@ -315,6 +347,10 @@ impl<H: Channel> futures::Stream for Stream<H> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<H::Value>> {
         // Core is Unpin (no self-references), so this is sound without pinning projections.
         let this = self.get_mut();
+        if let Some(h) = &this.core.headers {
+            // Values only from here on: the subscriber stops copying headers.
+            h.set(false);
+        }
         this.core.poll_event(cx, false).map(|o| o.map(|e| e.value))
     }
 }
@@ -360,9 +396,11 @@ struct TopicSubscriber<K, V> {
     /// The batch being filled.
     pending: Batch<K, V>,
     batch: usize,
-    /// The agent reads values only (`Stream<T>`): headers are not copied out of the record.
-    /// (Keys are still decoded, so an undecodable key meets the topic's error policy.)
+    /// The agent reads values only (`Stream<T>`): headers are copied out of the record only
+    /// while `headers` says so. (Keys are still decoded, so an undecodable key meets the topic's
+    /// error policy.)
     values_only: bool,
+    headers: HeadersWanted,
     codecs: Arc<TopicCodecs>,
     topic: &'static str,
     agent: &'static str,
@@ -383,6 +421,7 @@ where
         tx: async_channel::Sender<Batch<K, V>>,
         batch: usize,
         values_only: bool,
+        headers: HeadersWanted,
         codecs: Arc<TopicCodecs>,
         spec: &'static TopicSpec,
         agent: &'static str,
@@ -394,6 +433,7 @@ where
             pending: Vec::with_capacity(batch),
             batch,
             values_only,
+            headers,
             codecs,
             topic: spec.name,
             agent,
@@ -472,7 +512,7 @@ where
             key,
             value,
             headers: match msg.headers {
-                Some(h) if !self.values_only => h.to_headers(),
+                Some(h) if !self.values_only || self.headers.get() => h.to_headers(),
                 _ => Vec::new(),
             },
             topic: self.topic,
@@ -671,6 +711,7 @@ where
     let (batch, depth) = batch_shape(buffer);
     let (tx, rx) = async_channel::bounded(depth);
     let values_only = ctx.values_only();
+    let headers = HeadersWanted::new();
     let mut streams = Vec::with_capacity(instances);
     for _ in 0..instances.max(1) {
         let mut s = Stream::<T>::with_source(
@@ -681,6 +722,7 @@ where
             spec.name,
         );
         s.core.values_only = values_only;
+        s.core.headers = values_only.then(|| headers.clone());
         s.core.app = Some(app.clone());
         streams.push(s);
     }
@@ -690,6 +732,7 @@ where
         tx,
         batch,
         values_only,
+        headers,
         codecs,
         spec,
         agent.name,
@@ -770,6 +813,7 @@ where
         tx,
         batch,
         false,
+        HeadersWanted::new(),
         codecs,
         spec,
         "<reader>",
