@@ -127,6 +127,8 @@ pub(crate) struct AppCore {
     pub(crate) producer: crate::producer::Overflow,
     /// Topics defined at runtime ([`App::topic`]) and internal ones (dead-letter topics).
     defined: RwLock<Vec<&'static TopicSpec>>,
+    /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
+    channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -280,6 +282,7 @@ impl AppBuilder {
                 on_revoke: self.on_revoke,
                 producer: Default::default(),
                 defined: RwLock::new(Vec::new()),
+                channel_closers: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -395,6 +398,17 @@ impl App {
         V: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
     {
         crate::TopicBuilder::new(self.clone(), name.into())
+    }
+
+    /// Defines a channel at runtime (Faust's `app.channel(key_type=.., value_type=..)`), with
+    /// the options `#[channel]` takes; see [`crate::runtime_channel`].
+    pub fn channel<K: Send + 'static, V: Send + 'static>(&self) -> crate::ChannelBuilder<K, V> {
+        crate::ChannelBuilder::new(self.clone())
+    }
+
+    /// Registers the closer of a channel defined at runtime (run when the app stops).
+    pub(crate) fn add_channel_closer(&self, close: Box<dyn Fn() + Send + Sync>) {
+        lock(&self.core.channel_closers).push(close);
     }
 
     /// The runtime definition of topic `name`, if there is one.
@@ -912,6 +926,9 @@ impl App {
                 }
             }
             for (_, close) in read(&self.core.channels).values() {
+                close();
+            }
+            for close in lock(&self.core.channel_closers).iter() {
                 close();
             }
             if tokio::time::timeout_at(deadline, async {

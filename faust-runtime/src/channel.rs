@@ -193,6 +193,8 @@ pub struct ChannelApi<C: 'static> {
     /// The bound app's queue of this channel (a `ChannelQueue<C::Key, C::Value>`), looked up
     /// once by [`ChannelApi::on`] instead of on every send.
     queue: Option<Arc<dyn Any + Send + Sync>>,
+    /// The declaration of a channel defined at runtime (`None`: `C`'s own).
+    spec: Option<&'static ChannelSpec>,
     _c: PhantomData<fn() -> C>,
 }
 
@@ -201,8 +203,20 @@ impl<C: 'static> ChannelApi<C> {
     pub const UNBOUND: Self = ChannelApi {
         app: None,
         queue: None,
+        spec: None,
         _c: PhantomData,
     };
+}
+
+impl<C: 'static> Clone for ChannelApi<C> {
+    fn clone(&self) -> Self {
+        ChannelApi {
+            app: self.app.clone(),
+            queue: self.queue.clone(),
+            spec: self.spec,
+            _c: PhantomData,
+        }
+    }
 }
 
 impl<C: Channel> ChannelApi<C> {
@@ -213,7 +227,25 @@ impl<C: Channel> ChannelApi<C> {
         }
     }
 
-    fn spec(&self) -> &'static ChannelSpec {
+    /// A handle on a queue of its own (a channel defined at runtime, [`crate::DynChannel`]).
+    pub(crate) fn with_queue(
+        app: App,
+        queue: Arc<ChannelQueue<C::Key, C::Value>>,
+        spec: &'static ChannelSpec,
+    ) -> Self {
+        ChannelApi {
+            app: Some(app),
+            queue: Some(queue),
+            spec: Some(spec),
+            _c: PhantomData,
+        }
+    }
+
+    /// The channel's declaration.
+    pub fn spec(&self) -> &'static ChannelSpec {
+        if let Some(spec) = self.spec {
+            return spec;
+        }
         match C::__source() {
             SourceRef::Channel(c) => c,
             // Generated code gives channels a channel source; a hand-written impl that does not
@@ -236,6 +268,7 @@ impl<C: Channel> ChannelApi<C> {
                 .channel_queue::<C>()
                 .ok()
                 .map(|q| q as Arc<dyn Any + Send + Sync>),
+            spec: None,
             _c: PhantomData,
         }
     }
@@ -263,11 +296,7 @@ impl<C: Channel> ChannelApi<C> {
     /// Starts building a value with a key, headers or timestamp.
     pub fn record(&self, value: C::Value) -> ChannelRecord<C> {
         ChannelRecord {
-            api: ChannelApi {
-                app: self.app.clone(),
-                queue: self.queue.clone(),
-                _c: PhantomData,
-            },
+            api: self.clone(),
             event: Event {
                 key: None,
                 value,
@@ -294,6 +323,9 @@ impl<C: Channel> ChannelApi<C> {
 
     /// Reads values from the channel outside of an agent (competing with its agents).
     pub fn stream(&self) -> crate::Stream<C> {
+        if let Some(q) = self.cached_queue() {
+            return crate::Stream::from_channel(q.rx.clone(), self.spec().name);
+        }
         match self.app().and_then(|app| app.channel_queue::<C>()) {
             Ok(q) => crate::Stream::from_channel(q.rx.clone(), self.spec().name),
             Err(e) => crate::Stream::failed(e),

@@ -15,7 +15,8 @@ impl<'a> TopicManager<'a> {
         TopicManager { app }
     }
 
-    /// Creates a topic. Fails with [`crate::Error::TopicExists`] if it exists.
+    /// Creates a topic (the admin operation, untyped; [`TopicManager::declare`] gives a typed
+    /// handle). Fails with [`crate::Error::TopicExists`] if it exists.
     pub async fn create_topic(
         &self,
         name: &str,
@@ -32,6 +33,22 @@ impl<'a> TopicManager<'a> {
         self.app.transport().create_topic(&t).await?;
         self.app.remember_partitions(name, partitions);
         Ok(())
+    }
+
+    /// Defines topic `name` with these settings and creates it on the broker if it does not
+    /// exist, returning its typed handle: [`crate::create_topic`] on this manager's app.
+    pub async fn declare<K, V>(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        config: &[(&str, &str)],
+    ) -> Result<crate::DynTopic<K, V>>
+    where
+        K: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+        V: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    {
+        crate::create_topic(self.app, name, partitions, replication_factor, config).await
     }
 
     /// Deletes a topic. Fails with [`crate::Error::UnknownTopic`] if it does not exist.

@@ -30,7 +30,7 @@
 use crate::app::App;
 use crate::channel::{Channel, SourceRef};
 use crate::error::{Error, Result};
-use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, TopicSpec};
+use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicSpec};
 use crate::transport::{DeliveryHandle, RecordMetadata};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
@@ -57,6 +57,7 @@ pub struct TopicBuilder<K, V> {
     value_serializer: Option<String>,
     on_error: Option<ErrorPolicy>,
     dead_letter: Option<String>,
+    root: Option<fn() -> &'static TopicSpec>,
     _t: PhantomData<fn() -> (K, V)>,
 }
 
@@ -86,6 +87,7 @@ where
             value_serializer: None,
             on_error: None,
             dead_letter: None,
+            root: None,
             _t: PhantomData,
         }
     }
@@ -156,6 +158,25 @@ where
         self
     }
 
+    /// The declared topic `T` whose settings this one inherits where it sets none (`root`).
+    pub fn root<T>(mut self) -> Self
+    where
+        T: Topic,
+        T::Key: Serialize + DeserializeOwned,
+        T::Value: Serialize + DeserializeOwned,
+    {
+        self.root = Some(T::spec);
+        self
+    }
+
+    /// Defines the topic and creates it on the broker now if it does not exist, with its
+    /// settings (an existing topic with another partition count than defined is an error).
+    pub async fn create(self) -> Result<DynTopic<K, V>> {
+        let topic = self.build()?;
+        topic.create().await?;
+        Ok(topic)
+    }
+
     /// Defines the topic: checks the settings and registers it with the app (created on the
     /// broker at startup, or on first use when the app already runs).
     pub fn build(self) -> Result<DynTopic<K, V>> {
@@ -195,6 +216,7 @@ where
             value_serializer: self.value_serializer.map(leak),
             on_error: self.on_error,
             dead_letter: self.dead_letter.map(leak),
+            root: self.root,
             ..TopicSpec::DEFAULT
         }));
         spec.codecs()?;
@@ -275,6 +297,20 @@ where
         self.spec.broker_config()
     }
 
+    /// Buffer size of a stream reading the topic: defined, else the app's
+    /// `stream_buffer_maxsize`.
+    pub fn maxsize(&self) -> usize {
+        self.spec
+            .declared_maxsize()
+            .unwrap_or(self.app.settings().stream_buffer_maxsize)
+    }
+
+    /// The partition `key` goes to, or the explicit `partition` once checked against the
+    /// topic's partitions; see [`crate::TopicApi::get_partition_key`].
+    pub fn get_partition_key(&self, key: impl Into<K>, partition: Option<i32>) -> Result<i32> {
+        crate::topic::partition_key(self.spec, &key.into(), partition, self.partitions())
+    }
+
     /// Creates the topic on the broker now if it does not exist (with its settings).
     pub async fn create(&self) -> Result<()> {
         self.app.ensure_declared(self.spec).await?;
@@ -289,9 +325,40 @@ where
         Ok(())
     }
 
-    /// Starts building a record to send, for the options `send` does not take.
+    /// Starts building a record to send, for the options `send` does not take. Its `send` does
+    /// not create the topic: call [`DynTopic::create`] first once the app runs, or send with
+    /// [`DynTopic::send`].
     pub fn record(&self, value: V) -> RecordBuilder<Dynamic<K, V>> {
         RecordBuilder::empty(Some(self.app.clone()), None, self.spec).with_value(value)
+    }
+
+    /// Starts building a tombstone (a key and no value); see [`DynTopic::record`].
+    pub fn tombstone(&self, key: impl Into<K>) -> RecordBuilder<Dynamic<K, V>> {
+        RecordBuilder::<Dynamic<K, V>>::empty(Some(self.app.clone()), None, self.spec).key(key)
+    }
+
+    /// Enqueues `value` under `key` without waiting; the handle resolves to the record's
+    /// metadata. The first send of a topic not created yet creates it first (in the
+    /// background).
+    pub fn send_soon(&self, key: impl Into<K>, value: V) -> Result<DeliveryHandle> {
+        let builder = self.record(value).key(key);
+        if self.ensured.load(Ordering::Acquire) {
+            return builder.send_soon();
+        }
+        let topic = self.clone();
+        let name = self.spec.name;
+        let task = tokio::spawn(async move {
+            topic.ensure().await?;
+            builder.send().await?.await
+        });
+        Ok(DeliveryHandle::pending(async move {
+            task.await.unwrap_or_else(|e| {
+                Err(Error::Delivery {
+                    topic: name.into(),
+                    reason: format!("the send failed: {e}"),
+                })
+            })
+        }))
     }
 
     /// Sends `value` under `key`; see [`crate::TopicApi::send`].
@@ -319,7 +386,7 @@ where
     }
 }
 
-/// The handle type of a runtime-defined topic's records and streams
+/// The handle type of the records and streams of runtime-defined topics and channels
 /// (`Stream<Dynamic<String, u64>>`). Agents cannot subscribe to it (agents are declared).
 pub struct Dynamic<K, V>(PhantomData<fn() -> (K, V)>);
 
@@ -340,6 +407,65 @@ impl<K: Send + 'static, V: Send + 'static> Channel for Dynamic<K, V> {
             "agents read declared topics (#[topic]); read a runtime-defined topic with DynTopic::stream".into(),
         ))
     }
+}
+
+/// Defines topic `name` with these settings and creates it on the broker if it does not exist
+/// (Faust's `create_topic(app, topic, partitions=, replication_factor=, config=)` helper, which
+/// declares `app.topic(..)` and awaits `maybe_declare()`): the typed handle is ready to send and
+/// read. A topic that exists with another partition count is an error
+/// ([`Error::PartitionsMismatch`]), and so is a name already defined with other partitions or
+/// replicas. [`crate::TopicManager::declare`] does the same.
+///
+/// ```
+/// # use faust_runtime::prelude::*;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> faust_runtime::Result<()> {
+/// let app = App::builder("admin").build()?;
+/// let events = faust_runtime::create_topic::<String, u64>(
+///     &app, "user-events", 8, 1, &[("cleanup.policy", "compact")],
+/// ).await?;
+/// assert_eq!(events.partitions(), 8);
+/// let on_broker = app.topics().describe_topic("user-events").await?.unwrap();
+/// assert_eq!((on_broker.partitions, on_broker.config["cleanup.policy"].as_str()), (8, "compact"));
+/// # Ok(())
+/// # }
+/// ```
+pub async fn create_topic<K, V>(
+    app: &App,
+    name: &str,
+    partitions: i32,
+    replication_factor: i16,
+    config: &[(&str, &str)],
+) -> Result<DynTopic<K, V>>
+where
+    K: Serialize + DeserializeOwned + Send + 'static,
+    V: Serialize + DeserializeOwned + Send + 'static,
+{
+    if replication_factor < 1 {
+        return Err(Error::config(format!(
+            "topic '{name}': replication factor must be at least 1, got {replication_factor}"
+        )));
+    }
+    let mut builder = app
+        .topic::<K, V>(name)
+        .partitions(partitions)
+        .replicas(replication_factor);
+    for (k, v) in config {
+        builder = builder.config(*k, *v);
+    }
+    let topic = builder.build()?;
+    let spec = topic.spec();
+    if spec.declared_partitions() != Some(partitions)
+        || spec.declared_replicas() != Some(replication_factor)
+    {
+        return Err(Error::config(format!(
+            "topic '{name}' is already defined with partitions {:?} and replicas {:?}, not {partitions} and {replication_factor}",
+            spec.declared_partitions(),
+            spec.declared_replicas()
+        )));
+    }
+    topic.create().await?;
+    Ok(topic)
 }
 
 static UNNAMED: TopicSpec = TopicSpec {

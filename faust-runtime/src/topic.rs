@@ -325,10 +325,8 @@ impl fmt::Debug for TopicSpec {
 ///     )
 /// );
 /// ```
-pub trait Topic: Channel
-where
-    Self::Key: Serialize + DeserializeOwned,
-    Self::Value: Serialize + DeserializeOwned,
+pub trait Topic:
+    Channel<Key: Serialize + DeserializeOwned, Value: Serialize + DeserializeOwned>
 {
     /// The static declaration.
     fn spec() -> &'static TopicSpec;
