@@ -44,8 +44,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let Some(strukt) =
         item::unit_struct(item.clone(), "#[channel]", "struct Notifications;", &errors)
     else {
+        // As for #[topic]: the item as written, every mistake reported, stub impls for the type.
+        let s = parse_settings(attr, &errors);
+        let dummy = item::misplaced_handle(&item).map(|ident| dummy(&ident, &s));
         let errors = errors.into_compile_errors();
-        return quote!(#item #errors);
+        return quote!(#item #dummy #errors);
     };
     let s = parse_settings(attr, &errors);
     let ident = &strukt.ident;
@@ -131,6 +134,51 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         };
 
         #errors
+    }
+}
+
+/// Stub impls of `Channel` and `Deref` for a type the attribute could not make a handle of (the
+/// error is already reported), so that agents and streams naming it add no errors of their own.
+fn dummy(ident: &syn::Ident, s: &Settings) -> TokenStream {
+    let key = s
+        .key
+        .as_ref()
+        .map(ToTokens::to_token_stream)
+        .unwrap_or_else(|| quote!(()));
+    let value = s
+        .value
+        .as_ref()
+        .map(ToTokens::to_token_stream)
+        .unwrap_or_else(|| quote!(()));
+    quote! {
+        #[allow(unreachable_code, clippy::diverging_sub_expression)]
+        const _: () = {
+            impl #rt::Channel for #ident {
+                type Key = #key;
+                type Value = #value;
+
+                fn __source() -> #rt::SourceRef {
+                    ::core::unreachable!()
+                }
+
+                fn __subscribe(
+                    _: &mut #rt::SubscribeCtx<'_>,
+                    _: &'static #rt::AgentSpec,
+                    _: usize,
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<Self>>> {
+                    ::core::unreachable!()
+                }
+            }
+
+            impl ::core::ops::Deref for #ident {
+                type Target = #rt::ChannelApi<#ident>;
+
+                fn deref(&self) -> &Self::Target {
+                    static API: #rt::ChannelApi<#ident> = #rt::ChannelApi::UNBOUND;
+                    &API
+                }
+            }
+        };
     }
 }
 

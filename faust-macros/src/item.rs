@@ -79,6 +79,19 @@ pub(crate) fn unit_struct(
     None
 }
 
+/// The name of a struct, enum or union without generic parameters that a `#[topic]` or
+/// `#[channel]` was put on by mistake: the type that stub impls are given for (as clap_derive's
+/// dummies), so that code naming it (`#[agent(Orders)]`, `Stream<Orders>`) gets no second error.
+pub(crate) fn misplaced_handle(item: &TokenStream) -> Option<syn::Ident> {
+    let (ident, generics) = match syn::parse2::<Item>(item.clone()).ok()? {
+        Item::Struct(s) => (s.ident, s.generics),
+        Item::Enum(e) => (e.ident, e.generics),
+        Item::Union(u) => (u.ident, u.generics),
+        _ => return None,
+    };
+    (generics.params.is_empty() && generics.where_clause.is_none()).then_some(ident)
+}
+
 /// The handle struct with `#[derive(Clone, Copy, Debug, Default)]` added for the traits it does
 /// not already derive.
 pub(crate) fn with_handle_derives(item: &ItemStruct) -> ItemStruct {

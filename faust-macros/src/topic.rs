@@ -61,9 +61,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let errors = Errors::new();
     let Some(strukt) = item::unit_struct(item.clone(), "#[topic]", "struct Orders;", &errors)
     else {
-        // Not something a handle can be made of: leave the item as written.
+        // Not something a handle can be made of: leave the item as written, report the
+        // attribute's own mistakes too, and give the type stub impls of the handle's traits.
+        let s = parse_settings(attr, &errors);
+        let dummy = item::misplaced_handle(&item).map(|ident| dummy(&ident, &s));
         let errors = errors.into_compile_errors();
-        return quote!(#item #errors);
+        return quote!(#item #dummy #errors);
     };
     let s = parse_settings(attr, &errors);
     let ident = &strukt.ident;
@@ -268,6 +271,63 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         };
 
         #errors
+    }
+}
+
+/// Stub impls of `Channel`, `Topic` and `Deref` for a type the attribute could not make a handle
+/// of (the error is already reported): code that names the type as a topic then type-checks
+/// against the declared key and value types instead of adding "not a topic" errors. The crate
+/// does not build, so none of it runs.
+fn dummy(ident: &syn::Ident, s: &Settings) -> TokenStream {
+    let key = s
+        .key
+        .as_ref()
+        .map(ToTokens::to_token_stream)
+        .unwrap_or_else(|| quote!(::std::vec::Vec<u8>));
+    let value = s
+        .value
+        .as_ref()
+        .map(ToTokens::to_token_stream)
+        .unwrap_or_else(|| quote!(()));
+    let mut bounds = TokenStream::new();
+    for ty in [s.key.as_ref(), s.value.as_ref()].into_iter().flatten() {
+        bounds.extend(quote!(for<'__faust> #ty: #rt::TopicType,));
+    }
+    quote! {
+        #[allow(unreachable_code, clippy::diverging_sub_expression)]
+        const _: () = {
+            impl #rt::Channel for #ident {
+                type Key = #key;
+                type Value = #value;
+
+                fn __source() -> #rt::SourceRef {
+                    ::core::unreachable!()
+                }
+
+                fn __subscribe(
+                    _: &mut #rt::SubscribeCtx<'_>,
+                    _: &'static #rt::AgentSpec,
+                    _: usize,
+                ) -> #rt::Result<::std::vec::Vec<#rt::Stream<Self>>> {
+                    ::core::unreachable!()
+                }
+            }
+
+            impl #rt::Topic for #ident where #bounds {
+                fn spec() -> &'static #rt::TopicSpec {
+                    ::core::unreachable!()
+                }
+            }
+
+            impl ::core::ops::Deref for #ident {
+                type Target = #rt::TopicApi<#ident>;
+
+                fn deref(&self) -> &Self::Target {
+                    static API: #rt::TopicApi<#ident> = #rt::TopicApi::UNBOUND;
+                    &API
+                }
+            }
+        };
     }
 }
 
@@ -495,6 +555,26 @@ mod tests {
         assert!(text.contains("partitions : :: core :: option :: Option :: Some (8i32)"));
         assert!(text.contains("Acks :: All"));
         assert!(text.contains("(\"segment.ms\" , \"1000\")"));
+    }
+
+    #[test]
+    fn misplaced_handle_gets_stub_impls() {
+        let out = expand(
+            quote!(name = "orders", value = Order, partitions = 0),
+            quote!(
+                enum Orders {
+                    A,
+                }
+            ),
+        );
+        let msgs = messages(&out);
+        assert_eq!(msgs.len(), 2, "{msgs:#?}");
+        let text = out.to_string();
+        assert!(text.contains("Channel for Orders"), "{text}");
+        assert!(text.contains("Topic for Orders"), "{text}");
+        assert!(text.contains("type Value = Order"), "{text}");
+        // No registration: nothing of it may reach an app.
+        assert!(!text.contains("inventory"), "{text}");
     }
 
     #[test]
