@@ -52,20 +52,25 @@ pub(crate) fn rt_string() -> String {
 
 /// Declares a Kafka topic: put it on a unit struct, which becomes the topic's typed handle.
 ///
-/// ```ignore
+/// ```
 /// use faust_runtime::prelude::*;
 ///
 /// #[derive(Serialize, Deserialize)]
-/// struct Order { id: u64, amount: f64 }
+/// pub struct Order { id: u64, amount: f64 }
 ///
 /// /// Orders as they are placed.
 /// #[topic(name = "orders", key = String, value = Order, partitions = 8, retention = "7d")]
 /// pub struct Orders;
 ///
+/// // In an agent or timer (or with `Orders.on(&app)`): sends through the running app.
 /// async fn place(order: Order) -> Result<()> {
 ///     Orders.send(order.id.to_string(), order).await?;
 ///     Ok(())
 /// }
+///
+/// assert_eq!((Orders.name(), Orders.partitions()), ("orders", 8));
+/// assert_eq!(Orders.config()["retention.ms"], "604800000");
+/// assert_eq!(Orders.value_type(), std::any::type_name::<Order>());
 /// ```
 ///
 /// Keys:
@@ -101,13 +106,16 @@ pub fn topic(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Declares an in-process channel: a bounded, typed queue that agents read like a topic, with
 /// no broker and no serialization. Put it on a unit struct, which becomes the channel's handle.
 ///
-/// ```ignore
+/// ```
 /// use faust_runtime::prelude::*;
 ///
-/// struct Notification { user: String, text: String }
+/// pub struct Notification { user: String, text: String }
 ///
 /// #[channel(value = Notification, maxsize = 1000)]
 /// pub struct Notifications;
+///
+/// assert_eq!((Notifications.name(), Notifications.maxsize()), ("Notifications", 1000));
+/// assert_eq!(Notifications.key_type(), "()");
 /// ```
 ///
 /// Keys: `value` (the value type, required), `key` (default `()`), `name` (default the struct's
@@ -121,15 +129,27 @@ pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Makes an `async fn` an agent: a supervised consumer of a topic or channel, started with the
 /// app and restarted if it fails.
 ///
-/// ```ignore
+/// ```
 /// use faust_runtime::prelude::*;
+/// # #[derive(Serialize, Deserialize)]
+/// # struct Order { id: u64 }
+/// # #[topic(name = "orders", key = String, value = Order)]
+/// # struct Orders;
 ///
 /// #[agent(Orders, concurrency = 2)]
 /// async fn count_orders(mut orders: Stream<Orders>) -> Result<()> {
 ///     while let Some(order) = orders.next().await {
-///         println!("order {}", order?.id);
+///         println!("order {}", order.id);
 ///     }
 ///     Ok(())
+/// }
+///
+/// // Whole events (key, value, headers, partition, offset, timestamp):
+/// #[agent(Orders, name = "audit")]
+/// async fn audit(mut events: Events<Orders>) {
+///     while let Some(event) = events.next().await {
+///         println!("{:?} at {}[{}]@{}", event.key, event.topic, event.partition, event.offset);
+///     }
 /// }
 /// ```
 ///
@@ -145,7 +165,7 @@ pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs an `async fn` on an interval while the app runs.
 ///
-/// ```ignore
+/// ```
 /// use faust_runtime::prelude::*;
 ///
 /// #[timer(interval = "30s")]
@@ -164,16 +184,43 @@ pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
     timer::expand(attr.into(), item.into()).into()
 }
 
-/// Writes the program's `fn main`: builds the app, runs the agents and timers declared in this
-/// crate until interrupted, and exits with its status.
+/// Writes the program's `fn main`: builds the app, runs `before_start`, the agents and timers
+/// declared in this crate until interrupted, then `after_stop`, and exits with its status.
 ///
-/// ```ignore
-/// faust_runtime::main!(id = "orders-app", broker = "kafka://localhost:9092", topic_partitions = 8);
+/// ```no_run
+/// use faust_runtime::prelude::*;
+/// # #[timer(interval = "1s")]
+/// # async fn tick() {}
+///
+/// // Runs once the app is built, before it starts: define runtime topics, send with
+/// // `.force(true)`, read configuration. An error here stops the program before the app starts.
+/// async fn setup(app: App) -> Result<()> {
+///     println!("starting {} on {}", app.id(), app.settings().broker);
+///     Ok(())
+/// }
+///
+/// // Runs once the app has stopped (cleanly or not): the app no longer sends, its broker is
+/// // still reachable (`app.topics()`).
+/// async fn teardown(app: App) -> Result<()> {
+///     println!("{} stopped: {:?}", app.id(), app.health());
+///     Ok(())
+/// }
+///
+/// faust_runtime::main!(
+///     id = "orders-app",
+///     broker = "kafka://localhost:9092",
+///     topic_partitions = 8,
+///     before_start = setup,
+///     after_stop = teardown,
+/// );
 /// ```
 ///
 /// Keys: `id` (required: the app's name, also its consumer group), `broker`, `version` (> 0),
-/// `topic_partitions` (> 0) and `commit_interval` (a duration such as `"2.8s"`). Settings given
-/// here are defaults; the runtime documents which environment variables override them.
+/// `topic_partitions` (> 0), `commit_interval` (a duration such as `"2.8s"`), `before_start`
+/// and `after_stop` (paths of `async fn(app: App)` returning `()` or `Result<(), E>`). Settings
+/// given here are defaults; the runtime documents which environment variables override them.
+/// Code under `main!` reaches the app with `App::current()`, and unbound handles
+/// (`Orders.send(..)`) use it, from `before_start` on.
 #[proc_macro]
 pub fn main(input: TokenStream) -> TokenStream {
     main_macro::expand(input.into()).into()
@@ -182,7 +229,7 @@ pub fn main(input: TokenStream) -> TokenStream {
 /// Makes a struct with named fields a Faust record: its JSON is exactly what Faust's `Record`
 /// writes, fields in declaration order followed by `"__faust":{"ns":"app.Order"}`.
 ///
-/// ```ignore
+/// ```
 /// use faust_runtime::prelude::*;
 ///
 /// #[record(namespace = "app.Order")]
@@ -193,7 +240,12 @@ pub fn main(input: TokenStream) -> TokenStream {
 ///     #[serde(default)]
 ///     pub quantity: u32,
 /// }
-/// // {"id":10,"product":"apple","quantity":7,"__faust":{"ns":"app.Order"}}
+///
+/// let order = Order { id: 10, product: "apple".into(), quantity: 7 };
+/// assert_eq!(
+///     serde_json::to_string(&order).unwrap(),
+///     r#"{"id":10,"product":"apple","quantity":7,"__faust":{"ns":"app.Order"}}"#
+/// );
 /// ```
 ///
 /// Keys: `namespace` (the `ns` written, default the module path with dots plus the struct name)
@@ -211,7 +263,14 @@ pub fn main(input: TokenStream) -> TokenStream {
 /// `#[record(other)]` to take those records (as `serde_json::Value` or any type that decodes
 /// from them). See `faust_runtime::record::Polymorphic`.
 ///
-/// ```ignore
+/// ```
+/// # use faust_runtime::prelude::*;
+/// # #[record(namespace = "app.Order")]
+/// # #[derive(Clone, Debug)]
+/// # pub struct Order { pub id: u64 }
+/// # #[record(namespace = "app.Refund")]
+/// # #[derive(Clone, Debug)]
+/// # pub struct Refund { pub id: u64 }
 /// #[record]
 /// #[derive(Clone, Debug)]
 /// pub enum Event {
@@ -220,6 +279,11 @@ pub fn main(input: TokenStream) -> TokenStream {
 ///     #[record(other)]
 ///     Unknown(serde_json::Value),
 /// }
+///
+/// let refund: Event = serde_json::from_str(r#"{"id":3,"__faust":{"ns":"app.Refund"}}"#).unwrap();
+/// assert!(matches!(refund, Event::Refund(Refund { id: 3 })));
+/// let other: Event = serde_json::from_str(r#"{"x":1,"__faust":{"ns":"app.Other"}}"#).unwrap();
+/// assert!(matches!(other, Event::Unknown(_)));
 /// ```
 #[proc_macro_attribute]
 pub fn record(attr: TokenStream, item: TokenStream) -> TokenStream {

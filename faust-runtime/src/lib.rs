@@ -4,11 +4,11 @@
 //! `#[channel]`, consume them with `#[agent]` functions, run periodic work with `#[timer]`, and
 //! let `main!` generate the worker:
 //!
-//! ```ignore
+//! ```no_run
 //! use faust_runtime::prelude::*;
 //!
 //! #[derive(Serialize, Deserialize, Clone, Debug)]
-//! struct Order { id: u64, product: String, quantity: u32 }
+//! pub struct Order { id: u64, product: String, quantity: u32 }
 //!
 //! #[topic(name = "orders", key = String, value = Order, partitions = 8)]
 //! struct Orders;
@@ -21,8 +21,16 @@
 //!     Ok(())
 //! }
 //!
+//! #[timer(interval = "1s")]
+//! async fn produce_orders() -> Result<()> {
+//!     Orders.send("order-1", Order { id: 1, product: "apple".into(), quantity: 3 }).await?;
+//!     Ok(())
+//! }
+//!
 //! faust_runtime::main!(id = "orders-app");
 //! ```
+//!
+//! (`no_run`: the program runs until interrupted; `cargo run --example quickstart` runs it.)
 //!
 //! Records go through an embedded broker (`memory://`, the default) or Kafka
 //! (`--broker kafka://localhost:9092`). Offsets are committed only for events the agents are done
