@@ -95,9 +95,11 @@ pub(crate) fn rt_string() -> String {
 /// | `root` | another `#[topic]` type whose settings this one inherits | none |
 ///
 /// The struct gets `Clone`, `Copy`, `Debug` and `Default` (unless it derives them itself), the
-/// `Topic` and `Channel` traits, and dereferences to `TopicApi<Self>`, so `Orders.send(..)`,
-/// `Orders.send_soon(..)` and `Orders.record(..)` work anywhere an app is running. The key and
-/// value types must implement `Serialize` and `Deserialize`.
+/// `Topic` and `Channel` traits (Faust's `TopicT` and `ChannelT`: `name()`, `key_type()`,
+/// `value_type()`, `maxsize()`, `partitions()`, `config()`), and dereferences to
+/// `TopicApi<Self>`, so `Orders.send(..)`, `Orders.send_soon(..)`, `Orders.record(..)` and
+/// `Orders.get_partition_key(..)` work anywhere an app is running. The key and value types must
+/// implement `Serialize` and `Deserialize`.
 #[proc_macro_attribute]
 pub fn topic(attr: TokenStream, item: TokenStream) -> TokenStream {
     topic::expand(attr.into(), item.into()).into()
@@ -120,7 +122,9 @@ pub fn topic(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// Keys: `value` (the value type, required), `key` (default `()`), `name` (default the struct's
 /// name) and `maxsize` (queue size, > 0; senders wait while it is full). Values only need to be
-/// `Send + 'static`. The struct dereferences to `ChannelApi<Self>`: `Notifications.send(..)`.
+/// `Send + 'static`. The struct gets the `Channel` trait (`name()`, `key_type()`, `value_type()`,
+/// `maxsize()`) and dereferences to `ChannelApi<Self>`: `Notifications.send(..)`, from agents,
+/// timers, `main!` hooks and any code they call.
 #[proc_macro_attribute]
 pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
     channel::expand(attr.into(), item.into()).into()
@@ -154,10 +158,10 @@ pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 ///
 /// The first argument of the attribute is the topic or channel type; then optional `name`
-/// (default the function's name) and `concurrency` (instances, > 0, default 1; a topic's
-/// partitions are divided among them). The function takes exactly one argument, `Stream<H>` for
-/// values or `Events<H>` for whole events of that topic or channel `H`, and returns `()` or
-/// `Result<(), E>`. It is left as written and may still be called directly.
+/// (default the function's name) and `concurrency` (instances, > 0, default 1; they share one
+/// stream, as Faust's concurrent agents do). The function takes exactly one argument, `Stream<H>` for
+/// values or `Events<H>` for whole events of that topic or channel `H` (`stream.events()` on a
+/// `Stream<H>` gives the same events, headers included), and returns `()` or `Result<(), E>`. It is left as written and may still be called directly.
 #[proc_macro_attribute]
 pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
     agent::expand(attr.into(), item.into()).into()

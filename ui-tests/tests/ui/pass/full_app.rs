@@ -117,12 +117,25 @@ async fn every_half_second() {}
 
 #[allow(dead_code)]
 mod worker {
+    use faust_runtime::prelude::*;
+
+    async fn setup(app: App) -> Result<()> {
+        let _ = app.id();
+        Ok(())
+    }
+
+    pub mod hooks {
+        pub async fn teardown(_app: faust_runtime::App) {}
+    }
+
     faust_runtime::main!(
         id = "orders-app",
         broker = "memory://",
         version = 2,
         topic_partitions = 8,
         commit_interval = "2.8s",
+        before_start = setup,
+        after_stop = hooks::teardown,
     );
 }
 
