@@ -560,7 +560,7 @@ impl App {
         DriverOptions {
             commit,
             commit_interval: s.commit_interval,
-            window: s.stream_buffer_maxsize.saturating_mul(2) + 256,
+            window: s.stream_buffer_maxsize.max(256),
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
             on_assign: if commit {
@@ -855,7 +855,7 @@ impl App {
                 Err(e) => app.fail(Error::state(format!(
                     "the consume driver died: {}",
                     if e.is_panic() {
-                        panic_text(e.into_panic().as_ref())
+                        crate::error::panic_message(e.into_panic().as_ref())
                     } else {
                         e.to_string()
                     }
@@ -1008,15 +1008,6 @@ impl App {
     }
 }
 
-fn panic_text(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_string()
-    }
-}
 
 async fn shutdown_signal() {
     #[cfg(unix)]

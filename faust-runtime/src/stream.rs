@@ -539,16 +539,6 @@ where
     }
 }
 
-/// Turns a panic caught while decoding into the error it reports.
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_string()
-    }
-}
 
 fn raw_copy(msg: &RawMessage<'_>) -> RawCopy {
     RawCopy {
@@ -606,7 +596,7 @@ where
                 offset: msg.offset,
                 what: "key or value",
                 codec: format!("{}/{}", self.codecs.key.name(), self.codecs.value.name()),
-                reason: format!("decoding panicked: {}", panic_text(p.as_ref())),
+                reason: format!("decoding {}", crate::error::panic_message(p.as_ref())),
                 excerpt: excerpt(msg.value.unwrap_or_default()),
             }),
         };
