@@ -1008,7 +1008,6 @@ impl App {
     }
 }
 
-
 async fn shutdown_signal() {
     #[cfg(unix)]
     {

@@ -539,7 +539,6 @@ where
     }
 }
 
-
 fn raw_copy(msg: &RawMessage<'_>) -> RawCopy {
     RawCopy {
         key: msg.key.map(<[u8]>::to_vec),
