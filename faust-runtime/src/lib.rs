@@ -38,6 +38,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod manager;
+pub mod operators;
 pub mod partitioner;
 mod producer;
 pub mod record;

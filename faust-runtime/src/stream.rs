@@ -69,7 +69,7 @@ pub(crate) struct Returned<K, V> {
 
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
 
-struct Core<K, V> {
+pub(crate) struct Core<K, V> {
     source: Source<K, V>,
     name: &'static str,
     exhausted: bool,
@@ -101,9 +101,25 @@ impl<K, V> Core<K, V> {
         }
     }
 
+    /// Takes the current event's hold out (an operator keeps it, e.g. for a batch).
+    #[inline]
+    pub(crate) fn take_current(&mut self) -> Option<Current> {
+        match context::replace(None) {
+            Ok(prev) => prev,
+            Err(_) => self.local.take(),
+        }
+    }
+
+    /// Makes `cur` the current event (what is sent from now on belongs to it).
+    pub(crate) fn set_current(&mut self, cur: Current) {
+        if let Err(cur) = context::replace(Some(cur)) {
+            self.local = cur;
+        }
+    }
+
     /// Finishes the current event (Faust's implicit acknowledgement).
     #[inline]
-    fn finish_current(&mut self) {
+    pub(crate) fn finish_current(&mut self) {
         self.local = None;
         if let Ok(prev) = context::replace(None) {
             drop(prev);
@@ -134,7 +150,11 @@ impl<K, V> Core<K, V> {
     }
 
     /// The next event; `with_hold` gives the event a hold of its own (events mode).
-    fn poll_event(&mut self, cx: &mut Context<'_>, with_hold: bool) -> Poll<Option<Event<K, V>>> {
+    pub(crate) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        with_hold: bool,
+    ) -> Poll<Option<Event<K, V>>> {
         self.finish_current();
         loop {
             if self.exhausted {
@@ -163,14 +183,11 @@ impl<K, V> Core<K, V> {
                 if with_hold {
                     event.ack = Some(crate::event::EventAck::new(ack.hold(), self.noack));
                 }
-                let cur = Current {
+                self.set_current(Current {
                     ack,
                     raw,
                     offset: event.offset,
-                };
-                if let Err(cur) = context::replace(Some(cur)) {
-                    self.local = cur;
-                }
+                });
             }
             self.yielded += 1;
             return Poll::Ready(Some(event));
@@ -205,6 +222,29 @@ pub struct Events<H: Channel> {
 }
 
 impl<H: Channel> Stream<H> {
+    /// Buffers up to `max` values at a time (Faust's `stream.take(max, within=)`): yields a batch
+    /// once it holds `max` values, or once `within` has passed since its first value, never an
+    /// empty one. The batch's offsets are committed after it is processed (when the next batch
+    /// is asked for), and what is sent while processing it belongs to all of its events.
+    pub fn take(
+        self,
+        max: usize,
+        within: std::time::Duration,
+    ) -> crate::operators::Batches<H, H::Value> {
+        crate::operators::Batches::new(self.into_core(), max, within, false, |e| e.value)
+    }
+
+    /// Key and value of every event (Faust's `stream.items()`).
+    pub fn items(self) -> crate::operators::Items<H> {
+        crate::operators::Items::new(self.into_core())
+    }
+
+    fn into_core(mut self) -> Core<H::Key, H::Value> {
+        let mut empty = Core::new(Source::Failed(None), self.core.name);
+        empty.exhausted = true;
+        std::mem::replace(&mut self.core, empty)
+    }
+
     fn with_source(source: Source<H::Key, H::Value>, name: &'static str) -> Self {
         Stream {
             core: Core::new(source, name),
@@ -282,6 +322,18 @@ impl<H: Channel> Stream<H> {
 }
 
 impl<H: Channel> Events<H> {
+    /// Buffers up to `max` events at a time; see [`Stream::take`].
+    pub fn take(
+        mut self,
+        max: usize,
+        within: std::time::Duration,
+    ) -> crate::operators::Batches<H, Event<H::Key, H::Value>> {
+        let mut empty = Core::new(Source::Failed(None), self.core.name);
+        empty.exhausted = true;
+        let core = std::mem::replace(&mut self.core, empty);
+        crate::operators::Batches::new(core, max, within, true, |e| e)
+    }
+
     /// The topic or channel name.
     pub fn name(&self) -> &'static str {
         self.core.name
