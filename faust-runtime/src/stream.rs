@@ -226,6 +226,9 @@ impl<H: Channel> Stream<H> {
     /// once it holds `max` values, or once `within` has passed since its first value, never an
     /// empty one. The batch's offsets are committed after it is processed (when the next batch
     /// is asked for), and what is sent while processing it belongs to all of its events.
+    ///
+    /// This is Faust's `take`; `futures`' `take(n)` (the first `n` items) is still there as
+    /// `StreamExt::take(stream, n)`.
     pub fn take(
         self,
         max: usize,

@@ -868,7 +868,7 @@ async fn topics_defined_at_runtime_are_created_with_their_settings_and_used_type
         .unwrap()
         .unwrap();
     assert_eq!(d.partitions, 2);
-    let mut values: Vec<u64> = later.stream().take(2).collect().await;
+    let mut values: Vec<u64> = StreamExt::take(later.stream(), 2).collect().await;
     values.sort_unstable();
     assert_eq!(values, vec![7, 8]);
     app.stop().await.unwrap();
