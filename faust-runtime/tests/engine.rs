@@ -146,7 +146,14 @@ mod self_stop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_called_from_a_timer_returns_and_the_app_stops() {
     let broker = MemoryBroker::new();
-    let app = app(&broker, "eng-self-stop", &module("self_stop"));
+    // A stop that waited for the timer calling it would only end by the shutdown timeout's
+    // abort: make that far longer than the wait below.
+    let app = App::builder("eng-self-stop")
+        .transport(Arc::new(broker.clone()))
+        .include_module(module("self_stop"))
+        .shutdown_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
     app.start().await.unwrap();
     tokio::time::timeout(WAIT, app.wait())
         .await

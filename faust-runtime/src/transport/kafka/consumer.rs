@@ -298,13 +298,28 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
 }
 
 impl KafkaConsumer {
-    fn next_event(&self) -> Option<tr::Rebalance> {
-        self.consumer
+    /// The next rebalance to report. A record taken while waiting (`peeked`) that belongs to a
+    /// partition given up is dropped with it: it was fetched before the revoke, and the
+    /// partition's next owner (this consumer again, maybe) reads it from the committed offset.
+    fn next_event(&mut self) -> Option<tr::Rebalance> {
+        let ev = self
+            .consumer
             .context()
             .events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+            .pop_front()?;
+        if let (tr::Rebalance::Revoked(tps) | tr::Rebalance::Lost(tps), Some(m)) =
+            (&ev, &self.peeked)
+        {
+            if tps
+                .iter()
+                .any(|tp| tp.topic == m.topic() && tp.partition == m.partition())
+            {
+                self.peeked = None;
+            }
+        }
+        Some(ev)
     }
 
     fn has_event(&self) -> bool {
