@@ -688,12 +688,20 @@ impl App {
             Ok(running) => {
                 *self.core.running.lock().await = Some(running);
                 self.core.state.store(RUNNING, Ordering::Release);
+                // Stops the app when a stop is asked for from inside it (or it fails); ends
+                // without doing anything once the app stopped otherwise.
                 let app = self.clone();
                 let mut requested = self.core.stop_requested.subscribe();
+                let mut stopped = self.core.stopped.subscribe();
                 tokio::spawn(async move {
-                    let _ = requested.wait_for(|r| *r).await;
-                    if let Err(e) = app.stop_now().await {
-                        tracing::error!(error = %e, "stopping failed");
+                    let asked = tokio::select! {
+                        r = requested.wait_for(|r| *r) => r.is_ok(),
+                        _ = stopped.wait_for(|s| *s) => false,
+                    };
+                    if asked {
+                        if let Err(e) = app.stop_now().await {
+                            tracing::error!(error = %e, "stopping failed");
+                        }
                     }
                 });
                 tracing::info!(app = %self.core.id, broker = %self.core.transport.url(), "app started");
