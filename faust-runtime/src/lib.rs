@@ -50,6 +50,7 @@ pub mod stream;
 pub mod timer;
 pub mod topic;
 pub mod transport;
+pub mod watchdog;
 mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
@@ -62,7 +63,7 @@ pub use manager::TopicManager;
 pub use record::Record;
 pub use runtime_topic::{DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
-pub use settings::{KafkaSettings, Settings};
+pub use settings::{KafkaSettings, MissingTopicPolicy, Settings};
 pub use stream::{Events, Stream};
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;

@@ -32,8 +32,36 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How long startup keeps retrying an unreachable broker before failing.
     pub broker_connect_timeout: Duration,
+    /// What the worker does when a topic it uses disappears from the broker.
+    pub on_missing_topic: MissingTopicPolicy,
+    /// How often the worker checks that its topics exist (see `crate::watchdog`).
+    pub topic_check_interval: Duration,
     /// Kafka client settings.
     pub kafka: KafkaSettings,
+}
+
+/// What a worker does when a topic it uses disappears from the broker (deleted, or a broker
+/// that lost its data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingTopicPolicy {
+    /// Recreate it with its declared settings and go on (the default).
+    #[default]
+    Recreate,
+    /// Stop the worker with an error naming the topic.
+    Stop,
+}
+
+impl MissingTopicPolicy {
+    /// Parses `recreate` or `stop`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "recreate" => Ok(MissingTopicPolicy::Recreate),
+            "stop" => Ok(MissingTopicPolicy::Stop),
+            other => Err(Error::config(format!(
+                "unknown on_missing_topic '{other}' (expected recreate or stop)"
+            ))),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -49,13 +77,15 @@ impl Default for Settings {
             on_error: ErrorPolicy::Skip,
             shutdown_timeout: Duration::from_secs(30),
             broker_connect_timeout: Duration::from_secs(30),
+            on_missing_topic: MissingTopicPolicy::Recreate,
+            topic_check_interval: Duration::from_secs(5),
             kafka: KafkaSettings::default(),
         }
     }
 }
 
 impl Settings {
-    /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
+    /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
     /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix).
     pub fn apply_env(&mut self) -> Result<()> {
         fn var(name: &str) -> Option<String> {
@@ -89,6 +119,9 @@ impl Settings {
         if let Some(v) = var("SHUTDOWN_TIMEOUT") {
             self.shutdown_timeout = parse_duration(&v)?;
         }
+        if let Some(v) = var("ON_MISSING_TOPIC") {
+            self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
+        }
         Ok(())
     }
 
@@ -105,6 +138,11 @@ impl Settings {
         }
         if self.commit_interval.is_zero() {
             return Err(Error::config("commit_interval must be greater than zero"));
+        }
+        if self.topic_check_interval.is_zero() {
+            return Err(Error::config(
+                "topic_check_interval must be greater than zero",
+            ));
         }
         if !(self.broker.starts_with("memory://") || self.broker.starts_with("kafka://")) {
             return Err(Error::config(format!(

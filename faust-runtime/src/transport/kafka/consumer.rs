@@ -274,7 +274,9 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
         .set("session.timeout.ms", millis(k.session_timeout))
         .set("heartbeat.interval.ms", millis(k.heartbeat_interval))
         .set("fetch.queue.backoff.ms", millis(k.fetch_queue_backoff))
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // A topic recreated after the broker lost it is seen within seconds, not minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000");
     for (key, value) in &k.consumer {
         c.set(key, value);
     }
