@@ -88,38 +88,49 @@ impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
     /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix).
     pub fn apply_env(&mut self) -> Result<()> {
-        fn var(name: &str) -> Option<String> {
-            std::env::var(format!("FAUST_{name}"))
-                .or_else(|_| std::env::var(format!("F_{name}")))
-                .ok()
-                .filter(|v| !v.trim().is_empty())
+        fn var(name: &str) -> Result<Option<String>> {
+            for key in [format!("FAUST_{name}"), format!("F_{name}")] {
+                match std::env::var(&key) {
+                    Ok(v) if v.trim().is_empty() => {
+                        return Err(Error::config(format!(
+                            "{key} is set but empty: unset it or give it a value"
+                        )))
+                    }
+                    Ok(v) => return Ok(Some(v)),
+                    Err(std::env::VarError::NotUnicode(_)) => {
+                        return Err(Error::config(format!("{key} is not valid UTF-8")))
+                    }
+                    Err(std::env::VarError::NotPresent) => {}
+                }
+            }
+            Ok(None)
         }
-        if let Some(v) = var("BROKER") {
+        if let Some(v) = var("BROKER")? {
             self.broker = v;
         }
-        if let Some(v) = var("VERSION") {
+        if let Some(v) = var("VERSION")? {
             self.version = v
                 .trim()
                 .parse()
                 .map_err(|_| Error::config(format!("FAUST_VERSION='{v}' is not a number")))?;
         }
-        if let Some(v) = var("TOPIC_PARTITIONS") {
+        if let Some(v) = var("TOPIC_PARTITIONS")? {
             self.topic_partitions = v.trim().parse().map_err(|_| {
                 Error::config(format!("FAUST_TOPIC_PARTITIONS='{v}' is not a number"))
             })?;
         }
-        if let Some(v) = var("COMMIT_INTERVAL") {
+        if let Some(v) = var("COMMIT_INTERVAL")? {
             self.commit_interval = parse_duration(&v)?;
         }
-        if let Some(v) = var("STREAM_BUFFER_MAXSIZE") {
+        if let Some(v) = var("STREAM_BUFFER_MAXSIZE")? {
             self.stream_buffer_maxsize = v.trim().parse().map_err(|_| {
                 Error::config(format!("FAUST_STREAM_BUFFER_MAXSIZE='{v}' is not a number"))
             })?;
         }
-        if let Some(v) = var("SHUTDOWN_TIMEOUT") {
+        if let Some(v) = var("SHUTDOWN_TIMEOUT")? {
             self.shutdown_timeout = parse_duration(&v)?;
         }
-        if let Some(v) = var("ON_MISSING_TOPIC") {
+        if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
         Ok(())
@@ -151,5 +162,43 @@ impl Settings {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_or_bad_environment_values_are_errors_not_ignored() {
+        // The only test that touches these variables (apply_env reads the process environment).
+        std::env::set_var("FAUST_BROKER", "  ");
+        let err = Settings::default().apply_env().unwrap_err();
+        assert!(
+            err.to_string().contains("FAUST_BROKER is set but empty"),
+            "{err}"
+        );
+        std::env::remove_var("FAUST_BROKER");
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            std::env::set_var("F_BROKER", std::ffi::OsStr::from_bytes(b"kafka://\xff"));
+            let err = Settings::default().apply_env().unwrap_err();
+            assert!(
+                err.to_string().contains("F_BROKER is not valid UTF-8"),
+                "{err}"
+            );
+            std::env::remove_var("F_BROKER");
+        }
+
+        std::env::set_var("FAUST_ON_MISSING_TOPIC", "shrug");
+        let err = Settings::default().apply_env().unwrap_err();
+        assert!(err.to_string().contains("on_missing_topic"), "{err}");
+        std::env::set_var("FAUST_ON_MISSING_TOPIC", "stop");
+        let mut s = Settings::default();
+        s.apply_env().unwrap();
+        assert_eq!(s.on_missing_topic, MissingTopicPolicy::Stop);
+        std::env::remove_var("FAUST_ON_MISSING_TOPIC");
     }
 }
