@@ -34,6 +34,7 @@ pub mod agent;
 pub mod app;
 pub mod channel;
 pub mod codec;
+mod decoder;
 pub mod engine;
 pub mod error;
 pub mod event;

@@ -375,6 +375,7 @@ impl tr::Consumer for KafkaConsumer {
                 key: m.key(),
                 value: m.payload(),
                 headers: Some(&m),
+                shared: None,
             };
             if sink.record(&raw) == Flow::Yield {
                 return Ok(Polled::Records(n));
@@ -407,6 +408,7 @@ impl tr::Consumer for KafkaConsumer {
                 value: msg.payload(),
                 // Parsed only if someone asks: see `HeaderSource for BorrowedMessage`.
                 headers: Some(&msg),
+                shared: None,
             };
             if sink.record(&raw) == Flow::Yield || self.has_event() {
                 break;
