@@ -65,6 +65,15 @@ fn named_brokers() -> &'static Mutex<HashMap<String, Weak<BrokerInner>>> {
     NAMED.get_or_init(Default::default)
 }
 
+/// Bytes that consumers clone cheaply: `Bytes::from(Vec)` allocates its shared counter on the
+/// first clone, which would happen on every consumer's read path; doing it once here, when the
+/// record is written, leaves readers a plain reference-count increment.
+fn shared_bytes(v: Vec<u8>) -> Bytes {
+    let b = Bytes::from(v);
+    drop(b.clone());
+    b
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -654,8 +663,8 @@ impl Transport for MemoryBroker {
             recs.push(StoredRecord {
                 timestamp,
                 data: SharedRecord {
-                    key: key.map(Bytes::from),
-                    value: value.map(Bytes::from),
+                    key: key.map(shared_bytes),
+                    value: value.map(shared_bytes),
                     headers,
                 },
             });
