@@ -3,7 +3,7 @@
 //! topic's error policy.
 
 use crate::channel::{Channel, SourceRef};
-use crate::error::{BoxError, Result};
+use crate::error::{panic_message, BoxError, Result};
 
 /// The static declaration behind an `#[agent]` function.
 pub struct AgentSpec {
@@ -171,16 +171,6 @@ where
         );
     }
     Ok(())
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_string()
-    }
 }
 
 /// How long to wait before restarting an agent instance after its `failures`-th failure in a

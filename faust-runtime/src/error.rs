@@ -162,3 +162,14 @@ pub fn excerpt(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// The message of a caught panic (`panicked: ...`).
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}

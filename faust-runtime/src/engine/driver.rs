@@ -476,16 +476,19 @@ impl Driver {
         }
     }
 
+    /// The trackers of every assigned partition.
+    fn trackers(&self) -> Vec<Arc<PartitionTracker>> {
+        self.routes
+            .iter()
+            .flat_map(|r| r.parts.iter().flatten().map(|p| p.tracker.clone()))
+            .collect()
+    }
+
     /// Ends intake: abandons queued events (unless `finish_queued`: then they are processed
     /// first), waits for the held ones until `deadline`, and returns the final offsets to commit.
     async fn drain(&mut self, deadline: Instant, finish_queued: bool) -> Vec<CommitOffset> {
         if finish_queued {
-            let trackers: Vec<Arc<PartitionTracker>> = self
-                .routes
-                .iter()
-                .flat_map(|r| r.parts.iter().flatten().map(|p| p.tracker.clone()))
-                .collect();
-            for t in trackers {
+            for t in self.trackers() {
                 t.wait_settled(deadline).await;
             }
         }
@@ -497,12 +500,7 @@ impl Driver {
                 s.close();
             }
         }
-        let trackers: Vec<Arc<PartitionTracker>> = self
-            .routes
-            .iter()
-            .flat_map(|r| r.parts.iter().flatten().map(|p| p.tracker.clone()))
-            .collect();
-        for t in trackers {
+        for t in self.trackers() {
             if !t.wait_settled(deadline).await {
                 tracing::warn!(
                     partition = %t.partition(),
