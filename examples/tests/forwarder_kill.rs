@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const INPUTS: i64 = 20_000;
+const INPUTS: i64 = 50_000;
 const PARTITIONS: i32 = 4;
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -137,16 +137,7 @@ async fn a_forwarder_killed_with_sigkill_loses_no_output_of_a_committed_input() 
     };
 
     let version = 2 + std::process::id() % 100_000;
-    let mut worker = start_forwarder(&url, version);
-    wait_until("a quarter of the outputs", || {
-        outputs.lock().unwrap().len() as i64 >= INPUTS / 4
-    })
-    .await;
-    // SAFETY: plain kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(worker.id() as i32, libc::SIGKILL) }, 0);
-    worker.wait().unwrap();
-
-    // What the killed worker committed.
+    // A client of the worker's group that only reads its committed offsets.
     let group = format!("forwarder-v{version}");
     let mut probe = t
         .consumer(ConsumerConfig {
@@ -162,6 +153,25 @@ async fn a_forwarder_killed_with_sigkill_loses_no_output_of_a_committed_input() 
             partition: p,
         })
         .collect();
+    let mut worker = start_forwarder(&url, version);
+    // Killed mid-stream, as soon as it has committed a tenth of the inputs.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let committed = probe.committed(&tps).await.unwrap();
+        if committed.iter().map(|c| c.unwrap_or(0)).sum::<i64>() >= INPUTS / 10 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not commit a tenth of the inputs"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // SAFETY: plain kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(worker.id() as i32, libc::SIGKILL) }, 0);
+    worker.wait().unwrap();
+
+    // What the killed worker committed.
     let committed = probe.committed(&tps).await.unwrap();
     let committed_inputs: i64 = committed.iter().map(|c| c.unwrap_or(0)).sum();
     assert!(
@@ -181,8 +191,22 @@ async fn a_forwarder_killed_with_sigkill_loses_no_output_of_a_committed_input() 
     })
     .await;
 
-    // Restarted, the worker finishes the rest: every input has an output.
+    // Restarted, the worker finishes the rest: it commits every input, and every input has an
+    // output. (Waiting for its commits also means it runs, signal handler included, before
+    // it is asked to stop.)
     let mut worker = start_forwarder(&url, version);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let committed = probe.committed(&tps).await.unwrap();
+        if committed.iter().map(|c| c.unwrap_or(0)).sum::<i64>() == INPUTS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted worker did not commit every input: {committed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     wait_until("an output for every input", || {
         covered(&outputs.lock().unwrap()).len() as i64 == INPUTS
     })
