@@ -4,7 +4,8 @@
 //! faust-bench [run] [--reps N] [--records N] [--channel-records N] [--broker kafka://host:port]
 //!                   [--window N] [--only GROUP,GROUP] [--timeout SECS]
 //! faust-bench case NAME [same options] [--group ID]     one run of one case (used by `run`)
-//! faust-bench fill --broker URL [--records N]           (re)fill the consume topic, e.g. to profile
+//! faust-bench fill --broker URL [--records N]           (re)fill the consume topic and empty the
+//!                                                      output topics, e.g. to profile one case
 //! faust-bench list                                     the case names
 //! ```
 //!
@@ -509,16 +510,19 @@ fn main() -> std::process::ExitCode {
         "run" => drive(&opts),
         "fill" => match &opts.broker {
             None => Err("fill needs --broker kafka://host:port".into()),
-            Some(url) => runtime()
-                .block_on(kafka::fill_consume_topic(url, opts.records, opts.window))
-                .map(|took| {
-                    eprintln!(
-                        "faust-bench: {} records in {} ({:.2}s)",
-                        opts.records,
-                        kafka::CONSUME_TOPIC,
-                        took.as_secs_f64()
-                    )
-                }),
+            Some(url) => runtime().block_on(async {
+                let took = kafka::fill_consume_topic(url, opts.records, opts.window).await?;
+                eprintln!(
+                    "faust-bench: {} records in {} ({:.2}s)",
+                    opts.records,
+                    kafka::CONSUME_TOPIC,
+                    took.as_secs_f64()
+                );
+                for topic in [kafka::PRODUCE_TOPIC, forward::FORWARD_TOPIC] {
+                    kafka::recreate_topic(url, topic).await?;
+                }
+                Ok(())
+            }),
         },
         "list" => {
             for c in Case::ALL {
