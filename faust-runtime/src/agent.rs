@@ -173,7 +173,6 @@ where
     Ok(())
 }
 
-
 /// How long to wait before restarting an agent instance after its `failures`-th failure in a
 /// row without an event processed in between: at once the first time, then 100 ms doubling up
 /// to 6.4 s.

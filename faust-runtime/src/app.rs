@@ -53,6 +53,8 @@ pub enum AppState {
 /// Counters of what went wrong while running.
 #[derive(Debug, Default)]
 pub struct Stats {
+    missing_topics: Mutex<Vec<String>>,
+    recreated_topics: AtomicU64,
     skipped: AtomicU64,
     dead_lettered: AtomicU64,
     agent_errors: AtomicU64,
@@ -60,6 +62,12 @@ pub struct Stats {
 }
 
 impl Stats {
+    pub(crate) fn set_missing_topics(&self, names: Vec<String>) {
+        *lock(&self.missing_topics) = names;
+    }
+    pub(crate) fn record_recreated_topic(&self) {
+        self.recreated_topics.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn record_skipped(&self) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
     }
@@ -91,6 +99,10 @@ pub struct Health {
     pub fatal: Option<String>,
     /// Broker errors seen by the transport.
     pub transport: TransportHealth,
+    /// Topics the app uses that were missing on the broker at the last check.
+    pub missing_topics: Vec<String>,
+    /// Topics recreated after they disappeared from the broker.
+    pub recreated_topics: u64,
 }
 
 struct Running {
@@ -506,6 +518,8 @@ impl App {
             agent_restarts: s.agent_restarts.load(Ordering::Relaxed),
             fatal: lock(&self.core.fatal_text).clone(),
             transport: self.core.transport.health(),
+            missing_topics: lock(&s.missing_topics).clone(),
+            recreated_topics: s.recreated_topics.load(Ordering::Relaxed),
         }
     }
 
@@ -688,12 +702,20 @@ impl App {
             Ok(running) => {
                 *self.core.running.lock().await = Some(running);
                 self.core.state.store(RUNNING, Ordering::Release);
+                // Stops the app when a stop is asked for from inside it (or it fails); ends
+                // without doing anything once the app stopped otherwise.
                 let app = self.clone();
                 let mut requested = self.core.stop_requested.subscribe();
+                let mut stopped = self.core.stopped.subscribe();
                 tokio::spawn(async move {
-                    let _ = requested.wait_for(|r| *r).await;
-                    if let Err(e) = app.stop_now().await {
-                        tracing::error!(error = %e, "stopping failed");
+                    let asked = tokio::select! {
+                        r = requested.wait_for(|r| *r) => r.is_ok(),
+                        _ = stopped.wait_for(|s| *s) => false,
+                    };
+                    if asked {
+                        if let Err(e) = app.stop_now().await {
+                            tracing::error!(error = %e, "stopping failed");
+                        }
                     }
                 });
                 tracing::info!(app = %self.core.id, broker = %self.core.transport.url(), "app started");
@@ -709,6 +731,13 @@ impl App {
                 Err(e)
             }
         }
+    }
+
+    /// Creates a topic that disappeared from the broker again, with its declared settings.
+    pub(crate) async fn recreate_topic(&self, spec: &TopicSpec) -> Result<i32> {
+        let n = self.ensure_topic(spec).await?;
+        self.remember_partitions(spec.name, n);
+        Ok(n)
     }
 
     async fn ensure_topic(&self, spec: &TopicSpec) -> Result<i32> {
@@ -775,9 +804,10 @@ impl App {
             }
         }
         let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
-        for spec in defined {
+        for spec in &defined {
             self.ensure_declared(spec).await?;
         }
+        let watched: Vec<&'static TopicSpec> = sel.topics.iter().copied().chain(defined).collect();
         let mut builder = DriverBuilder::default();
         let mut tasks = Vec::new();
         {
@@ -834,6 +864,11 @@ impl App {
             };
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
         }
+        timers.spawn(crate::watchdog::watch_topics(
+            self.clone(),
+            watched,
+            timer_stop.subscribe(),
+        ));
         Ok(Running {
             consumer,
             agents,
@@ -1007,7 +1042,6 @@ impl App {
         Ok(stop)
     }
 }
-
 
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -323,6 +323,7 @@ where
 /// (`Stream<Dynamic<String, u64>>`). Agents cannot subscribe to it (agents are declared).
 pub struct Dynamic<K, V>(PhantomData<fn() -> (K, V)>);
 
+#[diagnostic::do_not_recommend]
 impl<K: Send + 'static, V: Send + 'static> Channel for Dynamic<K, V> {
     type Key = K;
     type Value = V;

@@ -32,8 +32,36 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How long startup keeps retrying an unreachable broker before failing.
     pub broker_connect_timeout: Duration,
+    /// What the worker does when a topic it uses disappears from the broker.
+    pub on_missing_topic: MissingTopicPolicy,
+    /// How often the worker checks that its topics exist (see `crate::watchdog`).
+    pub topic_check_interval: Duration,
     /// Kafka client settings.
     pub kafka: KafkaSettings,
+}
+
+/// What a worker does when a topic it uses disappears from the broker (deleted, or a broker
+/// that lost its data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingTopicPolicy {
+    /// Recreate it with its declared settings and go on (the default).
+    #[default]
+    Recreate,
+    /// Stop the worker with an error naming the topic.
+    Stop,
+}
+
+impl MissingTopicPolicy {
+    /// Parses `recreate` or `stop`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "recreate" => Ok(MissingTopicPolicy::Recreate),
+            "stop" => Ok(MissingTopicPolicy::Stop),
+            other => Err(Error::config(format!(
+                "unknown on_missing_topic '{other}' (expected recreate or stop)"
+            ))),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -49,45 +77,61 @@ impl Default for Settings {
             on_error: ErrorPolicy::Skip,
             shutdown_timeout: Duration::from_secs(30),
             broker_connect_timeout: Duration::from_secs(30),
+            on_missing_topic: MissingTopicPolicy::Recreate,
+            topic_check_interval: Duration::from_secs(5),
             kafka: KafkaSettings::default(),
         }
     }
 }
 
 impl Settings {
-    /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
+    /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
     /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix).
     pub fn apply_env(&mut self) -> Result<()> {
-        fn var(name: &str) -> Option<String> {
-            std::env::var(format!("FAUST_{name}"))
-                .or_else(|_| std::env::var(format!("F_{name}")))
-                .ok()
-                .filter(|v| !v.trim().is_empty())
+        fn var(name: &str) -> Result<Option<String>> {
+            for key in [format!("FAUST_{name}"), format!("F_{name}")] {
+                match std::env::var(&key) {
+                    Ok(v) if v.trim().is_empty() => {
+                        return Err(Error::config(format!(
+                            "{key} is set but empty: unset it or give it a value"
+                        )))
+                    }
+                    Ok(v) => return Ok(Some(v)),
+                    Err(std::env::VarError::NotUnicode(_)) => {
+                        return Err(Error::config(format!("{key} is not valid UTF-8")))
+                    }
+                    Err(std::env::VarError::NotPresent) => {}
+                }
+            }
+            Ok(None)
         }
-        if let Some(v) = var("BROKER") {
+        if let Some(v) = var("BROKER")? {
             self.broker = v;
         }
-        if let Some(v) = var("VERSION") {
+        if let Some(v) = var("VERSION")? {
             self.version = v
                 .trim()
                 .parse()
                 .map_err(|_| Error::config(format!("FAUST_VERSION='{v}' is not a number")))?;
         }
-        if let Some(v) = var("TOPIC_PARTITIONS") {
+        if let Some(v) = var("TOPIC_PARTITIONS")? {
             self.topic_partitions = v.trim().parse().map_err(|_| {
                 Error::config(format!("FAUST_TOPIC_PARTITIONS='{v}' is not a number"))
             })?;
         }
-        if let Some(v) = var("COMMIT_INTERVAL") {
+        if let Some(v) = var("COMMIT_INTERVAL")? {
             self.commit_interval = parse_duration(&v)?;
         }
-        if let Some(v) = var("STREAM_BUFFER_MAXSIZE") {
+        if let Some(v) = var("STREAM_BUFFER_MAXSIZE")? {
             self.stream_buffer_maxsize = v.trim().parse().map_err(|_| {
                 Error::config(format!("FAUST_STREAM_BUFFER_MAXSIZE='{v}' is not a number"))
             })?;
         }
-        if let Some(v) = var("SHUTDOWN_TIMEOUT") {
+        if let Some(v) = var("SHUTDOWN_TIMEOUT")? {
             self.shutdown_timeout = parse_duration(&v)?;
+        }
+        if let Some(v) = var("ON_MISSING_TOPIC")? {
+            self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
         Ok(())
     }
@@ -106,6 +150,11 @@ impl Settings {
         if self.commit_interval.is_zero() {
             return Err(Error::config("commit_interval must be greater than zero"));
         }
+        if self.topic_check_interval.is_zero() {
+            return Err(Error::config(
+                "topic_check_interval must be greater than zero",
+            ));
+        }
         if !(self.broker.starts_with("memory://") || self.broker.starts_with("kafka://")) {
             return Err(Error::config(format!(
                 "unsupported broker URL '{}': use memory:// (embedded) or kafka://host:port[;host:port]",
@@ -113,5 +162,43 @@ impl Settings {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_or_bad_environment_values_are_errors_not_ignored() {
+        // The only test that touches these variables (apply_env reads the process environment).
+        std::env::set_var("FAUST_BROKER", "  ");
+        let err = Settings::default().apply_env().unwrap_err();
+        assert!(
+            err.to_string().contains("FAUST_BROKER is set but empty"),
+            "{err}"
+        );
+        std::env::remove_var("FAUST_BROKER");
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            std::env::set_var("F_BROKER", std::ffi::OsStr::from_bytes(b"kafka://\xff"));
+            let err = Settings::default().apply_env().unwrap_err();
+            assert!(
+                err.to_string().contains("F_BROKER is not valid UTF-8"),
+                "{err}"
+            );
+            std::env::remove_var("F_BROKER");
+        }
+
+        std::env::set_var("FAUST_ON_MISSING_TOPIC", "shrug");
+        let err = Settings::default().apply_env().unwrap_err();
+        assert!(err.to_string().contains("on_missing_topic"), "{err}");
+        std::env::set_var("FAUST_ON_MISSING_TOPIC", "stop");
+        let mut s = Settings::default();
+        s.apply_env().unwrap();
+        assert_eq!(s.on_missing_topic, MissingTopicPolicy::Stop);
+        std::env::remove_var("FAUST_ON_MISSING_TOPIC");
     }
 }

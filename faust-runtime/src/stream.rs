@@ -11,30 +11,22 @@
 use crate::agent::{AgentSpec, SubscribeCtx};
 use crate::app::App;
 use crate::channel::Channel;
-use crate::codec::CodecError;
+use crate::decoder::Decoder;
 use crate::engine::context::{self, Current};
 use crate::engine::driver::{Deliver, Subscriber};
 use crate::engine::{Ack, Queued};
-use crate::error::{excerpt, Error, Result};
+use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
-use crate::transport::{OutgoingRecord, RawMessage};
+use crate::transport::{RawMessage, SharedRecord};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+pub(crate) use crate::decoder::{dead_letter_record, RawCopy};
 pub use crate::transport::Headers;
-
-/// A copy of a record's bytes, kept for dead-lettering when the topic's policy asks for it.
-#[derive(Debug, Clone)]
-pub(crate) struct RawCopy {
-    pub(crate) key: Option<Vec<u8>>,
-    pub(crate) value: Option<Vec<u8>>,
-    pub(crate) headers: Headers,
-}
 
 /// What travels to an agent's stream: the event, its bytes when they may be dead-lettered, and
 /// the agent's hold on it.
@@ -44,13 +36,93 @@ pub(crate) struct Delivery<K, V> {
     pub(crate) ack: Option<Queued>,
 }
 
-/// A batch of deliveries, handed to a stream in one queue operation.
-pub(crate) type Batch<K, V> = Vec<Delivery<K, V>>;
+/// A record handed to an agent's stream as the transport's shared bytes, decoded in the agent's
+/// task.
+pub(crate) struct Encoded {
+    pub(crate) record: SharedRecord,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: i64,
+    pub(crate) ack: Option<Queued>,
+}
+
+/// A batch handed to a stream in one queue operation.
+pub(crate) enum Batch<K, V> {
+    /// Decoded in the consume driver.
+    Events(Vec<Delivery<K, V>>),
+    /// To decode in the agent's task.
+    Encoded(Vec<Encoded>),
+}
+
+/// Decodes records handed over as shared bytes, in the stream.
+pub(crate) trait DecodeShared<K, V>: Send + Sync {
+    /// The delivery for `e`; `None` when it is skipped (it did not decode, or is stale); `Err`
+    /// when the worker must stop (the app is failed already).
+    fn decode_shared(&self, e: Encoded) -> Result<Option<Delivery<K, V>>>;
+}
+
+impl<K, V> DecodeShared<K, V> for Decoder<K, V>
+where
+    K: DeserializeOwned + Send + 'static,
+    V: DeserializeOwned + Send + 'static,
+{
+    fn decode_shared(&self, e: Encoded) -> Result<Option<Delivery<K, V>>> {
+        let msg = RawMessage {
+            topic: self.topic,
+            partition: e.partition,
+            offset: e.offset,
+            timestamp: e.timestamp,
+            key: e.record.key.as_deref(),
+            value: e.record.value.as_deref(),
+            headers: if e.record.headers.is_empty() {
+                None
+            } else {
+                Some(&e.record.headers)
+            },
+            shared: Some(&e.record),
+        };
+        match self.decode_caught(&msg) {
+            Ok(event) => Ok(Some(Delivery {
+                event,
+                raw: self.keep_raw(&msg),
+                ack: e.ack,
+            })),
+            Err(err) => match e.ack.map(Queued::start) {
+                // Stale: the partition's next owner meets this record.
+                Some(None) => Ok(None),
+                Some(Some(ack)) => match self.bad_record(&msg, err, ack) {
+                    Ok(()) => Ok(None),
+                    Err(fatal) => {
+                        self.app.fail(fatal);
+                        Err(Error::state("stopping: a record cannot be processed"))
+                    }
+                },
+                None => {
+                    tracing::warn!(agent = self.agent, error = %err, "skipping undecodable record");
+                    Ok(None)
+                }
+            },
+        }
+    }
+}
 
 /// The receiving side of a topic stream: the queue of batches and the batch being read.
 pub(crate) struct TopicSource<K, V> {
     rx: Pin<Box<async_channel::Receiver<Batch<K, V>>>>,
     batch: std::vec::IntoIter<Delivery<K, V>>,
+    encoded: std::vec::IntoIter<Encoded>,
+    decoder: Arc<dyn DecodeShared<K, V>>,
+}
+
+impl<K, V> TopicSource<K, V> {
+    fn new(rx: async_channel::Receiver<Batch<K, V>>, decoder: Arc<dyn DecodeShared<K, V>>) -> Self {
+        TopicSource {
+            rx: Box::pin(rx),
+            batch: Vec::new().into_iter(),
+            encoded: Vec::new().into_iter(),
+            decoder,
+        }
+    }
 }
 
 pub(crate) enum Source<K, V> {
@@ -69,7 +141,7 @@ pub(crate) struct Returned<K, V> {
 
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
 
-struct Core<K, V> {
+pub(crate) struct Core<K, V> {
     source: Source<K, V>,
     name: &'static str,
     exhausted: bool,
@@ -101,9 +173,25 @@ impl<K, V> Core<K, V> {
         }
     }
 
+    /// Takes the current event's hold out (an operator keeps it, e.g. for a batch).
+    #[inline]
+    pub(crate) fn take_current(&mut self) -> Option<Current> {
+        match context::replace(None) {
+            Ok(prev) => prev,
+            Err(_) => self.local.take(),
+        }
+    }
+
+    /// Makes `cur` the current event (what is sent from now on belongs to it).
+    pub(crate) fn set_current(&mut self, cur: Current) {
+        if let Err(cur) = context::replace(Some(cur)) {
+            self.local = cur;
+        }
+    }
+
     /// Finishes the current event (Faust's implicit acknowledgement).
     #[inline]
-    fn finish_current(&mut self) {
+    pub(crate) fn finish_current(&mut self) {
         self.local = None;
         if let Ok(prev) = context::replace(None) {
             drop(prev);
@@ -117,10 +205,18 @@ impl<K, V> Core<K, V> {
                 if let Some(d) = src.batch.next() {
                     return Poll::Ready(Some(d));
                 }
+                if let Some(e) = src.encoded.next() {
+                    match src.decoder.decode_shared(e) {
+                        Ok(Some(d)) => return Poll::Ready(Some(d)),
+                        Ok(None) => continue,
+                        Err(_) => return Poll::Ready(None),
+                    }
+                }
                 match futures::Stream::poll_next(src.rx.as_mut(), cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(None) => return Poll::Ready(None),
-                    Poll::Ready(Some(batch)) => src.batch = batch.into_iter(),
+                    Poll::Ready(Some(Batch::Events(v))) => src.batch = v.into_iter(),
+                    Poll::Ready(Some(Batch::Encoded(v))) => src.encoded = v.into_iter(),
                 }
             },
             Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
@@ -134,7 +230,11 @@ impl<K, V> Core<K, V> {
     }
 
     /// The next event; `with_hold` gives the event a hold of its own (events mode).
-    fn poll_event(&mut self, cx: &mut Context<'_>, with_hold: bool) -> Poll<Option<Event<K, V>>> {
+    pub(crate) fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        with_hold: bool,
+    ) -> Poll<Option<Event<K, V>>> {
         self.finish_current();
         loop {
             if self.exhausted {
@@ -163,14 +263,11 @@ impl<K, V> Core<K, V> {
                 if with_hold {
                     event.ack = Some(crate::event::EventAck::new(ack.hold(), self.noack));
                 }
-                let cur = Current {
+                self.set_current(Current {
                     ack,
                     raw,
                     offset: event.offset,
-                };
-                if let Err(cur) = context::replace(Some(cur)) {
-                    self.local = cur;
-                }
+                });
             }
             self.yielded += 1;
             return Poll::Ready(Some(event));
@@ -205,6 +302,32 @@ pub struct Events<H: Channel> {
 }
 
 impl<H: Channel> Stream<H> {
+    /// Buffers up to `max` values at a time (Faust's `stream.take(max, within=)`): yields a batch
+    /// once it holds `max` values, or once `within` has passed since its first value, never an
+    /// empty one. The batch's offsets are committed after it is processed (when the next batch
+    /// is asked for), and what is sent while processing it belongs to all of its events.
+    ///
+    /// This is Faust's `take`; `futures`' `take(n)` (the first `n` items) is still there as
+    /// `StreamExt::take(stream, n)`.
+    pub fn take(
+        self,
+        max: usize,
+        within: std::time::Duration,
+    ) -> crate::operators::Batches<H, H::Value> {
+        crate::operators::Batches::new(self.into_core(), max, within, false, |e| e.value)
+    }
+
+    /// Key and value of every event (Faust's `stream.items()`).
+    pub fn items(self) -> crate::operators::Items<H> {
+        crate::operators::Items::new(self.into_core())
+    }
+
+    fn into_core(mut self) -> Core<H::Key, H::Value> {
+        let mut empty = Core::new(Source::Failed(None), self.core.name);
+        empty.exhausted = true;
+        std::mem::replace(&mut self.core, empty)
+    }
+
     fn with_source(source: Source<H::Key, H::Value>, name: &'static str) -> Self {
         Stream {
             core: Core::new(source, name),
@@ -282,6 +405,18 @@ impl<H: Channel> Stream<H> {
 }
 
 impl<H: Channel> Events<H> {
+    /// Buffers up to `max` events at a time; see [`Stream::take`].
+    pub fn take(
+        mut self,
+        max: usize,
+        within: std::time::Duration,
+    ) -> crate::operators::Batches<H, Event<H::Key, H::Value>> {
+        let mut empty = Core::new(Source::Failed(None), self.core.name);
+        empty.exhausted = true;
+        let core = std::mem::replace(&mut self.core, empty);
+        crate::operators::Batches::new(core, max, within, true, |e| e)
+    }
+
     /// The topic or channel name.
     pub fn name(&self) -> &'static str {
         self.core.name
@@ -343,7 +478,9 @@ impl<H: Channel> fmt::Debug for Events<H> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Topic subscribers: decode in the consume driver, queue to the agent.
+// Topic subscribers: hand records to the agent's queue, decoded in the consume driver (records
+// borrowed from a client library) or as shared bytes decoded in the agent's task (records the
+// transport shares, so decoding and freeing happen on the agent's thread).
 
 /// Largest batch handed to a stream in one queue operation.
 const MAX_BATCH: usize = 64;
@@ -357,18 +494,11 @@ fn batch_shape(buffer: usize) -> (usize, usize) {
 
 struct TopicSubscriber<K, V> {
     tx: async_channel::Sender<Batch<K, V>>,
-    /// The batch being filled.
-    pending: Batch<K, V>,
+    /// The batches being filled.
+    pending: Vec<Delivery<K, V>>,
+    pending_encoded: Vec<Encoded>,
     batch: usize,
-    /// The agent reads values only (`Stream<T>`): headers are not copied out of the record.
-    /// (Keys are still decoded, so an undecodable key meets the topic's error policy.)
-    values_only: bool,
-    codecs: Arc<TopicCodecs>,
-    topic: &'static str,
-    agent: &'static str,
-    policy: ErrorPolicy,
-    dead_letter: String,
-    app: App,
+    decoder: Arc<Decoder<K, V>>,
     /// Every reader of the queue is gone: this agent's share of each record is done at once.
     ended: bool,
 }
@@ -378,38 +508,36 @@ where
     K: DeserializeOwned + Send + 'static,
     V: DeserializeOwned + Send + 'static,
 {
-    #[allow(clippy::too_many_arguments)] // private constructor, every field named at the call
     fn new(
         tx: async_channel::Sender<Batch<K, V>>,
         batch: usize,
-        values_only: bool,
-        codecs: Arc<TopicCodecs>,
-        spec: &'static TopicSpec,
-        agent: &'static str,
-        policy: ErrorPolicy,
-        app: App,
+        decoder: Arc<Decoder<K, V>>,
     ) -> Self {
         TopicSubscriber {
             tx,
-            pending: Vec::with_capacity(batch),
+            pending: Vec::new(),
+            pending_encoded: Vec::new(),
             batch,
-            values_only,
-            codecs,
-            topic: spec.name,
-            agent,
-            policy,
-            dead_letter: spec.dead_letter_topic(),
-            app,
+            decoder,
             ended: false,
         }
     }
 
-    /// Hands the batch to the stream.
+    /// Hands the batches to the stream.
     fn send_batch(&mut self) -> Deliver {
-        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch));
-        if batch.is_empty() {
+        let batch = if !self.pending.is_empty() {
+            Batch::Events(std::mem::replace(
+                &mut self.pending,
+                Vec::with_capacity(self.batch),
+            ))
+        } else if !self.pending_encoded.is_empty() {
+            Batch::Encoded(std::mem::replace(
+                &mut self.pending_encoded,
+                Vec::with_capacity(self.batch),
+            ))
+        } else {
             return Deliver::Sent;
-        }
+        };
         match self.tx.try_send(batch) {
             Ok(()) => Deliver::Sent,
             Err(async_channel::TrySendError::Full(batch)) => {
@@ -432,149 +560,20 @@ where
     fn end(&mut self, batch: Batch<K, V>) {
         if !self.ended {
             tracing::warn!(
-                agent = self.agent,
-                topic = self.topic,
+                agent = self.decoder.agent,
+                topic = self.decoder.topic,
                 "the agent no longer reads its stream; its share of further records counts as done"
             );
             self.ended = true;
         }
-        for d in batch {
-            if let Some(a) = d.ack.and_then(Queued::start) {
-                drop(a);
-            }
+        let acks: Vec<Option<Queued>> = match batch {
+            Batch::Events(v) => v.into_iter().map(|d| d.ack).collect(),
+            Batch::Encoded(v) => v.into_iter().map(|e| e.ack).collect(),
+        };
+        for a in acks.into_iter().flatten() {
+            drop(a.start());
         }
     }
-
-    #[inline]
-    fn decode(&self, msg: &RawMessage<'_>) -> Result<Event<K, V>> {
-        let key = match msg.key {
-            None => None,
-            Some(k) => Some(
-                self.codecs
-                    .key
-                    .loads::<K>(k)
-                    .map_err(|e| self.err(msg, "key", k, e))?,
-            ),
-        };
-        let value = match msg.value {
-            Some(v) => self
-                .codecs
-                .value
-                .loads::<V>(v)
-                .map_err(|e| self.err(msg, "value", v, e))?,
-            None => self
-                .codecs
-                .value
-                .loads_tombstone::<V>()
-                .map_err(|e| self.err(msg, "value", b"", e))?,
-        };
-        Ok(Event {
-            key,
-            value,
-            headers: match msg.headers {
-                Some(h) if !self.values_only => h.to_headers(),
-                _ => Vec::new(),
-            },
-            topic: self.topic,
-            partition: msg.partition,
-            offset: msg.offset,
-            timestamp: msg.timestamp,
-            ack: None,
-        })
-    }
-
-    #[cold]
-    fn err(&self, msg: &RawMessage<'_>, what: &'static str, bytes: &[u8], e: CodecError) -> Error {
-        let codec = if what == "key" {
-            &self.codecs.key
-        } else {
-            &self.codecs.value
-        };
-        Error::Deserialize {
-            topic: self.topic.to_string(),
-            partition: msg.partition,
-            offset: msg.offset,
-            what,
-            codec: codec.name().to_string(),
-            reason: if msg.value.is_none() && what == "value" {
-                format!("tombstone (no value): {e}")
-            } else {
-                e.to_string()
-            },
-            excerpt: excerpt(bytes),
-        }
-    }
-
-    #[cold]
-    fn bad_record(&self, msg: &RawMessage<'_>, err: Error, ack: Ack) -> Result<()> {
-        match self.policy {
-            ErrorPolicy::Stop => {
-                tracing::error!(agent = self.agent, error = %err, "undecodable record; policy is stop");
-                ack.abandon();
-                Err(err)
-            }
-            ErrorPolicy::Skip => {
-                tracing::warn!(agent = self.agent, error = %err, "skipping undecodable record");
-                self.app.stats().record_skipped();
-                drop(ack);
-                Ok(())
-            }
-            ErrorPolicy::DeadLetter => {
-                let raw = raw_copy(msg);
-                let mut record = dead_letter_record(
-                    &self.dead_letter,
-                    msg.topic,
-                    msg.partition,
-                    msg.offset,
-                    raw,
-                    &err.to_string(),
-                );
-                tracing::warn!(agent = self.agent, error = %err, dead_letter = %self.dead_letter, "dead-lettering undecodable record");
-                record.notice.listener = Some(ack.into_listener());
-                self.app.produce_soon(record)?;
-                self.app.stats().record_dead_lettered();
-                Ok(())
-            }
-        }
-    }
-}
-
-
-fn raw_copy(msg: &RawMessage<'_>) -> RawCopy {
-    RawCopy {
-        key: msg.key.map(<[u8]>::to_vec),
-        value: msg.value.map(<[u8]>::to_vec),
-        headers: msg.headers.map(|h| h.to_headers()).unwrap_or_default(),
-    }
-}
-
-/// The record forwarded to a dead-letter topic: original key, value and headers, plus headers
-/// naming where it came from and why it failed.
-pub(crate) fn dead_letter_record(
-    dlq: &str,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    raw: RawCopy,
-    error: &str,
-) -> OutgoingRecord {
-    let mut headers = raw.headers;
-    headers.push(("faust-error".into(), Some(error.as_bytes().to_vec().into())));
-    headers.push((
-        "faust-error-topic".into(),
-        Some(topic.as_bytes().to_vec().into()),
-    ));
-    headers.push((
-        "faust-error-partition".into(),
-        Some(partition.to_string().into_bytes().into()),
-    ));
-    headers.push((
-        "faust-error-offset".into(),
-        Some(offset.to_string().into_bytes().into()),
-    ));
-    let mut record = OutgoingRecord::new(dlq.to_string(), raw.key, raw.value);
-    record.headers = headers;
-    record
 }
 
 impl<K, V> Subscriber for TopicSubscriber<K, V>
@@ -587,55 +586,69 @@ where
         if self.ended {
             return Deliver::Sent;
         }
-        // A codec or a `Deserialize` impl that panics is a decode error like any other.
-        let decoded = match std::panic::catch_unwind(AssertUnwindSafe(|| self.decode(msg))) {
-            Ok(r) => r,
-            Err(p) => Err(Error::Deserialize {
-                topic: self.topic.to_string(),
+        let full = if let Some(shared) = msg.shared {
+            self.pending_encoded.push(Encoded {
+                record: SharedRecord {
+                    key: shared.key.clone(),
+                    value: shared.value.clone(),
+                    // Headers travel when the agent reads them, or a dead-letter copy may
+                    // need them.
+                    headers: if self.decoder.values_only
+                        && self.decoder.policy != ErrorPolicy::DeadLetter
+                    {
+                        Vec::new()
+                    } else {
+                        shared.headers.clone()
+                    },
+                },
                 partition: msg.partition,
                 offset: msg.offset,
-                what: "key or value",
-                codec: format!("{}/{}", self.codecs.key.name(), self.codecs.value.name()),
-                reason: format!("decoding {}", crate::error::panic_message(p.as_ref())),
-                excerpt: excerpt(msg.value.unwrap_or_default()),
-            }),
-        };
-        match decoded {
-            Ok(event) => {
-                let raw = if self.policy == ErrorPolicy::DeadLetter {
-                    Some(Box::new(raw_copy(msg)))
-                } else {
-                    None
-                };
-                self.pending.push(Delivery {
-                    event,
-                    raw,
-                    ack: Some(Queued::new(ack)),
-                });
-                if self.pending.len() >= self.batch {
-                    self.send_batch()
-                } else {
-                    Deliver::Sent
+                timestamp: msg.timestamp,
+                ack: Some(Queued::new(ack)),
+            });
+            self.pending_encoded.len() >= self.batch
+        } else {
+            match self.decoder.decode_caught(msg) {
+                Ok(event) => {
+                    self.pending.push(Delivery {
+                        event,
+                        raw: self.decoder.keep_raw(msg),
+                        ack: Some(Queued::new(ack)),
+                    });
+                    self.pending.len() >= self.batch
+                }
+                Err(e) => {
+                    return match self.decoder.bad_record(msg, e, ack) {
+                        Ok(()) => Deliver::Sent,
+                        Err(e) => Deliver::Fatal(e),
+                    }
                 }
             }
-            Err(e) => match self.bad_record(msg, e, ack) {
-                Ok(()) => Deliver::Sent,
-                Err(e) => Deliver::Fatal(e),
-            },
+        };
+        if full {
+            self.send_batch()
+        } else {
+            Deliver::Sent
         }
     }
 
     fn flush(&mut self) -> Deliver {
-        self.send_batch()
+        match self.send_batch() {
+            Deliver::Sent => self.send_batch(),
+            other => other,
+        }
     }
 
     fn purge(&mut self) {
         self.pending
             .retain(|d| !d.ack.as_ref().is_some_and(Queued::is_stale));
+        self.pending_encoded
+            .retain(|d| !d.ack.as_ref().is_some_and(Queued::is_stale));
     }
 
     fn close(&mut self) {
         self.pending.clear();
+        self.pending_encoded.clear();
         self.tx.close();
     }
 }
@@ -661,31 +674,25 @@ where
     let (batch, depth) = batch_shape(buffer);
     let (tx, rx) = async_channel::bounded(depth);
     let values_only = ctx.values_only();
+    let decoder = Arc::new(Decoder::<T::Key, T::Value>::new(
+        Arc::new(spec.codecs()?.clone()),
+        spec,
+        agent.name,
+        app.error_policy_of(spec),
+        app.clone(),
+        values_only,
+    ));
     let mut streams = Vec::with_capacity(instances);
     for _ in 0..instances.max(1) {
         let mut s = Stream::<T>::with_source(
-            Source::Topic(TopicSource {
-                rx: Box::pin(rx.clone()),
-                batch: Vec::new().into_iter(),
-            }),
+            Source::Topic(TopicSource::new(rx.clone(), decoder.clone())),
             spec.name,
         );
         s.core.values_only = values_only;
         s.core.app = Some(app.clone());
         streams.push(s);
     }
-    let policy = app.error_policy_of(spec);
-    let codecs = Arc::new(spec.codecs()?.clone());
-    let sub = TopicSubscriber::<T::Key, T::Value>::new(
-        tx,
-        batch,
-        values_only,
-        codecs,
-        spec,
-        agent.name,
-        policy,
-        app,
-    );
+    let sub = TopicSubscriber::<T::Key, T::Value>::new(tx, batch, decoder);
     ctx.add_subscriber(spec.name, Box::new(sub));
     Ok(streams)
 }
@@ -756,25 +763,19 @@ where
         ErrorPolicy::DeadLetter => ErrorPolicy::Skip,
         other => other,
     };
-    let sub = TopicSubscriber::<H::Key, H::Value>::new(
-        tx,
-        batch,
-        false,
+    let decoder = Arc::new(Decoder::<H::Key, H::Value>::new(
         codecs,
         spec,
         "<reader>",
         policy,
         app.clone(),
-    );
+        false,
+    ));
+    let sub = TopicSubscriber::<H::Key, H::Value>::new(tx, batch, decoder.clone());
     match app.spawn_reader(spec.name, Box::new(sub)) {
         Ok(stop) => {
-            let mut s = Stream::<H>::with_source(
-                Source::Topic(TopicSource {
-                    rx: Box::pin(rx),
-                    batch: Vec::new().into_iter(),
-                }),
-                spec.name,
-            );
+            let mut s =
+                Stream::<H>::with_source(Source::Topic(TopicSource::new(rx, decoder)), spec.name);
             s.core.app = Some(app.clone());
             s.core._guard = Some(ReaderGuard { stop });
             s

@@ -146,7 +146,14 @@ mod self_stop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_called_from_a_timer_returns_and_the_app_stops() {
     let broker = MemoryBroker::new();
-    let app = app(&broker, "eng-self-stop", &module("self_stop"));
+    // A stop that waited for the timer calling it would only end by the shutdown timeout's
+    // abort: make that far longer than the wait below.
+    let app = App::builder("eng-self-stop")
+        .transport(Arc::new(broker.clone()))
+        .include_module(module("self_stop"))
+        .shutdown_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
     app.start().await.unwrap();
     tokio::time::timeout(WAIT, app.wait())
         .await
@@ -868,7 +875,7 @@ async fn topics_defined_at_runtime_are_created_with_their_settings_and_used_type
         .unwrap()
         .unwrap();
     assert_eq!(d.partitions, 2);
-    let mut values: Vec<u64> = later.stream().take(2).collect().await;
+    let mut values: Vec<u64> = StreamExt::take(later.stream(), 2).collect().await;
     values.sort_unstable();
     assert_eq!(values, vec![7, 8]);
     app.stop().await.unwrap();

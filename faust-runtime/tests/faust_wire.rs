@@ -636,7 +636,11 @@ mod on_a_topic {
         // install, on 3 for one with orjson.
         let sent = JsonKeys.on(&app).send_and_wait("café", 1).await.unwrap();
         assert_eq!(sent.partition, 0);
-        let sent = FastJsonKeys.on(&app).send_and_wait("café", 1).await.unwrap();
+        let sent = FastJsonKeys
+            .on(&app)
+            .send_and_wait("café", 1)
+            .await
+            .unwrap();
         assert_eq!(sent.partition, 3);
         app.stop().await.unwrap();
     }

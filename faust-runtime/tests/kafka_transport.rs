@@ -407,6 +407,12 @@ async fn unreachable_broker_fails_connect_after_the_deadline() {
         "gave up too early: {took:?}"
     );
     assert!(took < Duration::from_secs(8), "gave up too late: {took:?}");
+    let h = t.health();
+    assert!(h.errors >= 1, "the failed connect is counted: {h:?}");
+    assert!(
+        h.last_error.unwrap_or_default().contains("not reachable"),
+        "the failed connect is the last error"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,8 @@
 use crate::error::{Error, Result};
 use crate::partitioner;
 use crate::transport::{
-    now_millis, CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, Flow, Headers,
-    NewTopic, OutgoingRecord, Polled, RawMessage, Rebalance, RecordMetadata, RecordSink,
+    now_millis, CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, Flow, NewTopic,
+    OutgoingRecord, Polled, RawMessage, Rebalance, RecordMetadata, RecordSink, SharedRecord,
     TopicDescription, TopicPartition, Transport,
 };
 use bytes::Bytes;
@@ -21,9 +21,7 @@ use tokio::sync::Notify;
 
 struct StoredRecord {
     timestamp: i64,
-    key: Option<Bytes>,
-    value: Option<Bytes>,
-    headers: Headers,
+    data: SharedRecord,
 }
 
 struct PartitionLog {
@@ -65,6 +63,15 @@ pub struct MemoryBroker {
 fn named_brokers() -> &'static Mutex<HashMap<String, Weak<BrokerInner>>> {
     static NAMED: OnceLock<Mutex<HashMap<String, Weak<BrokerInner>>>> = OnceLock::new();
     NAMED.get_or_init(Default::default)
+}
+
+/// Bytes that consumers clone cheaply: `Bytes::from(Vec)` allocates its shared counter on the
+/// first clone, which would happen on every consumer's read path; doing it once here, when the
+/// record is written, leaves readers a plain reference-count increment.
+fn shared_bytes(v: Vec<u8>) -> Bytes {
+    let b = Bytes::from(v);
+    drop(b.clone());
+    b
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -366,13 +373,14 @@ impl Consumer for MemoryConsumer {
                     partition: h.tp.partition,
                     offset: (start + i) as i64,
                     timestamp: r.timestamp,
-                    key: r.key.as_deref(),
-                    value: r.value.as_deref(),
-                    headers: if r.headers.is_empty() {
+                    key: r.data.key.as_deref(),
+                    value: r.data.value.as_deref(),
+                    headers: if r.data.headers.is_empty() {
                         None
                     } else {
-                        Some(&r.headers)
+                        Some(&r.data.headers)
                     },
+                    shared: Some(&r.data),
                 };
                 h.position += 1;
                 got += 1;
@@ -654,9 +662,11 @@ impl Transport for MemoryBroker {
             let mut recs = log.records.write().unwrap_or_else(|p| p.into_inner());
             recs.push(StoredRecord {
                 timestamp,
-                key: key.map(Bytes::from),
-                value: value.map(Bytes::from),
-                headers,
+                data: SharedRecord {
+                    key: key.map(shared_bytes),
+                    value: value.map(shared_bytes),
+                    headers,
+                },
             });
             recs.len() as i64 - 1
         };

@@ -192,6 +192,21 @@ pub struct RawMessage<'a> {
     pub value: Option<&'a [u8]>,
     /// Headers, `None` when the record has none.
     pub headers: Option<&'a (dyn HeaderSource + Sync)>,
+    /// The same key, value and headers as shared buffers, when the transport keeps records
+    /// that way (the embedded broker): the runtime can then hand a record over without copying
+    /// and decode it where it is processed. `None` for records borrowed from a client library.
+    pub shared: Option<&'a SharedRecord>,
+}
+
+/// A record's key, value and headers in shared (reference-counted) buffers.
+#[derive(Debug, Clone, Default)]
+pub struct SharedRecord {
+    /// Key bytes.
+    pub key: Option<Bytes>,
+    /// Value bytes (`None` = tombstone).
+    pub value: Option<Bytes>,
+    /// Headers.
+    pub headers: Headers,
 }
 
 /// A topic partition.

@@ -274,7 +274,9 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
         .set("session.timeout.ms", millis(k.session_timeout))
         .set("heartbeat.interval.ms", millis(k.heartbeat_interval))
         .set("fetch.queue.backoff.ms", millis(k.fetch_queue_backoff))
-        .set("enable.partition.eof", "false");
+        .set("enable.partition.eof", "false")
+        // A topic recreated after the broker lost it is seen within seconds, not minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000");
     for (key, value) in &k.consumer {
         c.set(key, value);
     }
@@ -298,13 +300,28 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
 }
 
 impl KafkaConsumer {
-    fn next_event(&self) -> Option<tr::Rebalance> {
-        self.consumer
+    /// The next rebalance to report. A record taken while waiting (`peeked`) that belongs to a
+    /// partition given up is dropped with it: it was fetched before the revoke, and the
+    /// partition's next owner (this consumer again, maybe) reads it from the committed offset.
+    fn next_event(&mut self) -> Option<tr::Rebalance> {
+        let ev = self
+            .consumer
             .context()
             .events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+            .pop_front()?;
+        if let (tr::Rebalance::Revoked(tps) | tr::Rebalance::Lost(tps), Some(m)) =
+            (&ev, &self.peeked)
+        {
+            if tps
+                .iter()
+                .any(|tp| tp.topic == m.topic() && tp.partition == m.partition())
+            {
+                self.peeked = None;
+            }
+        }
+        Some(ev)
     }
 
     fn has_event(&self) -> bool {
@@ -358,6 +375,7 @@ impl tr::Consumer for KafkaConsumer {
                 key: m.key(),
                 value: m.payload(),
                 headers: Some(&m),
+                shared: None,
             };
             if sink.record(&raw) == Flow::Yield {
                 return Ok(Polled::Records(n));
@@ -390,6 +408,7 @@ impl tr::Consumer for KafkaConsumer {
                 value: msg.payload(),
                 // Parsed only if someone asks: see `HeaderSource for BorrowedMessage`.
                 headers: Some(&msg),
+                shared: None,
             };
             if sink.record(&raw) == Flow::Yield || self.has_event() {
                 break;

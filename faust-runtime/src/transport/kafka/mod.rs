@@ -90,6 +90,13 @@ pub fn bootstrap_servers(url: &str) -> Result<String> {
         if host.is_empty() || host == "[]" || host.contains(':') && !host.starts_with('[') {
             return Err(bad(format!("'{part}' has no valid host")));
         }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+        if !bare.chars().all(allowed) {
+            return Err(bad(format!(
+                "host '{host}' of '{part}' is not a host name or address"
+            )));
+        }
         let port = match port {
             None => DEFAULT_PORT,
             Some(p) => match p.parse::<u16>() {
@@ -330,13 +337,15 @@ impl Transport for KafkaTransport {
             };
             let elapsed = started.elapsed();
             if elapsed >= deadline_after {
-                return Err(Error::broker(
+                let e = Error::broker(
                     &shared.url,
                     format!(
                         "not reachable (bootstrap.servers={}): gave up after {attempt} attempts in {:.1?}: {err}",
                         shared.bootstrap, elapsed
                     ),
-                ));
+                );
+                shared.ctx.health.record("connect", &e);
+                return Err(e);
             }
             let wait = backoff.min(deadline_after - elapsed);
             tracing::warn!(
@@ -426,6 +435,9 @@ mod tests {
             "kafka://a:b:c",
             "kafka://[::1",
             "kafka://host/path",
+            "kafka://%%%",
+            "kafka://ho st:9092",
+            "kafka://h%41:9092",
         ] {
             let err = bootstrap_servers(bad).unwrap_err();
             assert!(
