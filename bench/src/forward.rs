@@ -1,7 +1,7 @@
 //! Kafka forwarding cases, at least once: every record of the consume topic is decoded, sent to
 //! another topic, and its input offset is committed only once the sent record is delivered.
 //!
-//! - framework: an agent reading [`CONSUME_TOPIC`] as events and forwarding each with
+//! - framework: an agent reading [`CONSUME_TOPIC`] as key-value items and forwarding each with
 //!   `ForwardOut.send(key, value).await?` (the engine attaches the send to the event, so the
 //!   event's offset is committed after the broker acknowledged the output);
 //! - raw: a `StreamConsumer` → `FutureProducer` loop with the same client settings, many sends in
@@ -56,15 +56,14 @@ pub mod forward_app {
     #[topic(name = "bench-forward", key = String, value = Order, partitions = 4)]
     pub struct ForwardOut;
 
-    /// Forwards every order under its key; the input offset is committed once the output is
-    /// delivered.
+    /// Forwards every order under its key (Faust's `stream.items()`: key and value, no
+    /// headers); the input offset is committed once the output is delivered.
     #[agent(ForwardIn)]
-    async fn forward_orders(mut orders: Events<ForwardIn>) -> Result<()> {
-        while let Some(ev) = orders.next().await {
+    async fn forward_orders(orders: Stream<ForwardIn>) -> Result<()> {
+        let mut items = orders.items();
+        while let Some((key, order)) = items.next().await {
             PROBE.first();
-            ForwardOut
-                .send(ev.key.unwrap_or_default(), ev.value)
-                .await?;
+            ForwardOut.send(key.unwrap_or_default(), order).await?;
         }
         Ok(())
     }
