@@ -11,7 +11,7 @@
 #   --reps 5                  repetitions of every case (default 3)
 #   --records 1000000         records of the Kafka and embedded-broker cases
 #   --channel-records 10000000
-#   --only memory-topic,channel   groups: kafka-consume, kafka-produce, memory-topic, channel
+#   --only memory-topic,channel   groups: kafka-consume, kafka-produce, kafka-forward, memory-topic, channel
 #
 # Environment:
 #   FAUST_BENCH_BROKER=kafka://host:port   use this broker instead of the script's test broker

@@ -4,7 +4,8 @@
 //! faust-bench [run] [--reps N] [--records N] [--channel-records N] [--broker kafka://host:port]
 //!                   [--window N] [--only GROUP,GROUP] [--timeout SECS]
 //! faust-bench case NAME [same options] [--group ID]     one run of one case (used by `run`)
-//! faust-bench fill --broker URL [--records N]           (re)fill the consume topic, e.g. to profile
+//! faust-bench fill --broker URL [--records N]           (re)fill the consume topic and empty the
+//!                                                      output topics, e.g. to profile one case
 //! faust-bench list                                     the case names
 //! ```
 //!
@@ -14,6 +15,7 @@
 
 mod channel;
 mod data;
+mod forward;
 mod kafka;
 mod measure;
 mod memory;
@@ -34,7 +36,7 @@ pub struct Opts {
     pub reps: usize,
     /// Kafka broker URL; Kafka cases are skipped without it.
     pub broker: Option<String>,
-    /// Produce cases: records awaiting acknowledgement at most.
+    /// Produce cases and the raw forwarding loop: records awaiting acknowledgement at most.
     pub window: usize,
     /// Groups to run (all when empty).
     pub only: Vec<String>,
@@ -94,6 +96,10 @@ pub enum Case {
     KafkaProduceSendSoon,
     /// Raw FutureProducer.
     KafkaProduceRaw,
+    /// Agent forwarding every consumed record to another topic, at least once.
+    KafkaForwardAgent,
+    /// Raw consume → produce loop committing delivered work only.
+    KafkaForwardRaw,
     /// Agent on an embedded-broker topic.
     MemoryTopicAgent,
     /// Plain serde_json decode loop.
@@ -108,12 +114,14 @@ pub enum Case {
 
 impl Case {
     /// Every case.
-    pub const ALL: [Case; 10] = [
+    pub const ALL: [Case; 12] = [
         Case::KafkaConsumeAgent,
         Case::KafkaConsumeRaw,
         Case::KafkaConsumeRawHeaders,
         Case::KafkaProduceSendSoon,
         Case::KafkaProduceRaw,
+        Case::KafkaForwardAgent,
+        Case::KafkaForwardRaw,
         Case::MemoryTopicAgent,
         Case::JsonDecodeLoop,
         Case::MpscStructs,
@@ -129,6 +137,8 @@ impl Case {
             Case::KafkaConsumeRawHeaders => "kafka-consume-raw-headers",
             Case::KafkaProduceSendSoon => "kafka-produce-send-soon",
             Case::KafkaProduceRaw => "kafka-produce-raw",
+            Case::KafkaForwardAgent => "kafka-forward-agent",
+            Case::KafkaForwardRaw => "kafka-forward-raw",
             Case::MemoryTopicAgent => "memory-topic-agent",
             Case::JsonDecodeLoop => "json-decode-loop",
             Case::MpscStructs => "mpsc-structs",
@@ -145,6 +155,10 @@ impl Case {
             Case::KafkaConsumeRawHeaders => "Kafka consume: raw loop also reading headers",
             Case::KafkaProduceSendSoon => "Kafka produce: `send_soon`",
             Case::KafkaProduceRaw => "Kafka produce: raw `FutureProducer`",
+            Case::KafkaForwardAgent => "Kafka forward: agent, `send(...).await` per event",
+            Case::KafkaForwardRaw => {
+                "Kafka forward: raw consume → `FutureProducer`, commits delivered"
+            }
             Case::MemoryTopicAgent => "Embedded broker: agent on a `memory://` topic",
             Case::JsonDecodeLoop => "Plain serde_json decode loop (same bytes)",
             Case::MpscStructs => "tokio mpsc of decoded structs",
@@ -165,13 +179,36 @@ impl Case {
                 | Case::KafkaConsumeRawHeaders
                 | Case::KafkaProduceSendSoon
                 | Case::KafkaProduceRaw
+                | Case::KafkaForwardAgent
+                | Case::KafkaForwardRaw
         )
+    }
+
+    /// Whether the case reads the consume topic (filled once per run, fresh group per run).
+    fn reads_consume_topic(self) -> bool {
+        matches!(
+            self,
+            Case::KafkaConsumeAgent
+                | Case::KafkaConsumeRaw
+                | Case::KafkaConsumeRawHeaders
+                | Case::KafkaForwardAgent
+                | Case::KafkaForwardRaw
+        )
+    }
+
+    /// The topic the case writes, re-created empty before each of its runs.
+    fn output_topic(self) -> Option<&'static str> {
+        match self {
+            Case::KafkaProduceSendSoon | Case::KafkaProduceRaw => Some(kafka::PRODUCE_TOPIC),
+            Case::KafkaForwardAgent | Case::KafkaForwardRaw => Some(forward::FORWARD_TOPIC),
+            _ => None,
+        }
     }
 }
 
 fn usage() -> &'static str {
     "usage: faust-bench [run] [--reps N] [--records N] [--channel-records N] [--broker kafka://HOST:PORT]\n\
-     \x20                  [--window N] [--only kafka-consume,kafka-produce,memory-topic,channel] [--timeout SECS]\n\
+     \x20                  [--window N] [--only kafka-consume,kafka-produce,kafka-forward,memory-topic,channel] [--timeout SECS]\n\
      \x20      faust-bench case NAME [options] [--group ID]\n\
      \x20      faust-bench fill --broker kafka://HOST:PORT [--records N]\n\
      \x20      faust-bench list"
@@ -276,6 +313,8 @@ fn run_case(case: Case, opts: &Opts) -> Result<CaseResult, String> {
             Case::KafkaConsumeRawHeaders => kafka::consume_raw(name, opts, &broker()?, true).await,
             Case::KafkaProduceSendSoon => kafka::produce_send_soon(name, opts, &broker()?).await,
             Case::KafkaProduceRaw => kafka::produce_raw_case(name, opts, &broker()?).await,
+            Case::KafkaForwardAgent => forward::forward_agent(name, opts, &broker()?).await,
+            Case::KafkaForwardRaw => forward::forward_raw(name, opts, &broker()?).await,
             Case::MemoryTopicAgent => memory::topic_agent(name, opts).await,
             Case::JsonDecodeLoop => memory::json_loop(name, opts),
             Case::MpscStructs => memory::mpsc_structs(name, opts).await,
@@ -324,7 +363,7 @@ struct Group {
     default: bool,
 }
 
-const GROUPS: [Group; 5] = [
+const GROUPS: [Group; 6] = [
     Group {
         name: "kafka-consume",
         default: true,
@@ -334,6 +373,11 @@ const GROUPS: [Group; 5] = [
         name: "kafka-produce",
         default: true,
         cases: &[Case::KafkaProduceSendSoon, Case::KafkaProduceRaw],
+    },
+    Group {
+        name: "kafka-forward",
+        default: true,
+        cases: &[Case::KafkaForwardAgent, Case::KafkaForwardRaw],
     },
     Group {
         name: "memory-topic",
@@ -360,7 +404,7 @@ fn drive(opts: &Opts) -> Result<(), String> {
     for o in &opts.only {
         if !GROUPS.iter().any(|g| g.name == o) {
             return Err(format!(
-                "--only: unknown group '{o}' (groups: kafka-consume, kafka-produce, memory-topic, channel, kafka-headers)"
+                "--only: unknown group '{o}' (groups: kafka-consume, kafka-produce, kafka-forward, memory-topic, channel, kafka-headers)"
             ));
         }
     }
@@ -390,7 +434,7 @@ fn drive(opts: &Opts) -> Result<(), String> {
     if let Some(url) = &opts.broker {
         if groups
             .iter()
-            .any(|g| g.cases.contains(&Case::KafkaConsumeRaw))
+            .any(|g| g.cases.iter().any(|c| c.reads_consume_topic()))
         {
             eprintln!(
                 "faust-bench: filling {} with {} records ({} partitions)",
@@ -411,14 +455,10 @@ fn drive(opts: &Opts) -> Result<(), String> {
                 order.reverse();
             }
             for case in order {
-                if matches!(
-                    case,
-                    Case::KafkaConsumeAgent | Case::KafkaConsumeRaw | Case::KafkaConsumeRawHeaders
-                ) {
-                    // Fresh group per run (the group id is unique below).
-                } else if case.needs_kafka() {
+                // Consumers get a fresh group per run (the group id is unique below).
+                if let Some(topic) = case.output_topic() {
                     let url = opts.broker.as_deref().unwrap_or_default();
-                    rt.block_on(kafka::recreate_topic(url, kafka::PRODUCE_TOPIC))?;
+                    rt.block_on(kafka::recreate_topic(url, topic))?;
                 }
                 let group = format!("faust-bench-{run_id}-{}-{rep}", case.name());
                 eprint!(
@@ -443,7 +483,11 @@ fn drive(opts: &Opts) -> Result<(), String> {
         }
     }
     if let Some(url) = &opts.broker {
-        for topic in [kafka::CONSUME_TOPIC, kafka::PRODUCE_TOPIC] {
+        for topic in [
+            kafka::CONSUME_TOPIC,
+            kafka::PRODUCE_TOPIC,
+            forward::FORWARD_TOPIC,
+        ] {
             if let Err(e) = rt.block_on(kafka::delete_topic(url, topic)) {
                 eprintln!("faust-bench: {e}");
             }
@@ -466,16 +510,19 @@ fn main() -> std::process::ExitCode {
         "run" => drive(&opts),
         "fill" => match &opts.broker {
             None => Err("fill needs --broker kafka://host:port".into()),
-            Some(url) => runtime()
-                .block_on(kafka::fill_consume_topic(url, opts.records, opts.window))
-                .map(|took| {
-                    eprintln!(
-                        "faust-bench: {} records in {} ({:.2}s)",
-                        opts.records,
-                        kafka::CONSUME_TOPIC,
-                        took.as_secs_f64()
-                    )
-                }),
+            Some(url) => runtime().block_on(async {
+                let took = kafka::fill_consume_topic(url, opts.records, opts.window).await?;
+                eprintln!(
+                    "faust-bench: {} records in {} ({:.2}s)",
+                    opts.records,
+                    kafka::CONSUME_TOPIC,
+                    took.as_secs_f64()
+                );
+                for topic in [kafka::PRODUCE_TOPIC, forward::FORWARD_TOPIC] {
+                    kafka::recreate_topic(url, topic).await?;
+                }
+                Ok(())
+            }),
         },
         "list" => {
             for c in Case::ALL {

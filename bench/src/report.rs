@@ -12,7 +12,7 @@ struct Ratio {
     target: Option<f64>,
 }
 
-const RATIOS: [Ratio; 7] = [
+const RATIOS: [Ratio; 8] = [
     Ratio {
         num: Case::KafkaConsumeAgent,
         den: Case::KafkaConsumeRaw,
@@ -22,6 +22,11 @@ const RATIOS: [Ratio; 7] = [
         num: Case::KafkaProduceSendSoon,
         den: Case::KafkaProduceRaw,
         target: Some(0.9),
+    },
+    Ratio {
+        num: Case::KafkaForwardAgent,
+        den: Case::KafkaForwardRaw,
+        target: Some(0.8),
     },
     Ratio {
         num: Case::MemoryTopicAgent,
@@ -236,6 +241,15 @@ pub fn render(opts: &Opts, results: &[(usize, CaseResult)]) -> String {
             rss,
             RSS_TARGET_MIB,
             if rss < RSS_TARGET_MIB { "met" } else { "**not met**" }
+        );
+    }
+    let forward = of(Case::KafkaForwardAgent);
+    if !forward.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nPeak RSS of the agent forwarding {} Kafka records: {:.0} MiB.",
+            opts.records,
+            summarize(&forward).rss_mib
         );
     }
     out
