@@ -106,18 +106,56 @@ where
     }
 }
 
+/// The queue an agent's instances read their batches from: its own for a single instance (the
+/// cheaper queue), one shared by all of them for `concurrency > 1` (as Faust's concurrent agents
+/// share one stream).
+pub(crate) enum BatchRx<K, V> {
+    One(tokio::sync::mpsc::Receiver<Batch<K, V>>),
+    Shared(Pin<Box<async_channel::Receiver<Batch<K, V>>>>),
+}
+
+/// The sending side of [`BatchRx`].
+enum BatchTx<K, V> {
+    One(tokio::sync::mpsc::Sender<Batch<K, V>>),
+    Shared(async_channel::Sender<Batch<K, V>>),
+}
+
+impl<K, V> BatchRx<K, V> {
+    #[inline]
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Batch<K, V>>> {
+        match self {
+            BatchRx::One(rx) => rx.poll_recv(cx),
+            BatchRx::Shared(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
+        }
+    }
+}
+
+/// The queues of `instances` streams with room for `depth` batches each.
+fn batch_queues<K, V>(depth: usize, instances: usize) -> (BatchTx<K, V>, Vec<BatchRx<K, V>>) {
+    if instances <= 1 {
+        let (tx, rx) = tokio::sync::mpsc::channel(depth);
+        (BatchTx::One(tx), vec![BatchRx::One(rx)])
+    } else {
+        let (tx, rx) = async_channel::bounded(depth * instances);
+        let rxs = (0..instances)
+            .map(|_| BatchRx::Shared(Box::pin(rx.clone())))
+            .collect();
+        (BatchTx::Shared(tx), rxs)
+    }
+}
+
 /// The receiving side of a topic stream: the queue of batches and the batch being read.
 pub(crate) struct TopicSource<K, V> {
-    rx: Pin<Box<async_channel::Receiver<Batch<K, V>>>>,
+    rx: BatchRx<K, V>,
     batch: std::vec::IntoIter<Delivery<K, V>>,
     encoded: std::vec::IntoIter<Encoded>,
     decoder: Arc<dyn DecodeShared<K, V>>,
 }
 
 impl<K, V> TopicSource<K, V> {
-    fn new(rx: async_channel::Receiver<Batch<K, V>>, decoder: Arc<dyn DecodeShared<K, V>>) -> Self {
+    fn new(rx: BatchRx<K, V>, decoder: Arc<dyn DecodeShared<K, V>>) -> Self {
         TopicSource {
-            rx: Box::pin(rx),
+            rx,
             batch: Vec::new().into_iter(),
             encoded: Vec::new().into_iter(),
             decoder,
@@ -217,7 +255,7 @@ impl<K, V> Core<K, V> {
                         Err(_) => return Poll::Ready(None),
                     }
                 }
-                match futures::Stream::poll_next(src.rx.as_mut(), cx) {
+                match src.rx.poll_recv(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(None) => return Poll::Ready(None),
                     Poll::Ready(Some(Batch::Events(v))) => src.batch = v.into_iter(),
@@ -507,7 +545,8 @@ fn batch_shape(buffer: usize) -> (usize, usize) {
 }
 
 struct TopicSubscriber<K, V> {
-    tx: async_channel::Sender<Batch<K, V>>,
+    /// The agent's queue; `None` once closed.
+    tx: Option<BatchTx<K, V>>,
     /// The batches being filled.
     pending: Vec<Delivery<K, V>>,
     pending_encoded: Vec<Encoded>,
@@ -522,13 +561,9 @@ where
     K: DeserializeOwned + Send + 'static,
     V: DeserializeOwned + Send + 'static,
 {
-    fn new(
-        tx: async_channel::Sender<Batch<K, V>>,
-        batch: usize,
-        decoder: Arc<Decoder<K, V>>,
-    ) -> Self {
+    fn new(tx: BatchTx<K, V>, batch: usize, decoder: Arc<Decoder<K, V>>) -> Self {
         TopicSubscriber {
-            tx,
+            tx: Some(tx),
             pending: Vec::new(),
             pending_encoded: Vec::new(),
             batch,
@@ -552,21 +587,43 @@ where
         } else {
             return Deliver::Sent;
         };
-        match self.tx.try_send(batch) {
-            Ok(()) => Deliver::Sent,
-            Err(async_channel::TrySendError::Full(batch)) => {
-                let tx = self.tx.clone();
+        use tokio::sync::mpsc::error::TrySendError as OneError;
+        // A closed queue means the agent ended: its events are abandoned with the batch.
+        let full = match &self.tx {
+            None => return Deliver::Sent,
+            Some(BatchTx::One(tx)) => match tx.try_send(batch) {
+                Ok(()) => return Deliver::Sent,
+                Err(OneError::Full(b)) => b,
+                Err(OneError::Closed(b)) => {
+                    self.end(b);
+                    return Deliver::Sent;
+                }
+            },
+            Some(BatchTx::Shared(tx)) => match tx.try_send(batch) {
+                Ok(()) => return Deliver::Sent,
+                Err(async_channel::TrySendError::Full(b)) => b,
+                Err(async_channel::TrySendError::Closed(b)) => {
+                    self.end(b);
+                    return Deliver::Sent;
+                }
+            },
+        };
+        match &self.tx {
+            Some(BatchTx::One(tx)) => {
+                let tx = tx.clone();
                 Deliver::Wait(Box::pin(async move {
-                    // A closed queue here means the agent ended meanwhile: its events are
-                    // abandoned with the batch.
-                    let _ = tx.send(batch).await;
+                    let _ = tx.send(full).await;
                     Ok(())
                 }))
             }
-            Err(async_channel::TrySendError::Closed(batch)) => {
-                self.end(batch);
-                Deliver::Sent
+            Some(BatchTx::Shared(tx)) => {
+                let tx = tx.clone();
+                Deliver::Wait(Box::pin(async move {
+                    let _ = tx.send(full).await;
+                    Ok(())
+                }))
             }
+            None => Deliver::Sent,
         }
     }
 
@@ -663,12 +720,16 @@ where
     fn close(&mut self) {
         self.pending.clear();
         self.pending_encoded.clear();
-        self.tx.close();
+        // The streams see their end once they emptied their queues.
+        if let Some(BatchTx::Shared(tx)) = self.tx.take() {
+            tx.close();
+        }
     }
 }
 
 /// Subscribes `instances` streams of agent `agent` to topic `T` (generated code calls this).
-/// The instances share one queue, as Faust's concurrent agents share one stream.
+/// The instances share the stream, as Faust's concurrent agents do: each batch of events goes to
+/// the next instance whose queue has room.
 pub fn subscribe_topic<T>(
     ctx: &mut SubscribeCtx<'_>,
     agent: &'static AgentSpec,
@@ -686,7 +747,6 @@ where
         .unwrap_or(app.settings().stream_buffer_maxsize)
         .max(1);
     let (batch, depth) = batch_shape(buffer);
-    let (tx, rx) = async_channel::bounded(depth);
     let values_only = ctx.values_only();
     let decoder = Arc::new(Decoder::<T::Key, T::Value>::new(
         Arc::new(spec.codecs()?.clone()),
@@ -697,9 +757,10 @@ where
         values_only,
     ));
     let mut streams = Vec::with_capacity(instances);
-    for _ in 0..instances.max(1) {
+    let (tx, rxs) = batch_queues(depth, instances.max(1));
+    for rx in rxs {
         let mut s = Stream::<T>::with_source(
-            Source::Topic(TopicSource::new(rx.clone(), decoder.clone())),
+            Source::Topic(TopicSource::new(rx, decoder.clone())),
             spec.name,
         );
         s.core.values_only = values_only;
@@ -773,7 +834,7 @@ where
     H::Value: DeserializeOwned,
 {
     let (batch, depth) = batch_shape(app.settings().stream_buffer_maxsize);
-    let (tx, rx) = async_channel::bounded(depth);
+    let (tx, mut rxs) = batch_queues(depth, 1);
     let policy = match app.error_policy_of(spec) {
         ErrorPolicy::DeadLetter => ErrorPolicy::Skip,
         other => other,
@@ -787,6 +848,9 @@ where
         false,
     ));
     let sub = TopicSubscriber::<H::Key, H::Value>::new(tx, batch, decoder.clone());
+    let Some(rx) = rxs.pop() else {
+        return Stream::failed(Error::state("no reader queue"));
+    };
     match app.spawn_reader(spec.name, Box::new(sub)) {
         Ok(stop) => {
             let mut s =
