@@ -1,7 +1,6 @@
 //! Decoding records into typed events under the topic's error policy: what a record that does
-//! not decode (or whose codec panics) turns into — skipped, dead-lettered or fatal. Used where a
-//! record is decoded: in the consume driver for records borrowed from a client library, in the
-//! agent's stream for records the transport shares (the embedded broker).
+//! not decode (or whose codec panics) turns into — skipped, dead-lettered or fatal. Records are
+//! decoded in the agent's own task, as it takes them from its stream.
 
 use crate::app::App;
 use crate::codec::CodecError;

@@ -19,8 +19,10 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
 use crate::transport::{RawMessage, SharedRecord};
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -46,13 +48,9 @@ pub(crate) struct Encoded {
     pub(crate) ack: Option<Queued>,
 }
 
-/// A batch handed to a stream in one queue operation.
-pub(crate) enum Batch<K, V> {
-    /// Decoded in the consume driver.
-    Events(Vec<Delivery<K, V>>),
-    /// To decode in the agent's task.
-    Encoded(Vec<Encoded>),
-}
+/// A batch handed to a stream in one queue operation. (`K`, `V`: the stream's types, which
+/// decode the batch.)
+pub(crate) struct Batch<K, V>(Vec<Encoded>, PhantomData<fn() -> (K, V)>);
 
 /// Decodes records handed over as shared bytes, in the stream.
 pub(crate) trait DecodeShared<K, V>: Send + Sync {
@@ -147,7 +145,6 @@ fn batch_queues<K, V>(depth: usize, instances: usize) -> (BatchTx<K, V>, Vec<Bat
 /// The receiving side of a topic stream: the queue of batches and the batch being read.
 pub(crate) struct TopicSource<K, V> {
     rx: BatchRx<K, V>,
-    batch: std::vec::IntoIter<Delivery<K, V>>,
     encoded: std::vec::IntoIter<Encoded>,
     decoder: Arc<dyn DecodeShared<K, V>>,
 }
@@ -156,7 +153,6 @@ impl<K, V> TopicSource<K, V> {
     fn new(rx: BatchRx<K, V>, decoder: Arc<dyn DecodeShared<K, V>>) -> Self {
         TopicSource {
             rx,
-            batch: Vec::new().into_iter(),
             encoded: Vec::new().into_iter(),
             decoder,
         }
@@ -245,9 +241,6 @@ impl<K, V> Core<K, V> {
     fn next_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
         match &mut self.source {
             Source::Topic(src) => loop {
-                if let Some(d) = src.batch.next() {
-                    return Poll::Ready(Some(d));
-                }
                 if let Some(e) = src.encoded.next() {
                     match src.decoder.decode_shared(e) {
                         Ok(Some(d)) => return Poll::Ready(Some(d)),
@@ -258,8 +251,7 @@ impl<K, V> Core<K, V> {
                 match src.rx.poll_recv(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(None) => return Poll::Ready(None),
-                    Poll::Ready(Some(Batch::Events(v))) => src.batch = v.into_iter(),
-                    Poll::Ready(Some(Batch::Encoded(v))) => src.encoded = v.into_iter(),
+                    Poll::Ready(Some(Batch(v, _))) => src.encoded = v.into_iter(),
                 }
             },
             Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
@@ -530,9 +522,10 @@ impl<H: Channel> fmt::Debug for Events<H> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Topic subscribers: hand records to the agent's queue, decoded in the consume driver (records
-// borrowed from a client library) or as shared bytes decoded in the agent's task (records the
-// transport shares, so decoding and freeing happen on the agent's thread).
+// Topic subscribers: hand each record to the agent's queue as bytes (shared with the embedded
+// broker, copied out of librdkafka's buffers), decoded in the agent's own task: decoding runs in
+// parallel over the agents and instances, and what it allocates is freed on the thread that
+// allocated it.
 
 /// Largest batch handed to a stream in one queue operation.
 const MAX_BATCH: usize = 64;
@@ -547,9 +540,8 @@ fn batch_shape(buffer: usize) -> (usize, usize) {
 struct TopicSubscriber<K, V> {
     /// The agent's queue; `None` once closed.
     tx: Option<BatchTx<K, V>>,
-    /// The batches being filled.
-    pending: Vec<Delivery<K, V>>,
-    pending_encoded: Vec<Encoded>,
+    /// The batch being filled.
+    pending: Vec<Encoded>,
     batch: usize,
     decoder: Arc<Decoder<K, V>>,
     /// Every reader of the queue is gone: this agent's share of each record is done at once.
@@ -565,7 +557,6 @@ where
         TopicSubscriber {
             tx: Some(tx),
             pending: Vec::new(),
-            pending_encoded: Vec::new(),
             batch,
             decoder,
             ended: false,
@@ -574,19 +565,13 @@ where
 
     /// Hands the batches to the stream.
     fn send_batch(&mut self) -> Deliver {
-        let batch = if !self.pending.is_empty() {
-            Batch::Events(std::mem::replace(
-                &mut self.pending,
-                Vec::with_capacity(self.batch),
-            ))
-        } else if !self.pending_encoded.is_empty() {
-            Batch::Encoded(std::mem::replace(
-                &mut self.pending_encoded,
-                Vec::with_capacity(self.batch),
-            ))
-        } else {
+        if self.pending.is_empty() {
             return Deliver::Sent;
-        };
+        }
+        let batch = Batch(
+            std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch)),
+            PhantomData,
+        );
         use tokio::sync::mpsc::error::TrySendError as OneError;
         // A closed queue means the agent ended: its events are abandoned with the batch.
         let full = match &self.tx {
@@ -637,12 +622,10 @@ where
             );
             self.ended = true;
         }
-        let acks: Vec<Option<Queued>> = match batch {
-            Batch::Events(v) => v.into_iter().map(|d| d.ack).collect(),
-            Batch::Encoded(v) => v.into_iter().map(|e| e.ack).collect(),
-        };
-        for a in acks.into_iter().flatten() {
-            drop(a.start());
+        for e in batch.0 {
+            if let Some(a) = e.ack {
+                drop(a.start());
+            }
         }
     }
 }
@@ -657,45 +640,38 @@ where
         if self.ended {
             return Deliver::Sent;
         }
-        let full = if let Some(shared) = msg.shared {
-            self.pending_encoded.push(Encoded {
-                record: SharedRecord {
-                    key: shared.key.clone(),
-                    value: shared.value.clone(),
-                    // Headers travel when the agent reads them, or a dead-letter copy may
-                    // need them.
-                    headers: if !self.decoder.wants_headers()
-                        && self.decoder.policy != ErrorPolicy::DeadLetter
-                    {
-                        Vec::new()
-                    } else {
-                        shared.headers.clone()
-                    },
+        // Headers travel when the agent reads them, or a dead-letter copy may need them.
+        let headers_too =
+            self.decoder.wants_headers() || self.decoder.policy == ErrorPolicy::DeadLetter;
+        let record = match msg.shared {
+            Some(shared) => SharedRecord {
+                key: shared.key.clone(),
+                value: shared.value.clone(),
+                headers: if headers_too {
+                    shared.headers.clone()
+                } else {
+                    Vec::new()
                 },
-                partition: msg.partition,
-                offset: msg.offset,
-                timestamp: msg.timestamp,
-                ack: Some(Queued::new(ack)),
-            });
-            self.pending_encoded.len() >= self.batch
-        } else {
-            match self.decoder.decode_caught(msg) {
-                Ok(event) => {
-                    self.pending.push(Delivery {
-                        event,
-                        raw: self.decoder.keep_raw(msg),
-                        ack: Some(Queued::new(ack)),
-                    });
-                    self.pending.len() >= self.batch
-                }
-                Err(e) => {
-                    return match self.decoder.bad_record(msg, e, ack) {
-                        Ok(()) => Deliver::Sent,
-                        Err(e) => Deliver::Fatal(e),
-                    }
-                }
-            }
+            },
+            // Borrowed from a client library: copied, so that decoding (and freeing what it
+            // allocates) happens on the agent's thread.
+            None => SharedRecord {
+                key: msg.key.map(Bytes::copy_from_slice),
+                value: msg.value.map(Bytes::copy_from_slice),
+                headers: match msg.headers {
+                    Some(h) if headers_too => h.to_headers(),
+                    _ => Vec::new(),
+                },
+            },
         };
+        self.pending.push(Encoded {
+            record,
+            partition: msg.partition,
+            offset: msg.offset,
+            timestamp: msg.timestamp,
+            ack: Some(Queued::new(ack)),
+        });
+        let full = self.pending.len() >= self.batch;
         if full {
             self.send_batch()
         } else {
@@ -704,22 +680,16 @@ where
     }
 
     fn flush(&mut self) -> Deliver {
-        match self.send_batch() {
-            Deliver::Sent => self.send_batch(),
-            other => other,
-        }
+        self.send_batch()
     }
 
     fn purge(&mut self) {
         self.pending
             .retain(|d| !d.ack.as_ref().is_some_and(Queued::is_stale));
-        self.pending_encoded
-            .retain(|d| !d.ack.as_ref().is_some_and(Queued::is_stale));
     }
 
     fn close(&mut self) {
         self.pending.clear();
-        self.pending_encoded.clear();
         // The streams see their end once they emptied their queues.
         if let Some(BatchTx::Shared(tx)) = self.tx.take() {
             tx.close();

@@ -444,8 +444,14 @@ impl Consumer for MemoryConsumer {
     async fn assign(&mut self, partitions: &[(TopicPartition, Option<i64>)]) -> Result<()> {
         for (tp, start) in partitions {
             self.claimed.retain(|c| c != tp);
-            let topic = self.broker.topic(&tp.topic)?;
-            let log = self.broker.partition(&tp.topic, tp.partition)?;
+            // Deleted since it was assigned: the group's next rebalance accounts for it.
+            let (Ok(topic), Ok(log)) = (
+                self.broker.topic(&tp.topic),
+                self.broker.partition(&tp.topic, tp.partition),
+            ) else {
+                tracing::debug!(partition = %tp, "assigned partition no longer exists");
+                continue;
+            };
             let end = read(&log.records).len();
             let committed = self.broker.committed(&self.group, &tp.topic, tp.partition);
             let position = match start.or(committed) {
