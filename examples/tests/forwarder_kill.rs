@@ -3,12 +3,13 @@
 //! least once, end to end). Needs the Kafka-protocol test broker (`FAUST_TEST_KAFKA`, set by
 //! scripts/test.sh).
 
+mod common;
+
 use faust_runtime::engine::driver::run_for_test;
 use faust_runtime::transport::kafka::KafkaTransport;
 use faust_runtime::transport::{ConsumerConfig, NewTopic, OutgoingRecord, Transport};
 use faust_runtime::{Settings, TopicPartition};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,15 +17,6 @@ use std::time::{Duration, Instant};
 const INPUTS: i64 = 50_000;
 const PARTITIONS: i32 = 4;
 const WAIT: Duration = Duration::from_secs(90);
-
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target profile dir");
-    profile_dir.join("examples").join(name)
-}
 
 fn kafka_url() -> String {
     match std::env::var("FAUST_TEST_KAFKA") {
@@ -36,13 +28,7 @@ fn kafka_url() -> String {
 }
 
 fn start_forwarder(url: &str, version: u32) -> Child {
-    let bin = example_binary("forwarder");
-    assert!(
-        bin.exists(),
-        "{} is missing: `cargo test` builds examples",
-        bin.display()
-    );
-    Command::new(bin)
+    Command::new(common::example_binary("forwarder"))
         .arg("--broker")
         .arg(url)
         .env("FAUST_VERSION", version.to_string())

@@ -2,61 +2,35 @@
 //! Kafka test broker (`FAUST_TEST_KAFKA`, set by scripts/test.sh), stops it with SIGINT, and
 //! checks that every section of it did its part.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::Duration;
 
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/topics_channels-<hash> -> target/<profile>/examples/topics_channels
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target profile dir");
-    profile_dir.join("examples").join("topics_channels")
-}
+/// What must have happened before the example is interrupted (its shutdown code runs after).
+const WHILE_RUNNING: &[&str] = &[
+    "[basic] Processing order order-1",
+    "[channels] Notification from orders: order order-1 processed",
+    "[advanced] key=Some(\"user-123\")",
+    "[partitioning] \"alice\" hashes to partition",
+];
 
-/// Runs the example for `run_for`, interrupts it, returns its stdout (asserting a clean exit).
-fn run(args: &[&str], run_for: Duration) -> String {
-    let bin = example_binary();
-    assert!(
-        bin.exists(),
-        "{} is missing: `cargo test` builds examples; run it from the workspace",
-        bin.display()
+/// Runs the example until its sections ran, interrupts it, returns its stdout (asserting a
+/// clean exit).
+fn run(args: &[&str]) -> String {
+    let f = common::run_until(
+        "topics_channels",
+        args,
+        WHILE_RUNNING,
+        Duration::from_secs(60),
     );
-    let mut child = Command::new(&bin)
-        .args(args)
-        .env_remove("FAUST_BROKER")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the example");
-    std::thread::sleep(run_for);
-    // SAFETY: plain kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert_eq!(rc, 0, "could not signal the example");
-    let status = child.wait().expect("wait for the example");
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read stdout");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read stderr");
     assert!(
-        status.success(),
-        "the example exited with {status}; stdout:\n{out}\nstderr:\n{err}"
+        f.status.success(),
+        "the example exited with {}; stdout:\n{}\nstderr:\n{}",
+        f.status,
+        f.stdout,
+        f.stderr
     );
-    out
+    f.stdout
 }
 
 fn check_sections(out: &str) {
@@ -103,7 +77,7 @@ fn check_sections(out: &str) {
 
 #[test]
 fn every_section_runs_on_the_embedded_broker() {
-    let out = run(&[], Duration::from_millis(3500));
+    let out = run(&[]);
     check_sections(&out);
 }
 
@@ -120,7 +94,6 @@ fn every_section_runs_on_kafka() {
              (or set FAUST_SKIP_KAFKA=1 to skip the Kafka tests)"
         ),
     };
-    // A consumer group joins in about 3 s on the test broker.
-    let out = run(&["--broker", &url], Duration::from_secs(9));
+    let out = run(&["--broker", &url]);
     check_sections(&out);
 }
