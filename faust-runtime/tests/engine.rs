@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{eventually, unique};
+use common::{eventually, unique, Gate};
 use faust_runtime::prelude::*;
 use faust_runtime::{AppState, MemoryBroker, Transport};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -314,16 +314,14 @@ mod chunked {
     pub struct Items;
 
     pub static TAKEN: AtomicUsize = AtomicUsize::new(0);
-    pub static RELEASE: AtomicBool = AtomicBool::new(false);
+    pub static RELEASE: Gate = Gate::new();
 
     #[agent(Items)]
     async fn batch(events: Events<Items>) -> Result<()> {
         let mut chunks = events.chunks(10);
         while let Some(batch) = chunks.next().await {
             TAKEN.fetch_add(batch.len(), Ordering::Relaxed);
-            while !RELEASE.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+            RELEASE.passed().await;
         }
         Ok(())
     }
@@ -348,7 +346,7 @@ async fn chunks_of_events_commit_only_what_was_processed() {
         "committed {:?} while the first chunk was still being processed",
         broker.committed("eng-chunks", "eng-chunks", 0)
     );
-    chunked::RELEASE.store(true, Ordering::Relaxed);
+    chunked::RELEASE.open();
     assert!(eventually(WAIT, || chunked::TAKEN.load(Ordering::Relaxed) == 20).await);
     // Two chunks were processed; the last five events wait in a chunk that is not full.
     assert!(
@@ -367,15 +365,13 @@ mod concurrent {
     pub struct Jobs;
 
     pub static DONE: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-    pub static RELEASE: AtomicBool = AtomicBool::new(false);
+    pub static RELEASE: Gate = Gate::new();
 
     #[agent(Jobs, concurrency = 4)]
     async fn work(mut values: Stream<Jobs>) -> Result<()> {
         while let Some(v) = values.next().await {
             if v == 5 {
-                while !RELEASE.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+                RELEASE.passed().await;
             }
             DONE.lock().unwrap().push(v);
         }
@@ -400,7 +396,7 @@ async fn concurrency_4_completing_out_of_order_commits_the_done_prefix() {
             == Some(5))
         .await
     );
-    concurrent::RELEASE.store(true, Ordering::Relaxed);
+    concurrent::RELEASE.open();
     assert!(
         eventually(WAIT, || broker.committed("eng-conc", "eng-conc", 0)
             == Some(40))
@@ -421,16 +417,14 @@ mod rebalance {
 
     /// (worker, offset) of every event processed.
     pub static DONE: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
-    pub static RELEASE: AtomicBool = AtomicBool::new(false);
+    pub static RELEASE: Gate = Gate::new();
 
     #[agent(Jobs)]
     async fn work(mut events: Events<Jobs>) -> Result<()> {
         let me = App::current()?.settings().kafka.client_id.clone();
         while let Some(ev) = events.next().await {
             if me == "w1" && ev.partition == 1 && ev.offset == 2 {
-                while !RELEASE.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
+                RELEASE.passed().await;
             }
             if ev.partition == 1 {
                 DONE.lock().unwrap().push((me.clone(), ev.offset));
@@ -485,7 +479,7 @@ async fn a_partition_revoked_and_assigned_back_delivers_nothing_stale() {
         ) == Some(10))
         .await
     );
-    rebalance::RELEASE.store(true, Ordering::Relaxed);
+    rebalance::RELEASE.open();
     // w1 finishes the event it held; nothing that was queued before the revoke follows it.
     assert!(eventually(WAIT, || rebalance::DONE.lock().unwrap().len() == 11).await);
     jobs.record(10).key("k").partition(1).send().await.unwrap();

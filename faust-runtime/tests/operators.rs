@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::eventually;
+use common::{eventually, Gate};
 use faust_runtime::prelude::*;
 use faust_runtime::MemoryBroker;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,16 +28,14 @@ mod batched {
     pub struct Items;
 
     pub static BATCHES: Mutex<Vec<Vec<u64>>> = Mutex::new(Vec::new());
-    pub static RELEASE: AtomicBool = AtomicBool::new(false);
+    pub static RELEASE: Gate = Gate::new();
 
     #[agent(Items)]
     async fn batch(values: Stream<Items>) -> Result<()> {
         let mut batches = values.take(10, Duration::from_millis(100));
         while let Some(batch) = batches.next().await {
             BATCHES.lock().unwrap().push(batch);
-            while !RELEASE.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
+            RELEASE.passed().await;
         }
         Ok(())
     }
@@ -66,7 +63,7 @@ async fn take_yields_full_batches_then_a_partial_one_and_commits_each_after_proc
         "the first batch is not processed yet, but {:?} was committed",
         broker.committed("op-take", "op-take", 0)
     );
-    batched::RELEASE.store(true, Ordering::Relaxed);
+    batched::RELEASE.open();
     assert!(eventually(WAIT, || batched::BATCHES.lock().unwrap().len() == 3).await);
     let sizes: Vec<usize> = batched::BATCHES
         .lock()

@@ -77,3 +77,36 @@ pub fn unique(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// A gate test agents wait at until the test opens it (a `static`, so agents reach it).
+pub struct Gate {
+    open: std::sync::atomic::AtomicBool,
+    opened: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// A closed gate.
+    pub const fn new() -> Self {
+        Gate {
+            open: std::sync::atomic::AtomicBool::new(false),
+            opened: tokio::sync::Notify::const_new(),
+        }
+    }
+
+    /// Opens the gate for every waiter, now and later.
+    pub fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::Release);
+        self.opened.notify_waiters();
+    }
+
+    /// Waits until the gate is open.
+    pub async fn passed(&self) {
+        loop {
+            let opened = self.opened.notified();
+            if self.open.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            opened.await;
+        }
+    }
+}
