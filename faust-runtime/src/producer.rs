@@ -14,6 +14,7 @@ use crate::engine::context;
 use crate::error::{Error, Result};
 use crate::transport::{DeliveryHandle, Enqueued, OutgoingRecord};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -24,6 +25,9 @@ type Reply = oneshot::Sender<Result<DeliveryHandle>>;
 #[derive(Default)]
 pub(crate) struct Overflow {
     queue: Mutex<VecDeque<(OutgoingRecord, Reply)>>,
+    /// How many records the queue holds, readable without its lock (the common case, an empty
+    /// queue, costs no lock per send).
+    waiting: AtomicUsize,
     /// The task feeding the queue to the producer is running.
     feeding: Mutex<bool>,
     drained: tokio::sync::Notify,
@@ -54,8 +58,7 @@ impl App {
     pub(crate) fn produce_soon(&self, mut record: OutgoingRecord) -> Result<DeliveryHandle> {
         attach(&mut record);
         let overflow = &self.core_producer();
-        let waiting = !lock(&overflow.queue).is_empty();
-        if !waiting {
+        if overflow.waiting.load(Ordering::Acquire) == 0 {
             match self.transport().enqueue(record)? {
                 Enqueued::Queued(h) => return Ok(h),
                 Enqueued::Full(r) => record = r,
@@ -63,7 +66,11 @@ impl App {
         }
         let (tx, rx) = oneshot::channel();
         let topic = record.topic.to_string();
-        lock(&overflow.queue).push_back((record, tx));
+        {
+            let mut q = lock(&overflow.queue);
+            q.push_back((record, tx));
+            overflow.waiting.store(q.len(), Ordering::Release);
+        }
         self.feed_overflow();
         Ok(DeliveryHandle::pending(async move {
             match rx.await {
@@ -98,6 +105,7 @@ impl App {
                 let next = {
                     let mut q = lock(&overflow.queue);
                     let next = q.pop_front();
+                    overflow.waiting.store(q.len(), Ordering::Release);
                     if next.is_none() {
                         *lock(&overflow.feeding) = false;
                     }
