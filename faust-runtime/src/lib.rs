@@ -74,7 +74,7 @@ pub use record::Record;
 pub use runtime_channel::{ChannelBuilder, DynChannel};
 pub use runtime_topic::{create_topic, DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
-pub use settings::{KafkaSettings, MissingTopicPolicy, Settings};
+pub use settings::{KafkaSettings, MissingTopicPolicy, Settings, WebSettings};
 pub use stream::{Events, Stream};
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;

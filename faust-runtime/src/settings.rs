@@ -41,6 +41,30 @@ pub struct Settings {
     pub topic_check_interval: Duration,
     /// Kafka client settings.
     pub kafka: KafkaSettings,
+    /// The worker's web server (metrics, health, dashboard, user pages).
+    pub web: WebSettings,
+}
+
+/// Where the worker's web server listens (Faust's `web_enabled`, `web_bind`, `web_port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Whether the app serves HTTP at all. Off for apps built in code (tests run many of them
+    /// side by side); the worker command line turns it on unless given `--without-web`.
+    pub enabled: bool,
+    /// Address to bind (Faust's default `0.0.0.0`).
+    pub bind: std::net::IpAddr,
+    /// Port (Faust's default 6066; 0 picks a free one).
+    pub port: u16,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            enabled: false,
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port: 6066,
+        }
+    }
 }
 
 /// What a worker does when a topic it uses disappears from the broker (deleted, or a broker
@@ -83,6 +107,7 @@ impl Default for Settings {
             on_missing_topic: MissingTopicPolicy::Recreate,
             topic_check_interval: Duration::from_secs(5),
             kafka: KafkaSettings::default(),
+            web: WebSettings::default(),
         }
     }
 }
