@@ -43,6 +43,10 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// The worker's web server (metrics, health, dashboard, user pages).
     pub web: WebSettings,
+    /// How long table recovery waits for more changelog records once it has read up to the
+    /// end offset the broker reports (which may be too low): recovery ends after this long
+    /// without a record.
+    pub table_recovery_idle: Duration,
 }
 
 /// Where the worker's web server listens (Faust's `web_enabled`, `web_bind`, `web_port`).
@@ -108,6 +112,7 @@ impl Default for Settings {
             topic_check_interval: Duration::from_secs(5),
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
+            table_recovery_idle: Duration::from_millis(500),
         }
     }
 }
