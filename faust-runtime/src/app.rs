@@ -732,7 +732,7 @@ impl App {
                         }
                     }
                 });
-                tracing::info!(app = %self.core.id, broker = %self.core.transport.url(), "app started");
+                tracing::info!(app = %self.core.id, broker = %crate::redact::redact_url(self.core.transport.url()), "app started");
                 Ok(())
             }
             Err(e) => {

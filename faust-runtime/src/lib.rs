@@ -51,6 +51,7 @@ pub mod operators;
 pub mod partitioner;
 mod producer;
 pub mod record;
+pub mod redact;
 pub mod registry;
 pub mod runtime_channel;
 pub mod runtime_topic;
