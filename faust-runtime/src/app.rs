@@ -388,6 +388,11 @@ impl App {
         }
     }
 
+    /// The module filters the app selects its registrations with (empty: the whole binary).
+    pub(crate) fn modules(&self) -> &[String] {
+        &self.core.modules
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.core.settings

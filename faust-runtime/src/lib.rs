@@ -60,6 +60,7 @@ pub mod settings;
 pub mod stream;
 pub mod timer;
 pub mod topic;
+pub mod topology;
 pub mod transport;
 pub mod watchdog;
 mod worker;
