@@ -40,6 +40,7 @@
 
 pub mod agent;
 pub mod app;
+pub mod blocking;
 pub mod channel;
 pub mod codec;
 mod decoder;
@@ -47,6 +48,8 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod manager;
+pub mod metrics;
+mod observe;
 pub mod operators;
 pub mod partitioner;
 mod producer;
@@ -56,6 +59,7 @@ pub mod registry;
 pub mod runtime_channel;
 pub mod runtime_topic;
 pub mod schema;
+pub mod sensor;
 pub mod settings;
 pub mod stream;
 pub mod timer;

@@ -398,6 +398,10 @@ impl Transport for KafkaTransport {
     fn health(&self) -> TransportHealth {
         self.shared.ctx.health.snapshot()
     }
+
+    fn queue_depth(&self) -> usize {
+        producer::in_flight(&self.shared)
+    }
 }
 
 #[cfg(test)]
