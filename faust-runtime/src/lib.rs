@@ -57,6 +57,7 @@ pub mod runtime_topic;
 pub mod schema;
 pub mod settings;
 pub mod stream;
+pub mod testing;
 pub mod timer;
 pub mod topic;
 pub mod transport;
