@@ -62,6 +62,7 @@ pub mod schema;
 pub mod sensor;
 pub mod settings;
 pub mod stream;
+pub mod testing;
 pub mod timer;
 pub mod topic;
 pub mod topology;
