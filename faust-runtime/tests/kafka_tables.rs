@@ -40,6 +40,7 @@ fn app(url: &str, id: &str, module: &str, client: &str) -> App {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_are_right_after_a_restart_on_kafka() {
     let url = kafka_or_skip!();
+    fresh_kafka_topics(&url, &["ktbl-restart-words"]).await;
     let id = unique("ktables-restart");
     let a = app(&url, &id, "restart", "w1");
     a.start().await.unwrap();
@@ -63,8 +64,15 @@ async fn counts_are_right_after_a_restart_on_kafka() {
     let records = read_all(a.transport().as_ref(), &changelog, 4).await;
     assert_eq!(records.len(), 400, "one changelog record per update");
     let w0 = faust_runtime::partitioner::partition_for_key(b"w0", 4);
-    let last_w0 = records.iter().filter(|r| r.key == b"\"w0\"").last().unwrap();
-    assert_eq!((last_w0.partition, last_w0.value.as_deref()), (w0, Some(&b"40"[..])));
+    let last_w0 = records
+        .iter()
+        .filter(|r| r.key == b"\"w0\"")
+        .last()
+        .unwrap();
+    assert_eq!(
+        (last_w0.partition, last_w0.value.as_deref()),
+        (w0, Some(&b"40"[..]))
+    );
 
     let b = app(&url, &id, "restart", "w1");
     b.start().await.unwrap();
@@ -76,7 +84,10 @@ async fn counts_are_right_after_a_restart_on_kafka() {
     assert!(eventually(WAIT, || seen(&restart::SEEN, &id).len() == 410).await);
     let after = &seen(&restart::SEEN, &id)[400..];
     for (_, w, n) in after {
-        assert_eq!(*n, 41, "{w}: the restarted worker did not recover the table");
+        assert_eq!(
+            *n, 41,
+            "{w}: the restarted worker did not recover the table"
+        );
     }
     let h = b.health();
     assert_eq!(h.tables[0].recovered_records, 400, "{:?}", h.tables);
@@ -86,6 +97,7 @@ async fn counts_are_right_after_a_restart_on_kafka() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_moves_with_its_state_between_two_workers_on_kafka() {
     let url = kafka_or_skip!();
+    fresh_kafka_topics(&url, &["ktbl-moving-words"]).await;
     let id = unique("ktables-moving");
     let a = app(&url, &id, "moving", "wa");
     a.start().await.unwrap();
@@ -114,9 +126,15 @@ async fn a_partition_moves_with_its_state_between_two_workers_on_kafka() {
     send_words(&t, &keys).await;
     assert!(eventually(WAIT, || seen(&moving::SEEN, &id).len() == 48).await);
     let third = &seen(&moving::SEEN, &id)[32..];
-    assert!(third.iter().any(|(w, _, _)| w == "wb"), "worker b processed nothing");
+    assert!(
+        third.iter().any(|(w, _, _)| w == "wb"),
+        "worker b processed nothing"
+    );
     for (worker, key, n) in third {
-        assert_eq!(*n, 3, "{key} counted {n} by {worker}: its state did not move");
+        assert_eq!(
+            *n, 3,
+            "{key} counted {n} by {worker}: its state did not move"
+        );
     }
     assert!(b.health().tables[0].recovered_records > 0);
     a.stop().await.unwrap();

@@ -166,6 +166,39 @@ impl MemoryBroker {
         })
     }
 
+    /// The records of a partition from `from` on, in offset order: `(offset, timestamp, record)`
+    /// (what landed on the topic, for tests and tools).
+    pub fn records(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+    ) -> Result<Vec<(i64, i64, SharedRecord)>> {
+        let p = self.partition(topic, partition)?;
+        let recs = read(&p.records);
+        let start = (from.max(0) as usize).min(recs.len());
+        Ok(recs[start..]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((start + i) as i64, r.timestamp, r.data.clone()))
+            .collect())
+    }
+
+    /// How many members `group` has and which partitions each holds (member id -> partitions);
+    /// members holding nothing are listed with an empty set.
+    pub fn group_members(&self, group: &str) -> BTreeMap<u64, BTreeSet<TopicPartition>> {
+        let groups = lock(&self.inner.groups);
+        let Some(g) = groups.get(group) else {
+            return BTreeMap::new();
+        };
+        let mut out: BTreeMap<u64, BTreeSet<TopicPartition>> =
+            g.members.keys().map(|m| (*m, BTreeSet::new())).collect();
+        for (tp, m) in &g.owners {
+            out.entry(*m).or_default().insert(tp.clone());
+        }
+        out
+    }
+
     fn join(&self, group: &str, topics: &[String]) -> u64 {
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
         let mut groups = lock(&self.inner.groups);

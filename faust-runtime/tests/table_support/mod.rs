@@ -118,3 +118,22 @@ pub async fn read_all(t: &dyn Transport, topic: &str, partitions: i32) -> Vec<Re
     out.sort_by_key(|r| (r.partition, r.offset));
     out
 }
+
+/// Deletes topics an earlier run left on a Kafka broker, so each run starts empty.
+#[cfg(feature = "kafka")]
+pub async fn fresh_kafka_topics(url: &str, names: &[&str]) {
+    let s = faust_runtime::settings::Settings::default();
+    let t = faust_runtime::transport::kafka::KafkaTransport::new(
+        url,
+        &s.kafka,
+        s.broker_connect_timeout,
+    )
+    .unwrap();
+    t.connect().await.unwrap();
+    for name in names {
+        match t.delete_topic(name).await {
+            Ok(()) | Err(faust_runtime::Error::UnknownTopic(_)) => {}
+            Err(e) => panic!("cannot delete {name}: {e}"),
+        }
+    }
+}
