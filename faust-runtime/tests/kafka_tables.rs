@@ -64,11 +64,7 @@ async fn counts_are_right_after_a_restart_on_kafka() {
     let records = read_all(a.transport().as_ref(), &changelog, 4).await;
     assert_eq!(records.len(), 400, "one changelog record per update");
     let w0 = faust_runtime::partitioner::partition_for_key(b"w0", 4);
-    let last_w0 = records
-        .iter()
-        .filter(|r| r.key == b"\"w0\"")
-        .last()
-        .unwrap();
+    let last_w0 = records.iter().rfind(|r| r.key == b"\"w0\"").unwrap();
     assert_eq!(
         (last_w0.partition, last_w0.value.as_deref()),
         (w0, Some(&b"40"[..]))
