@@ -1028,7 +1028,6 @@ impl App {
                     Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
                 }
             }
-            self.core.tables.flush();
             for (_, close) in read(&self.core.channels).values() {
                 close();
             }
@@ -1050,6 +1049,8 @@ impl App {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));
         let flushed = crate::producer::flush(self, left).await;
+        // After the producer's flush: the last changelog deliveries are in the stores' buffers.
+        self.core.tables.close();
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

@@ -47,6 +47,13 @@ pub struct Settings {
     /// end offset the broker reports (which may be too low): recovery ends after this long
     /// without a record.
     pub table_recovery_idle: Duration,
+    /// Where tables keep their data: `memory://` (default: every assignment replays the whole
+    /// changelog partition) or `redb://` (a file per table under `table_dir`, so a restart
+    /// replays only the changelog records newer than what it holds). Faust's `store`.
+    pub store: String,
+    /// Directory of the persistent table stores (default `{app_id}-data/v{version}/tables`,
+    /// as Faust's `tabledir`).
+    pub table_dir: Option<std::path::PathBuf>,
     /// Warn when an agent takes longer than this over one event, or a timer over one run
     /// (Faust's `blocking_timeout`; `None`, the default, checks nothing). See [`crate::blocking`].
     pub blocking_timeout: Option<Duration>,
@@ -116,6 +123,8 @@ impl Default for Settings {
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
             table_recovery_idle: Duration::from_millis(500),
+            store: "memory://".into(),
+            table_dir: None,
             blocking_timeout: None,
         }
     }

@@ -182,3 +182,76 @@ async fn a_table_used_outside_an_event_is_a_clear_error() {
     );
     app.stop().await.unwrap();
 }
+
+fn app_with_store(broker: &MemoryBroker, id: &str, store: &str, dir: &std::path::Path) -> App {
+    let (store, dir) = (store.to_string(), dir.to_path_buf());
+    App::builder(id)
+        .transport(Arc::new(broker.clone()))
+        .include_module(module_path!().to_string() + "::counting")
+        .commit_interval(Duration::from_millis(50))
+        .configure(move |s| {
+            s.store = store;
+            s.table_dir = Some(dir);
+        })
+        .build()
+        .unwrap()
+}
+
+/// Runs app `id` with `store` over `words`, waiting until they are processed; returns the
+/// counts it saw and how many changelog records its recovery replayed.
+async fn run_words(
+    broker: &MemoryBroker,
+    id: &str,
+    store: &str,
+    dir: &std::path::Path,
+    words: &[&str],
+) -> (Vec<(String, u64)>, u64) {
+    let app = app_with_store(broker, id, store, dir);
+    app.start().await.unwrap();
+    let before = seen(&counting::SEEN, id).len();
+    send_words(&counting::Words.on(&app), words).await;
+    assert!(
+        eventually(WAIT, || seen(&counting::SEEN, id).len()
+            == before + words.len())
+        .await
+    );
+    let replayed = app.health().tables[0].last_recovery_records;
+    app.stop().await.unwrap();
+    let counts = seen(&counting::SEEN, id)[before..]
+        .iter()
+        .map(|(_, w, n)| (w.clone(), *n))
+        .collect();
+    (counts, replayed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redb_store_keeps_tables_across_restarts_and_replays_only_newer_changelog_records() {
+    let broker = MemoryBroker::new();
+    let id = unique("tables-redb");
+    let dir = std::env::temp_dir().join(unique("faust-rs-tables"));
+    let c = |w: &str, n: u64| (w.to_string(), n);
+
+    let (counts, replayed) = run_words(&broker, &id, "redb://", &dir, &["a", "b", "a"]).await;
+    assert_eq!(counts, vec![c("a", 1), c("b", 1), c("a", 2)]);
+    assert_eq!(replayed, 0, "an empty changelog");
+    assert!(dir.join("word-counts.redb").exists());
+
+    // Restarted on the same files: nothing newer in the changelog, nothing replayed.
+    let (counts, replayed) = run_words(&broker, &id, "redb://", &dir, &["a", "del:b"]).await;
+    assert_eq!(counts, vec![c("a", 3), c("del:b", 0)]);
+    assert_eq!(replayed, 0, "the store already held the whole changelog");
+
+    // A run with the in-memory store writes three changelog records the files do not have.
+    let (counts, replayed) = run_words(&broker, &id, "memory://", &dir, &["a", "b", "c"]).await;
+    assert_eq!(counts, vec![c("a", 4), c("b", 1), c("c", 1)]);
+    assert_eq!(
+        replayed, 5,
+        "the in-memory store replays the whole changelog"
+    );
+
+    // Back on the files: only those three are replayed, and the counts are right.
+    let (counts, replayed) = run_words(&broker, &id, "redb://", &dir, &["a", "b", "c"]).await;
+    assert_eq!(counts, vec![c("a", 5), c("b", 2), c("c", 2)]);
+    assert_eq!(replayed, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -33,12 +33,15 @@
 //! - **Recovery.** See [`recovery`]: on every assignment, before events of the partition reach
 //!   an agent.
 //! - **Stores.** See [`store`]: the in-memory store (default) replays the whole changelog
-//!   partition on assignment.
+//!   partition on assignment; the [`redb_store`] (setting `store = "redb://"`) keeps each
+//!   partition on disk with the offset of the last changelog record it holds, so recovery
+//!   replays only what is newer.
 
 pub mod changelog;
 mod handle;
 pub mod memory;
 pub mod recovery;
+pub mod redb_store;
 mod runtime;
 mod spec;
 pub mod store;
@@ -178,9 +181,12 @@ impl Tables {
         }
     }
 
-    /// Flushes every table's store (at stop).
-    pub(crate) fn flush(&self) {
-        for t in read(&self.list).iter() {
+    /// Flushes every table's store and closes it (at stop, after the producer's last
+    /// deliveries): the app's tables are gone afterwards.
+    pub(crate) fn close(&self) {
+        let list = std::mem::take(&mut *write(&self.list));
+        write(&self.typed).clear();
+        for t in list {
             if let Err(e) = t.flush() {
                 tracing::error!(table = t.name(), error = %e, "could not flush the table's store");
             }
@@ -258,14 +264,68 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
             "table ready"
         );
     }
+    spawn_flusher(app, app.settings().commit_interval);
     Ok(())
 }
 
-/// The store of a table (the in-memory one for now).
+/// The store of a table, as the app's `store` setting says: `memory://` (the default) or
+/// `redb://` (a file per table under `table_dir`).
 pub(crate) fn open_store(
-    _app: &App,
-    _spec: &'static TableSpec,
+    app: &App,
+    spec: &'static TableSpec,
     _partitions: i32,
 ) -> Result<Arc<dyn store::Store>> {
-    Ok(Arc::new(memory::MemoryStore))
+    let url = app.settings().store.trim();
+    match url {
+        "memory://" | "memory" | "" => Ok(Arc::new(memory::MemoryStore)),
+        "redb://" | "redb" => {
+            let dir = app.settings().table_dir.clone().unwrap_or_else(|| {
+                std::path::PathBuf::from(format!("{}-data", app.id()))
+                    .join(format!("v{}", app.settings().version))
+                    .join("tables")
+            });
+            let path = dir.join(format!("{}.redb", spec.name));
+            Ok(Arc::new(redb_store::RedbStore::open(&path)?))
+        }
+        other => Err(Error::config(format!(
+            "unknown table store '{other}': use memory:// or redb://"
+        ))),
+    }
+}
+
+/// Commits the tables' durable stores every `every` until the app stops.
+pub(crate) fn spawn_flusher(app: &App, every: std::time::Duration) {
+    // Weak: the stores close (their files unlock) once the app drops its tables at stop.
+    let tables: Vec<std::sync::Weak<dyn TableRuntime>> = read(&app.core_ref().tables.list)
+        .iter()
+        .filter(|t| t.store_kind() != "memory")
+        .map(Arc::downgrade)
+        .collect();
+    if tables.is_empty() {
+        return;
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = app.stopping() => return,
+            }
+            let tables: Vec<Arc<dyn TableRuntime>> =
+                tables.iter().filter_map(std::sync::Weak::upgrade).collect();
+            let flushed = tokio::task::spawn_blocking(move || {
+                for t in &tables {
+                    if let Err(e) = t.flush() {
+                        tracing::error!(table = t.name(), error = %e, "could not commit the table's store");
+                    }
+                }
+            })
+            .await;
+            if flushed.is_err() {
+                tracing::error!("committing the table stores panicked");
+            }
+        }
+    });
 }

@@ -126,14 +126,13 @@ where
         let v = value
             .map(|v| self.codec.encode(self.name, "value", v))
             .transpose()?;
-        let persistent = self.store.is_durable();
-        let callback: Option<crate::transport::SendCallback> = if persistent {
-            self.store.write(partition, &k, v.as_deref())?;
+        let callback: Option<crate::transport::SendCallback> = if self.store.is_durable() {
             let store = self.store.clone();
+            let (key, value) = (k.clone(), v.clone());
             Some(Box::new(
                 move |r: &Result<crate::transport::RecordMetadata>| {
                     if let Ok(meta) = r {
-                        store.delivered(meta.partition, meta.offset);
+                        store.delivered(meta.partition, meta.offset, &key, value.as_deref());
                     }
                 },
             ))
