@@ -104,6 +104,7 @@ async fn sigkill(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
     let e = w.wait(STOP).await?;
     row.exit(&e);
     let before = read_ids(&log).len();
+    let at_kill: i64 = committed(&t, &ctx.group(), "faults-in").await?.iter().sum();
     let w = Worker::start(&ctx.spec(&ctx.url, &log), "kill-2");
     wait_committed(&t, &ctx.group(), "faults-in", &counts, LIMIT).await?;
     w.signal(libc::SIGINT);
@@ -111,7 +112,16 @@ async fn sigkill(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
     row.exit(&e);
     row.check(e.code == Some(0), "the restarted worker did not exit 0");
     row.count(&read_ids(&log), &ids(N));
-    row.note = format!("killed after {before} processed");
+    // Processed again: exactly what was processed but not committed at the kill, no more.
+    let uncommitted = before.saturating_sub(at_kill as usize);
+    row.check(
+        row.duplicates <= uncommitted,
+        format!(
+            "{} processed again, only {uncommitted} were uncommitted",
+            row.duplicates
+        ),
+    );
+    row.note = format!("killed after {before} processed, {at_kill} committed");
     Ok(())
 }
 
@@ -480,6 +490,7 @@ async fn slow_backlog(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let processed = read_ids(&log).len();
+    let committed_then: i64 = committed(&t, &ctx.group(), "faults-in").await?.iter().sum();
     w.signal(libc::SIGTERM);
     let e = w.wait(STOP).await?;
     row.exit(&e);
@@ -492,13 +503,20 @@ async fn slow_backlog(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
     let lines = read_ids(&log);
     let expected: BTreeSet<u64> = lines.iter().copied().collect();
     row.count(&lines, &expected);
+    // A slow agent's work is committed as it goes, not when its queue empties.
+    row.check(
+        committed_then >= processed as i64 - 2000,
+        format!("{committed_then} committed of {processed} processed"),
+    );
     let late = samples[samples.len() / 2..]
         .iter()
         .max()
         .copied()
         .unwrap_or(0) as f64
         / 1024.0;
-    row.note = format!("{processed} of {N} in 15 s, RSS {late:.0} MiB in the second half");
+    row.note = format!(
+        "{processed} of {N} in 15 s ({committed_then} committed), RSS {late:.0} MiB in the second half"
+    );
     Ok(())
 }
 
