@@ -18,6 +18,24 @@ if [[ "${1:-}" == "--" ]]; then
     extra=("$@")
 fi
 
+# rdkafka is built with TLS (its `ssl` feature) against the system OpenSSL: that needs its
+# headers (libssl-dev) and pkg-config; the secured-broker tests make throwaway certificates with
+# the openssl command (scripts/tls-certs.sh). A fresh machine gets them from Debian.
+missing=()
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if (( ${#missing[@]} )); then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: missing ${missing[*]}: install them (Debian: apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+
 started_broker=0
 cleanup() {
     if [[ "$started_broker" == 1 ]]; then

@@ -13,10 +13,8 @@ use crate::transport::{
     memory::MemoryBroker, ConsumerConfig, NewTopic, SharedTransport, TopicPartition,
     TransportHealth,
 };
-use futures::FutureExt;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -137,6 +135,8 @@ pub(crate) struct AppCore {
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
     pub(crate) producer: crate::producer::Overflow,
+    /// Sensors, metrics, blocking-timeout slots, readiness.
+    pub(crate) observe: crate::observe::Observe,
     /// Topics defined at runtime ([`App::topic`]) and internal ones (dead-letter topics).
     defined: RwLock<Vec<&'static TopicSpec>>,
     /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
@@ -175,9 +175,24 @@ pub struct AppBuilder {
     modules: Vec<String>,
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
+    sensors: Vec<Arc<dyn crate::sensor::Sensor>>,
 }
 
 impl AppBuilder {
+    /// Registers a [`Sensor`](crate::sensor::Sensor): the engine calls its hooks as records
+    /// move through the app (see [`crate::sensor`]). May be given several times.
+    pub fn sensor<S: crate::sensor::Sensor>(mut self, sensor: Arc<S>) -> Self {
+        self.sensors.push(sensor);
+        self
+    }
+
+    /// Warns when an agent spends longer than `timeout` on one event, or a timer on one run
+    /// (Faust's `blocking_timeout`); see [`crate::blocking`].
+    pub fn blocking_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.blocking_timeout = Some(timeout);
+        self
+    }
+
     /// Runs `hook` whenever partitions are assigned to this worker, before any of their records
     /// reaches an agent (e.g. to restore state for them). The consumer waits for it.
     pub fn on_partitions_assigned<F, Fut>(mut self, hook: F) -> Self
@@ -272,6 +287,7 @@ impl AppBuilder {
             Some(t) => t,
             None => make_transport(&self.settings)?,
         };
+        let observe = crate::observe::Observe::new(self.sensors, &self.settings);
         Ok(App {
             core: Arc::new(AppCore {
                 id: self.id,
@@ -293,6 +309,7 @@ impl AppBuilder {
                 on_assign: self.on_assign,
                 on_revoke: self.on_revoke,
                 producer: Default::default(),
+                observe,
                 defined: RwLock::new(Vec::new()),
                 channel_closers: Mutex::new(Vec::new()),
             }),
@@ -346,6 +363,7 @@ impl App {
             modules: Vec::new(),
             on_assign: Vec::new(),
             on_revoke: Vec::new(),
+            sensors: Vec::new(),
         }
     }
 
@@ -388,6 +406,11 @@ impl App {
         }
     }
 
+    /// The module filters the app selects its registrations with (empty: the whole binary).
+    pub(crate) fn modules(&self) -> &[String] {
+        &self.core.modules
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.core.settings
@@ -395,6 +418,21 @@ impl App {
 
     pub(crate) fn core_ref(&self) -> &AppCore {
         &self.core
+    }
+
+    pub(crate) fn observe(&self) -> &crate::observe::Observe {
+        &self.core.observe
+    }
+
+    /// The sensors registered on the app (the metrics sensor among them when the web server
+    /// is on).
+    pub fn sensors(&self) -> &[Arc<dyn crate::sensor::Sensor>] {
+        self.core.observe.sensors.get().unwrap_or(&[])
+    }
+
+    /// The app's Prometheus metrics: there when the web server is on.
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.core.observe.metrics.as_ref()
     }
 
     /// The transport.
@@ -592,10 +630,20 @@ impl App {
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
             on_assign: if commit {
-                self.core.on_assign.clone()
+                let mut hooks = self.core.on_assign.clone();
+                // Last: the app is ready once the user's hooks (state recovery) ran.
+                let ready = weak.clone();
+                hooks.push(Arc::new(move |_| {
+                    if let Some(core) = ready.upgrade() {
+                        core.observe.set_assigned();
+                    }
+                    Box::pin(async {})
+                }));
+                hooks
             } else {
                 Vec::new()
             },
+            sensors: self.core.observe.sensors.clone(),
             on_revoke: if commit {
                 self.core.on_revoke.clone()
             } else {
@@ -732,7 +780,7 @@ impl App {
                         }
                     }
                 });
-                tracing::info!(app = %self.core.id, broker = %self.core.transport.url(), "app started");
+                tracing::info!(app = %self.core.id, broker = %crate::redact::redact_url(self.core.transport.url()), "app started");
                 Ok(())
             }
             Err(e) => {
@@ -833,6 +881,7 @@ impl App {
             }
         }
         let consumer = if builder.is_empty() {
+            self.core.observe.set_assigned();
             None
         } else {
             let config = ConsumerConfig {
@@ -856,7 +905,9 @@ impl App {
         let mut timers = JoinSet::new();
         for spec in sel.timers {
             let mut stop = timer_stop.subscribe();
+            let app = self.clone();
             let fut = async move {
+                let busy = crate::observe::timer_slot(app.observe(), spec);
                 let mut ticks = tokio::time::interval_at(
                     tokio::time::Instant::now() + spec.interval,
                     spec.interval,
@@ -867,16 +918,17 @@ impl App {
                         _ = ticks.tick() => {}
                         _ = stop.wait_for(|s| *s) => return,
                     }
-                    match AssertUnwindSafe((spec.run)()).catch_unwind().await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            tracing::error!(timer = spec.name, error = %e, "timer failed")
-                        }
-                        Err(_) => tracing::error!(timer = spec.name, "timer panicked"),
+                    if let Err(e) =
+                        crate::observe::run_timer(app.observe(), spec, busy.as_deref()).await
+                    {
+                        tracing::error!(timer = spec.name, error = %e, "timer failed");
                     }
                 }
             };
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
+        }
+        if let Some(b) = &self.core.observe.blocking {
+            timers.spawn(b.clone().watch(timer_stop.subscribe()));
         }
         timers.spawn(crate::watchdog::watch_topics(
             self.clone(),

@@ -17,6 +17,7 @@ use crate::engine::driver::{Deliver, Subscriber};
 use crate::engine::{Ack, Queued};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::observe::{Open, StreamProbe};
 use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
 use crate::transport::{RawMessage, SharedRecord};
 use bytes::Bytes;
@@ -173,6 +174,8 @@ pub(crate) struct Returned<K, V> {
     pub(crate) yielded: u64,
     /// The stream's switch of header copying (see [`HeadersWanted`]).
     pub(crate) headers: Option<HeadersWanted>,
+    /// Where the agent's events are reported (sensors, blocking timeout).
+    pub(crate) probe: Option<Arc<StreamProbe>>,
 }
 
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
@@ -192,6 +195,10 @@ pub(crate) struct Core<K, V> {
     /// Events are done only when acknowledged explicitly ([`Events::noack`]).
     noack: bool,
     yielded: u64,
+    /// Sensors and blocking timeout: `None` when nothing watches the agent.
+    probe: Option<Arc<StreamProbe>>,
+    /// The event the agent holds, as the probe saw it start.
+    open: Option<Open>,
     _guard: Option<ReaderGuard>,
 }
 
@@ -208,6 +215,8 @@ impl<K, V> Core<K, V> {
             local: None,
             noack: false,
             yielded: 0,
+            probe: None,
+            open: None,
             _guard: None,
         }
     }
@@ -271,6 +280,11 @@ impl<K, V> Core<K, V> {
         with_hold: bool,
     ) -> Poll<Option<Event<K, V>>> {
         self.finish_current();
+        if let Some(p) = &self.probe {
+            if let Some(open) = self.open.take() {
+                p.event_out(self.name, open);
+            }
+        }
         loop {
             if self.exhausted {
                 return Poll::Ready(None);
@@ -305,6 +319,9 @@ impl<K, V> Core<K, V> {
                 });
             }
             self.yielded += 1;
+            if let Some(p) = &self.probe {
+                self.open = Some(p.event_in(self.name, event.partition, event.offset));
+            }
             return Poll::Ready(Some(event));
         }
     }
@@ -312,6 +329,9 @@ impl<K, V> Core<K, V> {
 
 impl<K, V> Drop for Core<K, V> {
     fn drop(&mut self) {
+        if let Some(p) = &self.probe {
+            p.idle();
+        }
         if let Some(slot) = self.return_slot.take() {
             let source = std::mem::replace(&mut self.source, Source::Failed(None));
             let ret = Returned {
@@ -319,6 +339,7 @@ impl<K, V> Drop for Core<K, V> {
                 exhausted: self.exhausted,
                 yielded: self.yielded,
                 headers: self.headers.take(),
+                probe: self.probe.take(),
             };
             if let Ok(mut s) = slot.lock() {
                 *s = Some(ret);
@@ -397,6 +418,7 @@ impl<H: Channel> Stream<H> {
         s.core.app = Some(app);
         s.core.values_only = values_only;
         s.core.headers = ret.headers;
+        s.core.probe = ret.probe;
         s
     }
 
@@ -735,6 +757,7 @@ where
         );
         s.core.values_only = values_only;
         s.core.headers = values_only.then(|| decoder.headers.clone());
+        s.core.probe = app.observe().stream_probe(agent.name, spec.name);
         s.core.app = Some(app.clone());
         streams.push(s);
     }
@@ -746,7 +769,7 @@ where
 /// Subscribes `instances` streams of agent `agent` to channel `C` (generated code calls this).
 pub fn subscribe_channel<C: Channel>(
     ctx: &mut SubscribeCtx<'_>,
-    _agent: &'static AgentSpec,
+    agent: &'static AgentSpec,
     instances: usize,
 ) -> Result<Vec<Stream<C>>> {
     let queue = ctx.app().channel_queue::<C>()?;
@@ -754,6 +777,7 @@ pub fn subscribe_channel<C: Channel>(
     Ok((0..instances.max(1))
         .map(|_| {
             let mut s = Stream::<C>::from_channel(queue.rx.clone(), name);
+            s.core.probe = ctx.app().observe().stream_probe(agent.name, name);
             s.core.app = Some(ctx.app().clone());
             s
         })

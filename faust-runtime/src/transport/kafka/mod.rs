@@ -173,7 +173,7 @@ impl ClientContext for ClientCtx {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.health.record(
-            &format!("broker {}", self.url),
+            &format!("broker {}", crate::redact::redact_url(&self.url)),
             format_args!("{error} ({reason})"),
         );
     }
@@ -397,6 +397,10 @@ impl Transport for KafkaTransport {
 
     fn health(&self) -> TransportHealth {
         self.shared.ctx.health.snapshot()
+    }
+
+    fn queue_depth(&self) -> usize {
+        producer::in_flight(&self.shared)
     }
 }
 
