@@ -101,6 +101,8 @@ pub struct Health {
     pub missing_topics: Vec<String>,
     /// Topics recreated after they disappeared from the broker.
     pub recreated_topics: u64,
+    /// The app's tables: active partitions and recovery progress.
+    pub tables: Vec<crate::table::TableHealth>,
 }
 
 struct Running {
@@ -141,6 +143,8 @@ pub(crate) struct AppCore {
     defined: RwLock<Vec<&'static TopicSpec>>,
     /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// The app's tables (see [`crate::table`]).
+    pub(crate) tables: crate::table::Tables,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -312,6 +316,7 @@ impl AppBuilder {
                 observe,
                 defined: RwLock::new(Vec::new()),
                 channel_closers: Mutex::new(Vec::new()),
+                tables: Default::default(),
             }),
         })
     }
@@ -414,6 +419,10 @@ impl App {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.core.settings
+    }
+
+    pub(crate) fn from_core(core: Arc<AppCore>) -> App {
+        App { core }
     }
 
     pub(crate) fn core_ref(&self) -> &AppCore {
@@ -572,6 +581,7 @@ impl App {
             transport: self.core.transport.health(),
             missing_topics: lock(&s.missing_topics).clone(),
             recreated_topics: s.recreated_topics.load(Ordering::Relaxed),
+            tables: self.core.tables.health(),
         }
     }
 
@@ -623,32 +633,37 @@ impl App {
         let s = &self.core.settings;
         let weak = Arc::downgrade(&self.core);
         let grow = weak.clone();
+        let (mut on_assign, mut on_revoke) = if commit {
+            (self.core.on_assign.clone(), self.core.on_revoke.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if commit && !self.core.tables.is_empty() {
+            let (a, r) = crate::table::hooks(&weak);
+            on_assign.insert(0, a);
+            on_revoke.push(r);
+        }
         DriverOptions {
             commit,
             commit_interval: s.commit_interval,
             window: s.stream_buffer_maxsize.max(256),
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
-            on_assign: if commit {
-                let mut hooks = self.core.on_assign.clone();
-                // Last: the app is ready once the user's hooks (state recovery) ran.
-                let ready = weak.clone();
-                hooks.push(Arc::new(move |_| {
-                    if let Some(core) = ready.upgrade() {
-                        core.observe.set_assigned();
-                    }
-                    Box::pin(async {})
-                }));
-                hooks
-            } else {
-                Vec::new()
+            on_assign: {
+                if commit {
+                    // Last: the app is ready once the user's hooks (state recovery) ran.
+                    let ready = weak.clone();
+                    on_assign.push(Arc::new(move |_| {
+                        if let Some(core) = ready.upgrade() {
+                            core.observe.set_assigned();
+                        }
+                        Box::pin(async {})
+                    }));
+                }
+                on_assign
             },
             sensors: self.core.observe.sensors.clone(),
-            on_revoke: if commit {
-                self.core.on_revoke.clone()
-            } else {
-                Vec::new()
-            },
+            on_revoke,
             on_partitions: Some(Arc::new(move |topic: &str, n: i32| {
                 if let Some(core) = grow.upgrade() {
                     App { core }.grow_partitions(topic, n);
@@ -865,6 +880,7 @@ impl App {
                 self.define_internal(&spec.dead_letter_topic());
             }
         }
+        crate::table::start(self, &self.core.modules).await?;
         let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
         for spec in &defined {
             self.ensure_declared(spec).await?;
@@ -1012,6 +1028,7 @@ impl App {
                     Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
                 }
             }
+            self.core.tables.flush();
             for (_, close) in read(&self.core.channels).values() {
                 close();
             }
