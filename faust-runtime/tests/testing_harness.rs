@@ -381,3 +381,62 @@ async fn poison_records_go_to_the_dead_letter_topic_byte_for_byte() {
     bad.sort();
     assert_eq!(dlq, bad);
 }
+
+mod slow {
+    use super::*;
+    pub static SEEN: Mutex<BTreeMap<u64, u32>> = Mutex::new(BTreeMap::new());
+
+    #[topic(name = "harness-slow", key = String, value = u64, partitions = 1)]
+    pub struct Ids;
+
+    #[agent(Ids)]
+    async fn process(mut ids: Stream<Ids>) -> Result<()> {
+        while let Some(id) = ids.next().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            count(&SEEN, id);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_agent_behind_a_backlog_has_its_processed_events_committed_as_it_goes() {
+    let broker = TestBroker::new();
+    let group = "harness-slow-app";
+    broker.create_topic("harness-slow", 1).await.unwrap();
+    for id in 0..3000u64 {
+        broker.send_json("harness-slow", None, &id).await.unwrap();
+    }
+    let worker = broker
+        .start(
+            App::builder(group)
+                .include_module(module_path!().to_string() + "::slow")
+                .commit_interval(Duration::from_millis(100)),
+        )
+        .await
+        .unwrap();
+    // 10 ms per event on the paused clock: 500 events take 5 virtual seconds, 50 commit
+    // intervals; what is committed trails what is processed by about one interval.
+    wait_for("500 processed", Duration::from_secs(60), || {
+        distinct(&slow::SEEN) >= 500
+    })
+    .await
+    .unwrap();
+    let processed = distinct(&slow::SEEN) as i64;
+    wait_for(
+        "the commit of what was processed",
+        Duration::from_millis(300),
+        || {
+            let committed = broker.committed(group, "harness-slow").unwrap()[0].unwrap_or(0);
+            committed >= processed - 20
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e}: {processed} processed, {:?} committed",
+            broker.committed(group, "harness-slow").unwrap()
+        )
+    });
+    worker.stop().await.unwrap();
+}
