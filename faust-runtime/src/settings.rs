@@ -132,7 +132,8 @@ impl Default for Settings {
 
 impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
-    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT` and `FAUST_BLOCKING_TIMEOUT` (also
+    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT`, `FAUST_BLOCKING_TIMEOUT`,
+    /// `FAUST_STORE` and `FAUST_TABLEDIR` (also
     /// with the `F_` prefix).
     pub fn apply_env(&mut self) -> Result<()> {
         fn var(name: &str) -> Result<Option<String>> {
@@ -179,6 +180,12 @@ impl Settings {
         }
         if let Some(v) = var("BLOCKING_TIMEOUT")? {
             self.blocking_timeout = Some(parse_duration(&v)?);
+        }
+        if let Some(v) = var("STORE")? {
+            self.store = v.trim().to_string();
+        }
+        if let Some(v) = var("TABLEDIR")? {
+            self.table_dir = Some(v.into());
         }
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;

@@ -247,7 +247,8 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
     let tables = &app.core_ref().tables;
     for spec in declared(modules)? {
         let partitions = spec.partitions.unwrap_or(app.settings().topic_partitions);
-        let name = spec.changelog_topic(app.id());
+        // Faust's app id carries the version (`{id}-v{version}` above 1), and so do its changelogs.
+        let name = spec.changelog_topic(&app.group_id());
         let topic = app
             .topic::<Vec<u8>, Vec<u8>>(name)
             .partitions(partitions)
