@@ -316,6 +316,7 @@ impl<K, V> Core<K, V> {
                     ack,
                     raw,
                     offset: event.offset,
+                    timestamp: event.timestamp,
                 });
             }
             self.yielded += 1;

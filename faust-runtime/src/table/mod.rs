@@ -45,11 +45,13 @@ pub mod redb_store;
 mod runtime;
 mod spec;
 pub mod store;
+pub mod window;
 
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
 pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
 pub use spec::{changelog_topic, MakeTable, TableRegistration, TableSpec};
+pub use window::{make_windowed_table, WindowKey, WindowSpec, WindowedTable, WindowedTableApi};
 
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -249,11 +251,17 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
         let partitions = spec.partitions.unwrap_or(app.settings().topic_partitions);
         // Faust's app id carries the version (`{id}-v{version}` above 1), and so do its changelogs.
         let name = spec.changelog_topic(&app.group_id());
-        let topic = app
+        let mut topic = app
             .topic::<Vec<u8>, Vec<u8>>(name)
             .partitions(partitions)
-            .compacting(true)
-            .build()?;
+            .compacting(true);
+        if let Some(w) = spec.window {
+            // Faust's windowed changelogs: compacted and deleted after the windows expire.
+            topic = topic
+                .deleting(true)
+                .retention(std::time::Duration::from_millis(w.expires_ms.max(0) as u64));
+        }
+        let topic = topic.build()?;
         app.ensure_declared(topic.spec()).await?;
         let runtime = (spec.__make)(app, spec, partitions, topic.name())?;
         write(&tables.typed).insert(spec.name, runtime.clone().as_any());
