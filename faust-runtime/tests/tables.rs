@@ -262,15 +262,18 @@ mod windows {
 
     /// (event time, current(), delta(10s)) after each update.
     pub static SEEN: Mutex<Vec<(i64, u64, u64)>> = Mutex::new(Vec::new());
-    /// (key, window, value) of each closed window.
-    pub static CLOSED: Mutex<Vec<(String, (i64, i64), u64)>> = Mutex::new(Vec::new());
-    pub static HOPPING: Mutex<Vec<(String, (i64, i64), u64)>> = Mutex::new(Vec::new());
+    /// (key, window, value).
+    pub type Windows = Mutex<Vec<(String, (i64, i64), u64)>>;
+    /// Each closed window.
+    pub static CLOSED: Windows = Mutex::new(Vec::new());
+    /// The hopping table's windows after the last update.
+    pub static HOPPING: Windows = Mutex::new(Vec::new());
 
     #[topic(name = "tbl-events", key = String, value = String, partitions = 2)]
     pub struct Events;
 
-    pub fn closed(key: &String, window: (i64, i64), value: &u64) {
-        CLOSED.lock().unwrap().push((key.clone(), window, *value));
+    pub fn closed(key: &str, window: (i64, i64), value: &u64) {
+        CLOSED.lock().unwrap().push((key.to_string(), window, *value));
     }
 
     #[table(name = "per-10s", key = String, value = u64, partitions = 2,

@@ -4,7 +4,7 @@ use std::time::Duration;
 #[topic(name = "clicks", key = String, value = String, partitions = 4)]
 struct Clicks;
 
-fn report(page: &String, window: (i64, i64), clicks: &u64) {
+fn report(page: &str, window: (i64, i64), clicks: &u64) {
     println!("{page}: {clicks} clicks in {window:?}");
 }
 
