@@ -1050,7 +1050,7 @@ impl App {
             .max(Duration::from_secs(1));
         let flushed = crate::producer::flush(self, left).await;
         // After the producer's flush: the last changelog deliveries are in the stores' buffers.
-        self.core.tables.close();
+        self.core.tables.close().await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

@@ -184,13 +184,18 @@ impl Tables {
     }
 
     /// Flushes every table's store and closes it (at stop, after the producer's last
-    /// deliveries): the app's tables are gone afterwards.
-    pub(crate) fn close(&self) {
+    /// deliveries): the app's tables are gone afterwards, and their files are unlocked once
+    /// a commit of the periodic flusher that may be running is done.
+    pub(crate) async fn close(&self) {
         let list = std::mem::take(&mut *write(&self.list));
         write(&self.typed).clear();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         for t in list {
             if let Err(e) = t.flush() {
                 tracing::error!(table = t.name(), error = %e, "could not flush the table's store");
+            }
+            while Arc::strong_count(&t) > 1 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
         }
     }
