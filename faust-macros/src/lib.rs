@@ -159,7 +159,8 @@ pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The first argument of the attribute is the topic or channel type; then optional `name`
 /// (default the function's name) and `concurrency` (instances, > 0, default 1; they share one
-/// stream, as Faust's concurrent agents do). The function takes exactly one argument, `Stream<H>` for
+/// stream, as Faust's concurrent agents do) and `sink = [Totals, Alerts]` (the topics and channels
+/// the agent sends to, drawn in the app's topology: `graph` command, dashboard). The function takes exactly one argument, `Stream<H>` for
 /// values or `Events<H>` for whole events of that topic or channel `H` (`stream.events()` on a
 /// `Stream<H>` gives the same events, headers included), and returns `()` or `Result<(), E>`. It is left as written and may still be called directly.
 #[proc_macro_attribute]

@@ -19,6 +19,8 @@ pub struct AgentSpec {
     pub concurrency: usize,
     /// What it reads.
     pub source: fn() -> SourceRef,
+    /// Where it sends, as declared with `sink = [..]` (drawn in [`crate::topology`]).
+    pub sinks: &'static [fn() -> SourceRef],
     /// Subscribes and spawns the agent's instances (generated; calls [`start_agent`]).
     pub start: fn(&mut SubscribeCtx<'_>) -> Result<()>,
 }

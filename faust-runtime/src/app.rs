@@ -391,6 +391,11 @@ impl App {
         }
     }
 
+    /// The module filters the app selects its registrations with (empty: the whole binary).
+    pub(crate) fn modules(&self) -> &[String] {
+        &self.core.modules
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.core.settings
@@ -740,7 +745,7 @@ impl App {
                         }
                     }
                 });
-                tracing::info!(app = %self.core.id, broker = %self.core.transport.url(), "app started");
+                tracing::info!(app = %self.core.id, broker = %crate::redact::redact_url(self.core.transport.url()), "app started");
                 Ok(())
             }
             Err(e) => {

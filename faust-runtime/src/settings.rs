@@ -186,7 +186,7 @@ impl Settings {
         if !(self.broker.starts_with("memory://") || self.broker.starts_with("kafka://")) {
             return Err(Error::config(format!(
                 "unsupported broker URL '{}': use memory:// (embedded) or kafka://host:port[;host:port]",
-                self.broker
+                crate::redact::redact_url(&self.broker)
             )));
         }
         Ok(())

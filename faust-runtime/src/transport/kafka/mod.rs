@@ -173,7 +173,7 @@ impl ClientContext for ClientCtx {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.health.record(
-            &format!("broker {}", self.url),
+            &format!("broker {}", crate::redact::redact_url(&self.url)),
             format_args!("{error} ({reason})"),
         );
     }
