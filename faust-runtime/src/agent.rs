@@ -160,8 +160,9 @@ where
     let streams = H::__subscribe(ctx, spec, instances);
     ctx.values_only = false;
     let streams = streams?;
-    for (i, stream) in streams.into_iter().enumerate() {
+    for (i, mut stream) in streams.into_iter().enumerate() {
         let app = ctx.app().clone();
+        stream.bind_agent(spec, &app);
         let name = if instances > 1 {
             format!("{}#{i}", spec.name)
         } else {

@@ -145,6 +145,8 @@ pub(crate) struct AppCore {
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
     /// The app's tables (see [`crate::table`]).
     pub(crate) tables: crate::table::Tables,
+    /// Topics agents subscribe to while the app starts (see [`crate::startup`]).
+    startup: Arc<crate::startup::Startup>,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -317,6 +319,7 @@ impl AppBuilder {
                 defined: RwLock::new(Vec::new()),
                 channel_closers: Mutex::new(Vec::new()),
                 tables: Default::default(),
+                startup: Default::default(),
             }),
         })
     }
@@ -499,6 +502,11 @@ impl App {
             ..TopicSpec::DEFAULT
         }));
         self.define_topic(spec)
+    }
+
+    /// The startup window (see [`crate::startup`]).
+    pub(crate) fn startup(&self) -> &Arc<crate::startup::Startup> {
+        &self.core.startup
     }
 
     /// The topic manager (create, delete, list).
@@ -885,16 +893,43 @@ impl App {
         for spec in &defined {
             self.ensure_declared(spec).await?;
         }
-        let watched: Vec<&'static TopicSpec> = sel.topics.iter().copied().chain(defined).collect();
+        let mut watched: Vec<&'static TopicSpec> =
+            sel.topics.iter().copied().chain(defined).collect();
         let mut builder = DriverBuilder::default();
         let mut tasks = Vec::new();
+        self.core.startup.open();
         {
             let mut ctx = SubscribeCtx::new(self, &mut builder, &mut tasks);
             for agent in &sel.agents {
                 (agent.start)(&mut ctx).map_err(|e| {
+                    self.core.startup.close();
                     Error::Registry(format!("agent '{}' could not start: {e}", agent.name))
                 })?;
             }
+        }
+        // Agents run up to their first read before the consumer subscribes: topics they define
+        // on the way (repartition topics) are created and read from the start.
+        let mut agents = JoinSet::new();
+        for (name, fut) in tasks {
+            tracing::debug!(agent = %name, "starting agent");
+            agents.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
+        }
+        if !self
+            .core
+            .startup
+            .wait_arrivals(crate::startup::STARTUP_READ_WAIT)
+            .await
+        {
+            tracing::warn!(
+                wait = ?crate::startup::STARTUP_READ_WAIT,
+                "not every agent read its stream at startup; subscribing without waiting for them (a group_by they call later fails)"
+            );
+        }
+        for route in self.core.startup.close() {
+            let n = self.ensure_topic(route.spec).await?;
+            self.remember_partitions(route.spec.name, n);
+            watched.push(route.spec);
+            builder.add(route.spec.name, route.subscriber);
         }
         let consumer = if builder.is_empty() {
             self.core.observe.set_assigned();
@@ -912,11 +947,6 @@ impl App {
             );
             Some(self.spawn_driver(driver))
         };
-        let mut agents = JoinSet::new();
-        for (name, fut) in tasks {
-            tracing::debug!(agent = %name, "starting agent");
-            agents.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
-        }
         let (timer_stop, _) = watch::channel(false);
         let mut timers = JoinSet::new();
         for spec in sel.timers {
