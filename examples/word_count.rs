@@ -1,7 +1,9 @@
-//! Word count: lines come in on `wc-lines`; one agent splits them into words and repartitions
-//! them by word onto `wc-words` (so each word always lands in the same partition); another
-//! counts them in the table `word-counts`, whose changelog `word-count-word-counts-changelog`
-//! survives restarts and moves with its partitions. A timer prints the counts this worker holds.
+//! Word count: lines come in on `wc-lines`; one agent splits them into words onto `wc-words`;
+//! another repartitions the words by word with `group_by` (so each word always lands in the same
+//! partition) and counts them in the table `word-counts`, whose changelog
+//! `word-count-word-counts-changelog` survives restarts and moves with its partitions, and per
+//! minute in the tumbling-window table `words-per-minute`. A timer prints the counts this worker
+//! holds; each closed minute is printed once.
 //!
 //! On the embedded broker a timer also feeds sample lines, so there is something to count.
 //!
@@ -9,9 +11,6 @@
 //! cargo run --example word_count                                      # embedded broker
 //! FAUST_STORE=redb:// cargo run --example word_count -- --broker kafka://localhost:9092
 //! ```
-//!
-//! (`group_by` would do the repartitioning in one line; this example does it by hand, sending
-//! each word keyed by itself, which is what `group_by` does.)
 
 use faust_runtime::prelude::*;
 
@@ -19,7 +18,7 @@ use faust_runtime::prelude::*;
 #[topic(name = "wc-lines", key = String, value = String, partitions = 4)]
 struct Lines;
 
-/// Words, keyed by the word: the table's partitions follow these.
+/// Words, in the partition of the line they came from.
 #[topic(name = "wc-words", key = String, value = String, partitions = 4)]
 struct Words;
 
@@ -27,25 +26,36 @@ struct Words;
 #[table(name = "word-counts", key = String, value = u64, default = 0, partitions = 4)]
 struct WordCounts;
 
-/// Splits lines into lowercase words, each sent keyed by itself.
+/// Occurrences of each word per minute of event time, kept an hour.
+#[table(name = "words-per-minute", key = String, value = u64, partitions = 4,
+        tumbling = "1m", expires = "1h", on_window_close = minute_closed)]
+struct WordsPerMinute;
+
+fn minute_closed(word: &str, (start, _end): (i64, i64), n: &u64) {
+    println!("minute starting at {start} ms: {word} x{n}");
+}
+
+/// Splits lines into lowercase words.
 #[agent(Lines)]
 async fn split(mut lines: Stream<Lines>) -> Result<()> {
     while let Some(line) = lines.next().await {
         for word in line.split(|c: char| !c.is_alphanumeric()) {
             if !word.is_empty() {
-                let word = word.to_lowercase();
-                Words.send_soon(word.clone(), word)?;
+                Words.send_soon("", word.to_lowercase())?;
             }
         }
     }
     Ok(())
 }
 
-/// Counts each word in the table (in the word's partition).
+/// Repartitions the words by word (through `count-wc-words-word-repartition`), then counts each
+/// in the tables, in the word's partition.
 #[agent(Words)]
-async fn count(mut words: Stream<Words>) -> Result<()> {
+async fn count(words: Stream<Words>) -> Result<()> {
+    let mut words = words.group_by(|w: &String| w.clone(), "word")?;
     while let Some(word) = words.next().await {
-        WordCounts.update(word, |n| *n += 1)?;
+        WordCounts.update(word.clone(), |n| *n += 1)?;
+        WordsPerMinute.update(word, |n| *n += 1)?;
     }
     Ok(())
 }

@@ -57,6 +57,17 @@ async fn word_count_killed_with_sigkill_never_counts_fewer_than_it_was_sent() {
     let s = Settings::default();
     let t = KafkaTransport::new(&url, &s.kafka, s.broker_connect_timeout).unwrap();
     t.connect().await.unwrap();
+    let old: Vec<String> = t
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .filter(|n| n.ends_with("-wc-words-word-repartition"))
+        .collect();
+    for name in old {
+        let _ = t.delete_topic(&name).await;
+    }
     for name in ["wc-lines", "wc-words"] {
         let _ = t.delete_topic(name).await;
         t.create_topic(&NewTopic {
@@ -129,10 +140,24 @@ async fn word_count_killed_with_sigkill_never_counts_fewer_than_it_was_sent() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Every word read back from the repartition topic is counted (its offset committed).
+    let repartition: Vec<String> = t
+        .list_topics()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .filter(|n| n.ends_with("-wc-words-word-repartition"))
+        .collect();
+    assert_eq!(repartition.len(), 1, "{repartition:?}");
     let words: Vec<TopicPartition> = (0..PARTITIONS)
-        .map(|p| TopicPartition {
-            topic: "wc-words".into(),
-            partition: p,
+        .flat_map(|p| {
+            ["wc-words".to_string(), repartition[0].clone()]
+                .into_iter()
+                .map(move |topic| TopicPartition {
+                    topic,
+                    partition: p,
+                })
         })
         .collect();
     let mut ends = Vec::new();

@@ -273,7 +273,10 @@ mod windows {
     pub struct Events;
 
     pub fn closed(key: &str, window: (i64, i64), value: &u64) {
-        CLOSED.lock().unwrap().push((key.to_string(), window, *value));
+        CLOSED
+            .lock()
+            .unwrap()
+            .push((key.to_string(), window, *value));
     }
 
     #[table(name = "per-10s", key = String, value = u64, partitions = 2,
