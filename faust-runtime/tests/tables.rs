@@ -398,3 +398,42 @@ async fn tumbling_and_hopping_windows_aggregate_a_fixed_event_time_sequence() {
     assert_eq!(first_window, vec![Some(&b"1"[..]), Some(b"2"), None]);
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changelog_record_that_does_not_decode_fails_the_worker_naming_it() {
+    use faust_runtime::transport::{NewTopic, OutgoingRecord, Transport};
+    let broker = MemoryBroker::new();
+    let id = unique("tables-bad-changelog");
+    let changelog = format!("{id}-word-counts-changelog");
+    broker
+        .create_topic(&NewTopic {
+            name: changelog.clone(),
+            partitions: 4,
+            replication_factor: 1,
+            config: [("cleanup.policy".to_string(), "compact".to_string())].into(),
+        })
+        .await
+        .unwrap();
+    let mut bad = OutgoingRecord::new(
+        changelog.clone(),
+        Some(b"\"apple\"".to_vec()),
+        Some(b"\"many\"".to_vec()),
+    );
+    bad.partition = Some(2);
+    broker.send(bad).await.unwrap().await.unwrap();
+    let a = app(&broker, &id, "w1");
+    a.start().await.unwrap();
+    let err = tokio::time::timeout(WAIT, a.wait())
+        .await
+        .expect("the worker did not fail")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("table 'word-counts' could not recover partitions")
+            && err.contains(&format!(
+                "{changelog}[2]@0 cannot be applied: the value does not decode"
+            )),
+        "{err}"
+    );
+    assert!(seen(&counting::SEEN, &id).is_empty());
+}

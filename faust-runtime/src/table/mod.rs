@@ -144,7 +144,14 @@ impl Tables {
                 if parts.is_empty() {
                     return Ok(());
                 }
-                recovery::recover(app, t, &parts).await.map_err(|e| {
+                let r = recovery::recover(app, t, &parts).await;
+                if r.is_err() {
+                    // Half-recovered state is never served: the table refuses these partitions.
+                    for &p in &parts {
+                        t.deactivate(p);
+                    }
+                }
+                r.map_err(|e| {
                     Error::state(format!(
                         "table '{}' could not recover partitions {parts:?}: {e}",
                         t.name()
