@@ -141,6 +141,8 @@ pub(crate) struct AppCore {
     defined: RwLock<Vec<&'static TopicSpec>>,
     /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// The reply topic and waiting callers of `ask`, made on first use ([`crate::reply`]).
+    pub(crate) replies: tokio::sync::OnceCell<Arc<crate::reply::Replies>>,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -295,6 +297,7 @@ impl AppBuilder {
                 producer: Default::default(),
                 defined: RwLock::new(Vec::new()),
                 channel_closers: Mutex::new(Vec::new()),
+                replies: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -932,6 +935,10 @@ impl App {
         let mut guard = self.core.running.lock().await;
         let state = self.core.state.load(Ordering::Acquire);
         if state == STOPPED || (state == BUILT && guard.is_none()) {
+            // Readers an unstarted app runs (an `ask` client's reply reader) stop too.
+            self.core
+                .stop_signal
+                .send_replace(Some(tokio::time::Instant::now()));
             self.core.state.store(STOPPED, Ordering::Release);
             self.core.stopped.send_replace(true);
             return Ok(());
