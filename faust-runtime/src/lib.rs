@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod agent_handle;
 pub mod app;
 pub mod blocking;
 pub mod channel;
@@ -57,6 +58,7 @@ mod producer;
 pub mod record;
 pub mod redact;
 pub mod registry;
+pub mod reply;
 pub mod runtime_channel;
 pub mod runtime_topic;
 pub mod schema;
@@ -74,6 +76,7 @@ pub mod watchdog;
 mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
+pub use agent_handle::AgentApi;
 pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
@@ -81,6 +84,7 @@ pub use event::Event;
 pub use faust_macros::{agent, channel, main, record, table, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
+pub use reply::{NoReply, Yield};
 pub use runtime_channel::{ChannelBuilder, DynChannel};
 pub use runtime_topic::{create_topic, DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
@@ -95,7 +99,7 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 pub mod prelude {
     pub use crate::{
         agent, channel, record, table, timer, topic, App, Channel, Event, Events, Result, Stream,
-        Table, Topic,
+        Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -112,12 +116,15 @@ pub mod __private {
     /// The items of version 0.1.0 of the generated code.
     pub mod v0_1_0 {
         pub use crate::agent::{
-            start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx,
+            start_agent, start_yielding_agent, timer_future, AgentInput, AgentSpec, Outcome,
+            SubscribeCtx,
         };
+        pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};
         pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
         pub use crate::error::Result;
         pub use crate::registry::Registration;
+        pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
         pub use crate::table::{
             make_table, make_windowed_table, Table, TableApi, TableRegistration, TableSpec,
@@ -126,6 +133,7 @@ pub mod __private {
         pub use crate::timer::TimerSpec;
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
+        pub use futures::future::BoxFuture;
         pub use inventory;
         pub use serde;
 
