@@ -648,7 +648,9 @@ async fn fault_suite() {
         .collect();
     assert!(
         failed.is_empty(),
-        "fault suite failures:\n{}",
+        "fault suite failures (worker logs in {}):\n{}",
+        dir.display(),
         failed.join("\n")
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
