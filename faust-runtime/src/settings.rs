@@ -12,10 +12,12 @@ pub const DEFAULT_TOPIC_PARTITIONS: i32 = 8;
 /// Default buffer of each agent's stream (Faust's `stream_buffer_maxsize`).
 pub const DEFAULT_STREAM_BUFFER_MAXSIZE: usize = 4096;
 
-/// Everything an app can be configured with.
-#[derive(Debug, Clone)]
+/// Everything an app can be configured with. `Debug` shows no secret (the broker URL's
+/// password and the credentials print as `***`).
+#[derive(Clone)]
 pub struct Settings {
-    /// Broker URL: `memory://`, `memory://NAME`, or `kafka://host:port;host:port`.
+    /// Broker URL: `memory://`, `memory://NAME`, `kafka://host:port;host:port`, or
+    /// `kafka+ssl://host:port` for TLS.
     pub broker: String,
     /// App version; the consumer group is `{id}-v{version}` when it is above 1 (as in Faust).
     pub version: u32,
@@ -91,6 +93,50 @@ impl MissingTopicPolicy {
     }
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("broker", &crate::redact::redact_url(&self.broker))
+            .field("version", &self.version)
+            .field("topic_partitions", &self.topic_partitions)
+            .field("topic_replication_factor", &self.topic_replication_factor)
+            .field("commit_interval", &self.commit_interval)
+            .field("stream_buffer_maxsize", &self.stream_buffer_maxsize)
+            .field(
+                "auto_offset_reset_earliest",
+                &self.auto_offset_reset_earliest,
+            )
+            .field("on_error", &self.on_error)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("broker_connect_timeout", &self.broker_connect_timeout)
+            .field("on_missing_topic", &self.on_missing_topic)
+            .field("topic_check_interval", &self.topic_check_interval)
+            .field("kafka", &self.kafka)
+            .field("web", &self.web)
+            .finish()
+    }
+}
+
+/// The value of `FAUST_{name}` (or `F_{name}`): `None` when unset, an error when set but empty
+/// or not UTF-8.
+fn env_var(name: &str) -> Result<Option<String>> {
+    for key in [format!("FAUST_{name}"), format!("F_{name}")] {
+        match std::env::var(&key) {
+            Ok(v) if v.trim().is_empty() => {
+                return Err(Error::config(format!(
+                    "{key} is set but empty: unset it or give it a value"
+                )))
+            }
+            Ok(v) => return Ok(Some(v)),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Error::config(format!("{key} is not valid UTF-8")))
+            }
+            Err(std::env::VarError::NotPresent) => {}
+        }
+    }
+    Ok(None)
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -114,25 +160,11 @@ impl Default for Settings {
 
 impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
-    /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix).
+    /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix),
+    /// and the credential variables (`FAUST_SASL_*`, `FAUST_SSL_*`, `FAUST_KERBEROS_*`; see
+    /// [`crate::transport::credentials::from_env`]).
     pub fn apply_env(&mut self) -> Result<()> {
-        fn var(name: &str) -> Result<Option<String>> {
-            for key in [format!("FAUST_{name}"), format!("F_{name}")] {
-                match std::env::var(&key) {
-                    Ok(v) if v.trim().is_empty() => {
-                        return Err(Error::config(format!(
-                            "{key} is set but empty: unset it or give it a value"
-                        )))
-                    }
-                    Ok(v) => return Ok(Some(v)),
-                    Err(std::env::VarError::NotUnicode(_)) => {
-                        return Err(Error::config(format!("{key} is not valid UTF-8")))
-                    }
-                    Err(std::env::VarError::NotPresent) => {}
-                }
-            }
-            Ok(None)
-        }
+        let var = env_var;
         if let Some(v) = var("BROKER")? {
             self.broker = v;
         }
@@ -161,6 +193,8 @@ impl Settings {
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
+        self.kafka.broker_credentials =
+            crate::transport::credentials::from_env(self.kafka.broker_credentials.take(), env_var)?;
         Ok(())
     }
 
@@ -183,9 +217,11 @@ impl Settings {
                 "topic_check_interval must be greater than zero",
             ));
         }
-        if !(self.broker.starts_with("memory://") || self.broker.starts_with("kafka://")) {
+        if !(self.broker.starts_with("memory://")
+            || crate::transport::credentials::is_kafka_url(&self.broker))
+        {
             return Err(Error::config(format!(
-                "unsupported broker URL '{}': use memory:// (embedded) or kafka://host:port[;host:port]",
+                "unsupported broker URL '{}': use memory:// (embedded), kafka://host:port[;host:port] or kafka+ssl://host:port[;host:port]",
                 crate::redact::redact_url(&self.broker)
             )));
         }

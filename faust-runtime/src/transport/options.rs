@@ -1,7 +1,9 @@
 //! Producer and client options the transports understand: acknowledgements, delivery guarantee,
 //! and the Kafka client settings users change often.
 
+use super::credentials::Credentials;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 /// Producer acknowledgements asked of the broker (`acks` in Kafka).
@@ -37,7 +39,9 @@ pub enum DeliveryGuarantee {
 }
 
 /// Kafka client settings users change often; anything else goes in the pass-through maps.
-#[derive(Debug, Clone)]
+/// `Debug` shows no secret: credentials print their passwords as `***`, and so do the values
+/// of secret properties (passwords, keys, tokens) in the pass-through maps.
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// `client.id`.
     pub client_id: String,
@@ -59,6 +63,41 @@ pub struct KafkaSettings {
     pub producer: BTreeMap<String, String>,
     /// Extra librdkafka properties for the consumer.
     pub consumer: BTreeMap<String, String>,
+    /// What the clients authenticate with (Faust's `broker_credentials`): TLS, SASL, Kerberos
+    /// or OAuth; mapped to the librdkafka properties of producers, consumers and the admin
+    /// client alike. Properties in [`KafkaSettings::producer`] / [`KafkaSettings::consumer`]
+    /// override what is derived from it.
+    pub broker_credentials: Option<Credentials>,
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Props<'a>(&'a BTreeMap<String, String>);
+        impl fmt::Debug for Props<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(
+                        self.0
+                            .iter()
+                            .map(|(k, v)| (k, crate::redact::redact_value(k, v))),
+                    )
+                    .finish()
+            }
+        }
+        f.debug_struct("KafkaSettings")
+            .field("client_id", &self.client_id)
+            .field("session_timeout", &self.session_timeout)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("linger", &self.linger)
+            .field("batch_size", &self.batch_size)
+            .field("compression", &self.compression)
+            .field("acks", &self.acks)
+            .field("fetch_queue_backoff", &self.fetch_queue_backoff)
+            .field("producer", &Props(&self.producer))
+            .field("consumer", &Props(&self.consumer))
+            .field("broker_credentials", &self.broker_credentials)
+            .finish()
+    }
 }
 
 impl Default for KafkaSettings {
@@ -74,6 +113,7 @@ impl Default for KafkaSettings {
             fetch_queue_backoff: Duration::from_millis(10),
             producer: BTreeMap::new(),
             consumer: BTreeMap::new(),
+            broker_credentials: None,
         }
     }
 }
