@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, and every test of the workspace (unit, compile-fail UI
-# tests, embedded-broker tests and the Kafka integration tests) against a local Kafka-protocol
-# broker that this script installs (into .tools/), starts and stops again.
+# tests, embedded-broker tests, the Kafka integration tests and the fault suite) against a local
+# Kafka-protocol broker that this script installs (into .tools/), starts and stops again.
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh -- ARGS         extra arguments for `cargo test` (e.g. a test name filter)

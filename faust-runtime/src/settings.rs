@@ -45,6 +45,13 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// The worker's web server (metrics, health, dashboard, user pages).
     pub web: WebSettings,
+    /// How long table recovery waits for more changelog records once it has read up to the
+    /// end offset the broker reports (which may be too low): recovery ends after this long
+    /// without a record.
+    pub table_recovery_idle: Duration,
+    /// Warn when an agent takes longer than this over one event, or a timer over one run
+    /// (Faust's `blocking_timeout`; `None`, the default, checks nothing). See [`crate::blocking`].
+    pub blocking_timeout: Option<Duration>,
 }
 
 /// Where the worker's web server listens (Faust's `web_enabled`, `web_bind`, `web_port`).
@@ -95,24 +102,42 @@ impl MissingTopicPolicy {
 
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field cannot be left out (or printed unmasked) unnoticed.
+        let Settings {
+            broker,
+            version,
+            topic_partitions,
+            topic_replication_factor,
+            commit_interval,
+            stream_buffer_maxsize,
+            auto_offset_reset_earliest,
+            on_error,
+            shutdown_timeout,
+            broker_connect_timeout,
+            on_missing_topic,
+            topic_check_interval,
+            kafka,
+            web,
+            table_recovery_idle,
+            blocking_timeout,
+        } = self;
         f.debug_struct("Settings")
-            .field("broker", &crate::redact::redact_url(&self.broker))
-            .field("version", &self.version)
-            .field("topic_partitions", &self.topic_partitions)
-            .field("topic_replication_factor", &self.topic_replication_factor)
-            .field("commit_interval", &self.commit_interval)
-            .field("stream_buffer_maxsize", &self.stream_buffer_maxsize)
-            .field(
-                "auto_offset_reset_earliest",
-                &self.auto_offset_reset_earliest,
-            )
-            .field("on_error", &self.on_error)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("broker_connect_timeout", &self.broker_connect_timeout)
-            .field("on_missing_topic", &self.on_missing_topic)
-            .field("topic_check_interval", &self.topic_check_interval)
-            .field("kafka", &self.kafka)
-            .field("web", &self.web)
+            .field("broker", &crate::redact::redact_url(broker))
+            .field("version", version)
+            .field("topic_partitions", topic_partitions)
+            .field("topic_replication_factor", topic_replication_factor)
+            .field("commit_interval", commit_interval)
+            .field("stream_buffer_maxsize", stream_buffer_maxsize)
+            .field("auto_offset_reset_earliest", auto_offset_reset_earliest)
+            .field("on_error", on_error)
+            .field("shutdown_timeout", shutdown_timeout)
+            .field("broker_connect_timeout", broker_connect_timeout)
+            .field("on_missing_topic", on_missing_topic)
+            .field("topic_check_interval", topic_check_interval)
+            .field("kafka", kafka)
+            .field("web", web)
+            .field("table_recovery_idle", table_recovery_idle)
+            .field("blocking_timeout", blocking_timeout)
             .finish()
     }
 }
@@ -154,15 +179,17 @@ impl Default for Settings {
             topic_check_interval: Duration::from_secs(5),
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
+            table_recovery_idle: Duration::from_millis(500),
+            blocking_timeout: None,
         }
     }
 }
 
 impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
-    /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix),
-    /// and the credential variables (`FAUST_SASL_*`, `FAUST_SSL_*`, `FAUST_KERBEROS_*`; see
-    /// [`crate::transport::credentials::from_env`]).
+    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT` and `FAUST_BLOCKING_TIMEOUT` (also
+    /// with the `F_` prefix), and the credential variables (`FAUST_SASL_*`, `FAUST_SSL_*`,
+    /// `FAUST_KERBEROS_*`; see [`crate::transport::credentials::from_env`]).
     pub fn apply_env(&mut self) -> Result<()> {
         let var = env_var;
         if let Some(v) = var("BROKER")? {
@@ -190,6 +217,9 @@ impl Settings {
         if let Some(v) = var("SHUTDOWN_TIMEOUT")? {
             self.shutdown_timeout = parse_duration(&v)?;
         }
+        if let Some(v) = var("BLOCKING_TIMEOUT")? {
+            self.blocking_timeout = Some(parse_duration(&v)?);
+        }
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
@@ -211,6 +241,11 @@ impl Settings {
         }
         if self.commit_interval.is_zero() {
             return Err(Error::config("commit_interval must be greater than zero"));
+        }
+        if self.blocking_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::config(
+                "blocking_timeout must be greater than zero (leave it unset to check nothing)",
+            ));
         }
         if self.topic_check_interval.is_zero() {
             return Err(Error::config(

@@ -84,18 +84,32 @@ impl fmt::Debug for KafkaSettings {
                     .finish()
             }
         }
+        // Destructured so that a new field cannot be left out (or printed unmasked) unnoticed.
+        let KafkaSettings {
+            client_id,
+            session_timeout,
+            heartbeat_interval,
+            linger,
+            batch_size,
+            compression,
+            acks,
+            fetch_queue_backoff,
+            producer,
+            consumer,
+            broker_credentials,
+        } = self;
         f.debug_struct("KafkaSettings")
-            .field("client_id", &self.client_id)
-            .field("session_timeout", &self.session_timeout)
-            .field("heartbeat_interval", &self.heartbeat_interval)
-            .field("linger", &self.linger)
-            .field("batch_size", &self.batch_size)
-            .field("compression", &self.compression)
-            .field("acks", &self.acks)
-            .field("fetch_queue_backoff", &self.fetch_queue_backoff)
-            .field("producer", &Props(&self.producer))
-            .field("consumer", &Props(&self.consumer))
-            .field("broker_credentials", &self.broker_credentials)
+            .field("client_id", client_id)
+            .field("session_timeout", session_timeout)
+            .field("heartbeat_interval", heartbeat_interval)
+            .field("linger", linger)
+            .field("batch_size", batch_size)
+            .field("compression", compression)
+            .field("acks", acks)
+            .field("fetch_queue_backoff", fetch_queue_backoff)
+            .field("producer", &Props(producer))
+            .field("consumer", &Props(consumer))
+            .field("broker_credentials", broker_credentials)
             .finish()
     }
 }
