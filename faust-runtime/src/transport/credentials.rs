@@ -22,6 +22,41 @@
 //! assert!(!format!("{creds:?}").contains("s3cret"));
 //! ```
 //!
+//! Each kind, as an app gives it (`App::builder(..).broker_credentials(..)`):
+//!
+//! ```
+//! use faust_runtime::transport::credentials::*;
+//! use std::time::{Duration, SystemTime};
+//!
+//! # let dir = std::env::temp_dir().join(format!("faust-doc-creds-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! # for f in ["ca.pem", "client.pem", "client.key", "app.keytab"] { std::fs::write(dir.join(f), "").unwrap(); }
+//! // TLS with a private CA and a client certificate whose key is encrypted.
+//! let tls = SSLCredentials::new()
+//!     .cafile(dir.join("ca.pem"))
+//!     .client_cert(dir.join("client.pem"), dir.join("client.key"))
+//!     .key_password("key password");
+//! // SCRAM over TLS with the system's CAs.
+//! let scram = SASLCredentials::new(SASLMechanism::ScramSha512, "orders", "secret")
+//!     .with_ssl(SSLCredentials::new());
+//! // Kerberos with a keytab.
+//! let kerberos = GSSAPICredentials::new().keytab("orders@EXAMPLE.COM", dir.join("app.keytab"));
+//! // OAUTHBEARER: called at start and before each token expires.
+//! let oauth = OAuthCredentials::new(|| -> Result<OAuthToken, faust_runtime::BoxError> {
+//!     Ok(OAuthToken {
+//!         value: "token from the identity provider".into(),
+//!         principal: "orders".into(),
+//!         expires_at: SystemTime::now() + Duration::from_secs(3600),
+//!     })
+//! });
+//! let protocol = |c: Credentials| kafka_properties(Some(&c), false).unwrap()[0].1.clone();
+//! assert_eq!(protocol(tls.into()), "SSL");
+//! assert_eq!(protocol(scram.into()), "SASL_SSL");
+//! assert_eq!(protocol(kerberos.into()), "SASL_PLAINTEXT");
+//! assert_eq!(protocol(oauth.into()), "SASL_PLAINTEXT");
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+//!
 //! Parts that are missing or inconsistent (a username without a password, a client certificate
 //! without its key, a CA file that does not exist) are a [`crate::Error::Config`] when the
 //! transport is created, naming what is missing.
