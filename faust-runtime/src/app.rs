@@ -419,6 +419,16 @@ impl App {
         &self.core.observe
     }
 
+    /// The module filters the app was built with ([`AppBuilder::include_module`]).
+    pub(crate) fn modules(&self) -> &[String] {
+        &self.core.modules
+    }
+
+    /// Where the web server listens, once started (`None` when it is off).
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.core.observe.web.addr()
+    }
+
     /// The sensors registered on the app (the metrics sensor among them when the web server
     /// is on).
     pub fn sensors(&self) -> &[Arc<dyn crate::sensor::Sensor>] {
@@ -779,6 +789,7 @@ impl App {
                 Ok(())
             }
             Err(e) => {
+                crate::web::stop(self, Duration::from_secs(1)).await;
                 self.core
                     .stop_signal
                     .send_replace(Some(tokio::time::Instant::now()));
@@ -843,6 +854,7 @@ impl App {
 
     async fn start_inner(&self) -> Result<Running> {
         let sel = Selection::collect(&self.core.modules)?;
+        crate::web::start(self).await?;
         tracing::info!(
             app = %self.core.id,
             agents = ?sel.agents.iter().map(|a| a.name).collect::<Vec<_>>(),
@@ -1028,6 +1040,10 @@ impl App {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));
         let flushed = crate::producer::flush(self, left).await;
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(1));
+        crate::web::stop(self, left).await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

@@ -66,6 +66,7 @@ pub mod timer;
 pub mod topic;
 pub mod transport;
 pub mod watchdog;
+pub mod web;
 mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
@@ -73,7 +74,7 @@ pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, record, timer, topic};
+pub use faust_macros::{agent, channel, main, page, record, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use runtime_channel::{ChannelBuilder, DynChannel};
@@ -88,7 +89,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, record, timer, topic, App, Channel, Event, Events, Result, Stream, Topic,
+        agent, channel, page, record, timer, topic, App, Channel, Event, Events, Result, Stream,
+        Topic,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -115,6 +117,13 @@ pub mod __private {
         pub use crate::timer::TimerSpec;
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
+
+        /// What `#[page]` expansions use.
+        pub mod web {
+            pub use crate::web::PageSpec;
+            pub use axum::routing::{delete, get, patch, post, put};
+            pub use axum::Router;
+        }
         pub use inventory;
         pub use serde;
 
