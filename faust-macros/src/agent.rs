@@ -15,7 +15,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, LitStr, Path, ReturnType, Type};
 
 /// The `key = value` settings of `#[agent]` (after the topic or channel).
-pub(crate) const KEYS: &[&str] = &["name", "concurrency"];
+pub(crate) const KEYS: &[&str] = &["name", "concurrency", "sink"];
 
 #[derive(Default)]
 struct Settings {
@@ -24,6 +24,8 @@ struct Settings {
     handle_given: bool,
     name: Option<LitStr>,
     concurrency: Option<usize>,
+    /// `sink = [Totals, Alerts]`: where the agent sends (for the topology).
+    sinks: Vec<Path>,
 }
 
 /// Expands `#[agent(attr)] item`.
@@ -79,6 +81,9 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let fn_str = fn_ident.unraw().to_string();
     let concurrency = settings.concurrency.unwrap_or(1);
     let source = quote::quote_spanned!(handle.span()=> <#handle as #rt::Channel>::__source);
+    let sinks = settings.sinks.iter().map(|p| {
+        quote::quote_spanned!(p.span()=> <#p as #rt::Channel>::__source as fn() -> #rt::SourceRef)
+    });
 
     let errors = errors.into_compile_errors();
     quote! {
@@ -92,6 +97,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 module: ::core::module_path!(),
                 concurrency: #concurrency,
                 source: #source,
+                sinks: &[#(#sinks),*],
                 start: |ctx| {
                     #rt::start_agent::<#handle, #arg_ty, _, _, #ret_ty>(
                         ctx,
@@ -195,6 +201,17 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
             "concurrency" => {
                 s.concurrency = attr::positive_int(errors, &e, u32::MAX as u64).map(|n| n as usize)
             }
+            "sink" => {
+                const HINT: &str = "`sink` expects a list of the topics and channels the agent sends to, e.g. `sink = [Totals, Alerts]`";
+                if let Some(array) = e.parse::<syn::ExprArray>(errors, HINT) {
+                    for elem in &array.elems {
+                        match elem {
+                            syn::Expr::Path(p) if p.qself.is_none() => s.sinks.push(p.path.clone()),
+                            other => errors.spanned(other, HINT),
+                        }
+                    }
+                }
+            }
             other => unreachable!("key `{other}` is in KEYS but not handled"),
         }
     }
@@ -253,5 +270,29 @@ mod tests {
         );
         assert!(out.contains("concurrency : 3usize"));
         assert!(!out.contains("compile_error"));
+    }
+
+    #[test]
+    fn sinks_become_source_functions() {
+        let out = expand(
+            quote!(Orders, sink = [Totals, app::Alerts]),
+            quote!(
+                async fn f(s: Stream<Orders>) {}
+            ),
+        )
+        .to_string();
+        assert!(out.contains("sinks : & [< Totals as"), "{out}");
+        assert!(out.contains("< app :: Alerts as"), "{out}");
+        let bad = expand(
+            quote!(Orders, sink = ["totals"]),
+            quote!(
+                async fn f(s: Stream<Orders>) {}
+            ),
+        )
+        .to_string();
+        assert!(
+            bad.contains("`sink` expects a list of the topics and channels"),
+            "{bad}"
+        );
     }
 }

@@ -16,7 +16,14 @@ pub(crate) const KEYS: &[&str] = &["method"];
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
 
 /// Paths the web server serves itself.
-const RESERVED: &[&str] = &["/", "/metrics", "/health", "/ready", "/api/dashboard"];
+const RESERVED: &[&str] = &[
+    "/",
+    "/metrics",
+    "/health",
+    "/ready",
+    "/api/dashboard",
+    "/api/topology",
+];
 
 struct Settings {
     path: Option<LitStr>,

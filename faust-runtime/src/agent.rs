@@ -19,6 +19,8 @@ pub struct AgentSpec {
     pub concurrency: usize,
     /// What it reads.
     pub source: fn() -> SourceRef,
+    /// Where it sends, as declared with `sink = [..]` (drawn in [`crate::topology`]).
+    pub sinks: &'static [fn() -> SourceRef],
     /// Subscribes and spawns the agent's instances (generated; calls [`start_agent`]).
     pub start: fn(&mut SubscribeCtx<'_>) -> Result<()>,
 }
@@ -158,8 +160,9 @@ where
     let streams = H::__subscribe(ctx, spec, instances);
     ctx.values_only = false;
     let streams = streams?;
-    for (i, stream) in streams.into_iter().enumerate() {
+    for (i, mut stream) in streams.into_iter().enumerate() {
         let app = ctx.app().clone();
+        stream.bind_agent(spec, &app);
         let name = if instances > 1 {
             format!("{}#{i}", spec.name)
         } else {

@@ -101,6 +101,8 @@ pub struct Health {
     pub missing_topics: Vec<String>,
     /// Topics recreated after they disappeared from the broker.
     pub recreated_topics: u64,
+    /// The app's tables: active partitions and recovery progress.
+    pub tables: Vec<crate::table::TableHealth>,
 }
 
 struct Running {
@@ -141,6 +143,10 @@ pub(crate) struct AppCore {
     defined: RwLock<Vec<&'static TopicSpec>>,
     /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// The app's tables (see [`crate::table`]).
+    pub(crate) tables: crate::table::Tables,
+    /// Topics agents subscribe to while the app starts (see [`crate::startup`]).
+    startup: Arc<crate::startup::Startup>,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -312,6 +318,8 @@ impl AppBuilder {
                 observe,
                 defined: RwLock::new(Vec::new()),
                 channel_closers: Mutex::new(Vec::new()),
+                tables: Default::default(),
+                startup: Default::default(),
             }),
         })
     }
@@ -406,9 +414,18 @@ impl App {
         }
     }
 
+    /// The module filters the app selects its registrations with (empty: the whole binary).
+    pub(crate) fn modules(&self) -> &[String] {
+        &self.core.modules
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.core.settings
+    }
+
+    pub(crate) fn from_core(core: Arc<AppCore>) -> App {
+        App { core }
     }
 
     pub(crate) fn core_ref(&self) -> &AppCore {
@@ -417,11 +434,6 @@ impl App {
 
     pub(crate) fn observe(&self) -> &crate::observe::Observe {
         &self.core.observe
-    }
-
-    /// The module filters the app was built with ([`AppBuilder::include_module`]).
-    pub(crate) fn modules(&self) -> &[String] {
-        &self.core.modules
     }
 
     /// Where the web server listens, once started (`None` when it is off).
@@ -495,6 +507,11 @@ impl App {
             ..TopicSpec::DEFAULT
         }));
         self.define_topic(spec)
+    }
+
+    /// The startup window (see [`crate::startup`]).
+    pub(crate) fn startup(&self) -> &Arc<crate::startup::Startup> {
+        &self.core.startup
     }
 
     /// The topic manager (create, delete, list).
@@ -577,6 +594,7 @@ impl App {
             transport: self.core.transport.health(),
             missing_topics: lock(&s.missing_topics).clone(),
             recreated_topics: s.recreated_topics.load(Ordering::Relaxed),
+            tables: self.core.tables.health(),
         }
     }
 
@@ -628,32 +646,37 @@ impl App {
         let s = &self.core.settings;
         let weak = Arc::downgrade(&self.core);
         let grow = weak.clone();
+        let (mut on_assign, mut on_revoke) = if commit {
+            (self.core.on_assign.clone(), self.core.on_revoke.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if commit && !self.core.tables.is_empty() {
+            let (a, r) = crate::table::hooks(&weak);
+            on_assign.insert(0, a);
+            on_revoke.push(r);
+        }
         DriverOptions {
             commit,
             commit_interval: s.commit_interval,
             window: s.stream_buffer_maxsize.max(256),
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
-            on_assign: if commit {
-                let mut hooks = self.core.on_assign.clone();
-                // Last: the app is ready once the user's hooks (state recovery) ran.
-                let ready = weak.clone();
-                hooks.push(Arc::new(move |_| {
-                    if let Some(core) = ready.upgrade() {
-                        core.observe.set_assigned();
-                    }
-                    Box::pin(async {})
-                }));
-                hooks
-            } else {
-                Vec::new()
+            on_assign: {
+                if commit {
+                    // Last: the app is ready once the user's hooks (state recovery) ran.
+                    let ready = weak.clone();
+                    on_assign.push(Arc::new(move |_| {
+                        if let Some(core) = ready.upgrade() {
+                            core.observe.set_assigned();
+                        }
+                        Box::pin(async {})
+                    }));
+                }
+                on_assign
             },
             sensors: self.core.observe.sensors.clone(),
-            on_revoke: if commit {
-                self.core.on_revoke.clone()
-            } else {
-                Vec::new()
-            },
+            on_revoke,
             on_partitions: Some(Arc::new(move |topic: &str, n: i32| {
                 if let Some(core) = grow.upgrade() {
                     App { core }.grow_partitions(topic, n);
@@ -872,20 +895,48 @@ impl App {
                 self.define_internal(&spec.dead_letter_topic());
             }
         }
+        crate::table::start(self, &self.core.modules).await?;
         let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
         for spec in &defined {
             self.ensure_declared(spec).await?;
         }
-        let watched: Vec<&'static TopicSpec> = sel.topics.iter().copied().chain(defined).collect();
+        let mut watched: Vec<&'static TopicSpec> =
+            sel.topics.iter().copied().chain(defined).collect();
         let mut builder = DriverBuilder::default();
         let mut tasks = Vec::new();
+        self.core.startup.open();
         {
             let mut ctx = SubscribeCtx::new(self, &mut builder, &mut tasks);
             for agent in &sel.agents {
                 (agent.start)(&mut ctx).map_err(|e| {
+                    self.core.startup.close();
                     Error::Registry(format!("agent '{}' could not start: {e}", agent.name))
                 })?;
             }
+        }
+        // Agents run up to their first read before the consumer subscribes: topics they define
+        // on the way (repartition topics) are created and read from the start.
+        let mut agents = JoinSet::new();
+        for (name, fut) in tasks {
+            tracing::debug!(agent = %name, "starting agent");
+            agents.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
+        }
+        if !self
+            .core
+            .startup
+            .wait_arrivals(crate::startup::STARTUP_READ_WAIT)
+            .await
+        {
+            tracing::warn!(
+                wait = ?crate::startup::STARTUP_READ_WAIT,
+                "not every agent read its stream at startup; subscribing without waiting for them (a group_by they call later fails)"
+            );
+        }
+        for route in self.core.startup.close() {
+            let n = self.ensure_topic(route.spec).await?;
+            self.remember_partitions(route.spec.name, n);
+            watched.push(route.spec);
+            builder.add(route.spec.name, route.subscriber);
         }
         let consumer = if builder.is_empty() {
             self.core.observe.set_assigned();
@@ -903,11 +954,6 @@ impl App {
             );
             Some(self.spawn_driver(driver))
         };
-        let mut agents = JoinSet::new();
-        for (name, fut) in tasks {
-            tracing::debug!(agent = %name, "starting agent");
-            agents.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
-        }
         let (timer_stop, _) = watch::channel(false);
         let mut timers = JoinSet::new();
         for spec in sel.timers {
@@ -1019,6 +1065,7 @@ impl App {
                     Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
                 }
             }
+            self.core.tables.flush();
             for (_, close) in read(&self.core.channels).values() {
                 close();
             }

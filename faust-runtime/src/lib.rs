@@ -47,6 +47,7 @@ mod decoder;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod group_by;
 pub mod manager;
 pub mod metrics;
 mod observe;
@@ -61,9 +62,13 @@ pub mod runtime_topic;
 pub mod schema;
 pub mod sensor;
 pub mod settings;
+mod startup;
 pub mod stream;
+pub mod table;
+pub mod testing;
 pub mod timer;
 pub mod topic;
+pub mod topology;
 pub mod transport;
 pub mod watchdog;
 pub mod web;
@@ -74,7 +79,7 @@ pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, page, record, timer, topic};
+pub use faust_macros::{agent, channel, main, page, record, table, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use runtime_channel::{ChannelBuilder, DynChannel};
@@ -82,6 +87,7 @@ pub use runtime_topic::{create_topic, DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
 pub use settings::{KafkaSettings, MissingTopicPolicy, Settings, WebSettings};
 pub use stream::{Events, Stream};
+pub use table::{Table, TableApi, TableHealth};
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
 pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Transport};
@@ -89,8 +95,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, page, record, timer, topic, App, Channel, Event, Events, Result, Stream,
-        Topic,
+        agent, channel, page, record, table, timer, topic, App, Channel, Event, Events, Result,
+        Stream, Table, Topic,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -114,6 +120,7 @@ pub mod __private {
         pub use crate::error::Result;
         pub use crate::registry::Registration;
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
+        pub use crate::table::{make_table, Table, TableApi, TableRegistration, TableSpec};
         pub use crate::timer::TimerSpec;
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};

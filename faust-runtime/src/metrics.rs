@@ -379,9 +379,16 @@ impl Sensor for Metrics {
             None => {
                 self.commits.inc();
                 for o in offsets {
-                    self.committed
-                        .with_label_values(&[o.topic.as_str(), &o.partition.to_string()])
-                        .set(o.offset);
+                    let partition = o.partition.to_string();
+                    let labels = [o.topic.as_str(), partition.as_str()];
+                    self.committed.with_label_values(&labels).set(o.offset);
+                    // Between two end-offset checks, the lag shrinks with the commits (the
+                    // log ends at least where the group committed).
+                    if let Ok(end) = self.end_offset.get_metric_with_label_values(&labels) {
+                        let end = end.get().max(o.offset);
+                        self.end_offset.with_label_values(&labels).set(end);
+                        self.lag.with_label_values(&labels).set(end - o.offset);
+                    }
                 }
             }
         }
@@ -488,7 +495,7 @@ mod tests {
             "faust_sends_total{topic=\"totals\"} 1",
             "faust_send_latency_seconds_count{topic=\"totals\"} 1",
             "faust_assigned_partitions{topic=\"orders\"} 2",
-            "faust_consumer_lag{partition=\"1\",topic=\"orders\"} 4",
+            "faust_consumer_lag{partition=\"1\",topic=\"orders\"} 3",
             "faust_end_offset{partition=\"1\",topic=\"orders\"} 9",
             "faust_committed_offset{partition=\"1\",topic=\"orders\"} 6",
             "faust_commits_total 1",

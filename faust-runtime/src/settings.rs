@@ -43,6 +43,10 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// The worker's web server (metrics, health, dashboard, user pages).
     pub web: WebSettings,
+    /// How long table recovery waits for more changelog records once it has read up to the
+    /// end offset the broker reports (which may be too low): recovery ends after this long
+    /// without a record.
+    pub table_recovery_idle: Duration,
     /// Warn when an agent takes longer than this over one event, or a timer over one run
     /// (Faust's `blocking_timeout`; `None`, the default, checks nothing). See [`crate::blocking`].
     pub blocking_timeout: Option<Duration>,
@@ -111,6 +115,7 @@ impl Default for Settings {
             topic_check_interval: Duration::from_secs(5),
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
+            table_recovery_idle: Duration::from_millis(500),
             blocking_timeout: None,
         }
     }

@@ -20,13 +20,13 @@ use std::time::Duration;
 mod shown {
     use super::*;
 
-    #[topic(name = "shown-in", key = String, value = u64, partitions = 2)]
+    #[topic(name = "shown-in", key = String, value = u64, partitions = 2, on_error = "dead_letter")]
     pub struct ShownIn;
 
     #[topic(name = "shown-out", value = u64, partitions = 1)]
     pub struct ShownOut;
 
-    #[agent(ShownIn)]
+    #[agent(ShownIn, sink = [ShownOut])]
     async fn tally(mut values: Stream<ShownIn>) -> Result<()> {
         while let Some(v) = values.next().await {
             if v % 10 == 9 {
@@ -192,6 +192,18 @@ async fn the_dashboard_shows_the_numbers_moving_in_chromium() {
         "{after}"
     );
     assert!(after.contains("ends in nine"), "recent errors are listed");
+    // The topology, drawn from /api/topology.
+    for drawn in [
+        "data-node=\"topic:shown-in\"",
+        "data-node=\"agent:tally\"",
+        "data-node=\"topic:shown-in-dlq\"",
+        "data-node=\"timer:pulse\"",
+        "data-edge=\"topic:shown-in|agent:tally\"",
+        "data-edge=\"agent:tally|topic:shown-out\"",
+        "data-edge=\"topic:shown-in|topic:shown-in-dlq\"",
+    ] {
+        assert!(after.contains(drawn), "{drawn} not drawn: {after}");
+    }
     let shot_after = target.join("dashboard-after.png");
     browse(
         &chrome,

@@ -225,6 +225,18 @@ async fn endpoints_report_what_the_agents_processed() {
     assert_eq!(code, 200);
     assert!(html.contains("/api/dashboard"), "the page polls its data");
 
+    let (code, topology) = fetch(addr, "/api/topology").await;
+    assert_eq!(code, 200);
+    let t: serde_json::Value = serde_json::from_str(&topology).unwrap();
+    assert!(
+        t["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["from"] == "topic:web-in" && e["to"] == "agent:relay"),
+        "{topology}"
+    );
+
     // A user page, with its path parameter and the app.
     let (code, body) = fetch(addr, "/seen/records").await;
     assert_eq!(code, 200);

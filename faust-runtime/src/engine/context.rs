@@ -59,3 +59,12 @@ pub(crate) fn attach() -> Option<Ack> {
         .ok()
         .flatten()
 }
+
+/// The partition number of the event being processed (what a table writes its changelog to).
+#[inline]
+pub(crate) fn partition() -> Option<i32> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|cur| cur.ack.partition().partition))
+        .ok()
+        .flatten()
+}

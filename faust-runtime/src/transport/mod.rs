@@ -21,6 +21,7 @@ use std::time::Duration;
 pub mod kafka;
 pub mod memory;
 mod options;
+pub mod reader;
 
 pub use options::{Acks, DeliveryGuarantee, KafkaSettings};
 
@@ -463,6 +464,18 @@ pub trait Transport: Send + Sync + 'static {
 
     /// A group consumer subscribed to `config.topics`. Joining happens as it is polled.
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>>;
+
+    /// A reader of these partitions from these offsets, outside any group (table recovery).
+    async fn partition_reader(
+        &self,
+        starts: &[(TopicPartition, i64)],
+    ) -> Result<Box<dyn reader::PartitionReader>> {
+        let _ = starts;
+        Err(Error::config(format!(
+            "the transport for '{}' cannot read partitions outside a group",
+            self.url()
+        )))
+    }
 
     /// Broker errors seen during the run.
     fn health(&self) -> TransportHealth {

@@ -1,6 +1,7 @@
 //! The live dashboard: one HTML page with its script (`dashboard.html`, compiled into the
 //! binary, no build step, nothing loaded from elsewhere) that polls `/api/dashboard` and draws
-//! agents, topics with their partitions, committed offsets and lag, timers, recent errors.
+//! agents, topics with their partitions, committed offsets and lag, timers, recent errors, and
+//! draws the app's topology (`/api/topology`) as SVG.
 
 use crate::app::App;
 use crate::registry::Selection;
@@ -114,6 +115,17 @@ struct Dashboard {
     topics: Vec<TopicRow>,
     timers: Vec<TimerRow>,
     errors: Vec<crate::metrics::RecentError>,
+}
+
+pub(crate) async fn topology(State(app): State<App>) -> Response {
+    match crate::topology::Topology::of(&app) {
+        Ok(t) => Json(t).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the topology is not available: {e}"),
+        )
+            .into_response(),
+    }
 }
 
 pub(crate) async fn data(State(app): State<App>) -> Response {

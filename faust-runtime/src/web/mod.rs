@@ -8,6 +8,7 @@
 //! | `/health` | `200` while the worker is alive (not failed, not stopped), else `503` |
 //! | `/ready` | `200` once topics are created, partitions assigned and the assignment hooks (state recovery) ran, else `503` |
 //! | `/api/dashboard` | what the dashboard shows, as JSON |
+//! | `/api/topology` | the app's [`Topology`](crate::topology::Topology) (nodes and edges), as JSON |
 //! | user pages | every `#[page("/path")]` handler ([`macro@crate::page`]) |
 //!
 //! Port `0` picks a free port; [`App::web_addr`](crate::App::web_addr) tells the bound
@@ -53,6 +54,7 @@ fn router(app: &App) -> Router {
     let mut r: Router<App> = Router::new()
         .route("/", get(dashboard::page))
         .route("/api/dashboard", get(dashboard::data))
+        .route("/api/topology", get(dashboard::topology))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready));

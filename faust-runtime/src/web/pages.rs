@@ -38,7 +38,14 @@ impl std::fmt::Debug for PageSpec {
 }
 
 /// Paths the server serves itself: a page cannot take them.
-pub(crate) const RESERVED: &[&str] = &["/", "/metrics", "/health", "/ready", "/api/dashboard"];
+pub(crate) const RESERVED: &[&str] = &[
+    "/",
+    "/metrics",
+    "/health",
+    "/ready",
+    "/api/dashboard",
+    "/api/topology",
+];
 
 /// The pages of the app's modules, sorted by path; a page on a reserved path or a path given
 /// twice is left out with an error in the log (axum would panic on it).

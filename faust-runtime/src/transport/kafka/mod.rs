@@ -21,6 +21,7 @@
 mod admin;
 mod consumer;
 mod producer;
+mod reader;
 
 use crate::error::{Error, Result};
 use crate::transport::{
@@ -393,6 +394,13 @@ impl Transport for KafkaTransport {
 
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
         Ok(Box::new(consumer::create(&self.shared, config)?))
+    }
+
+    async fn partition_reader(
+        &self,
+        starts: &[(crate::transport::TopicPartition, i64)],
+    ) -> Result<Box<dyn crate::transport::reader::PartitionReader>> {
+        Ok(Box::new(reader::create(&self.shared, starts)?))
     }
 
     fn health(&self) -> TransportHealth {

@@ -55,7 +55,7 @@ pub struct Notifications;
 #[channel(value = u64)]
 struct Counts;
 
-#[agent(Orders, name = "process-orders", concurrency = 2)]
+#[agent(Orders, name = "process-orders", concurrency = 2, sink = [Notifications, AuditLines, Counts])]
 async fn process_orders(mut orders: Stream<Orders>) -> Result<()> {
     while let Some(order) = orders.next().await {
         Notifications
@@ -149,6 +149,17 @@ fn main() {
     let agents: Vec<(&str, usize)> = sel.agents.iter().map(|a| (a.name, a.concurrency)).collect();
     assert_eq!(agents, [("count", 1), ("notify", 1), ("process-orders", 2)]);
     assert!(sel.agents[2].qualified.ends_with("::process_orders"));
+    let topology = faust_runtime::topology::Topology::from_selection("a", &sel, faust_runtime::ErrorPolicy::Skip);
+    for (from, to) in [
+        ("agent:process-orders", "channel:notifications"),
+        ("agent:process-orders", "topic:audit-lines"),
+        ("agent:process-orders", "channel:Counts"),
+    ] {
+        assert!(
+            topology.has_edge(from, to, faust_runtime::topology::EdgeKind::Sends),
+            "{from} -> {to}: {topology:?}"
+        );
+    }
 
     let interval = |name: &str| sel.timers.iter().find(|t| t.name == name).unwrap().interval;
     assert_eq!(interval("every_5s"), Duration::from_secs(5));
