@@ -17,6 +17,7 @@ mod attr;
 mod channel;
 mod item;
 mod main_macro;
+mod page;
 mod record;
 mod table;
 mod timer;
@@ -167,6 +168,34 @@ pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
     agent::expand(attr.into(), item.into()).into()
+}
+
+/// Serves an `async fn` axum handler at a path of the worker's web server (Faust's
+/// `@app.page`).
+///
+/// ```
+/// use faust_runtime::prelude::*;
+/// use faust_runtime::web::axum::extract::{Path, State};
+///
+/// #[page("/hello/{name}")]
+/// async fn hello(State(app): State<App>, Path(name): Path<String>) -> String {
+///     format!("hello {name}, from {}", app.id())
+/// }
+///
+/// #[page("/reset", method = "post")]
+/// async fn reset() -> &'static str {
+///     "done"
+/// }
+/// ```
+///
+/// The path comes first: it starts with `/`, writes parameters as `{name}` (axum's syntax) and
+/// may not be one the server serves itself (`/`, `/metrics`, `/health`, `/ready`,
+/// `/api/dashboard`, `/api/topology`). `method` is `"get"` (the default), `"post"`, `"put"`, `"delete"` or
+/// `"patch"`. The handler takes any axum extractors (`State<App>` for the app) and returns
+/// anything axum turns into a response; it is left as written.
+#[proc_macro_attribute]
+pub fn page(attr: TokenStream, item: TokenStream) -> TokenStream {
+    page::expand(attr.into(), item.into()).into()
 }
 
 /// Declares a table: a dict partitioned like the stream that updates it, backed by the compacted

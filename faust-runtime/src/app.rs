@@ -448,6 +448,11 @@ impl App {
         &self.core.observe
     }
 
+    /// Where the web server listens, once started (`None` when it is off).
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.core.observe.web.addr()
+    }
+
     /// The sensors registered on the app (the metrics sensor among them when the web server
     /// is on).
     pub fn sensors(&self) -> &[Arc<dyn crate::sensor::Sensor>] {
@@ -819,6 +824,7 @@ impl App {
                 Ok(())
             }
             Err(e) => {
+                crate::web::stop(self, Duration::from_secs(1)).await;
                 self.core
                     .stop_signal
                     .send_replace(Some(tokio::time::Instant::now()));
@@ -883,6 +889,7 @@ impl App {
 
     async fn start_inner(&self) -> Result<Running> {
         let sel = Selection::collect(&self.core.modules)?;
+        crate::web::start(self).await?;
         tracing::info!(
             app = %self.core.id,
             agents = ?sel.agents.iter().map(|a| a.name).collect::<Vec<_>>(),
@@ -1097,6 +1104,10 @@ impl App {
         let flushed = crate::producer::flush(self, left).await;
         // After the producer's flush: the last changelog deliveries are in the stores' buffers.
         self.core.tables.close().await;
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(1));
+        crate::web::stop(self, left).await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

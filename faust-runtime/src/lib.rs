@@ -73,6 +73,7 @@ pub mod topic;
 pub mod topology;
 pub mod transport;
 pub mod watchdog;
+pub mod web;
 mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
@@ -81,7 +82,7 @@ pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, record, table, timer, topic};
+pub use faust_macros::{agent, channel, main, page, record, table, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
@@ -98,8 +99,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, record, table, timer, topic, App, Channel, Event, Events, Result, Stream,
-        Table, Topic, Yield,
+        agent, channel, page, record, table, timer, topic, App, Channel, Event, Events, Result,
+        Stream, Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -134,6 +135,13 @@ pub mod __private {
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
         pub use futures::future::BoxFuture;
+
+        /// What `#[page]` expansions use.
+        pub mod web {
+            pub use crate::web::PageSpec;
+            pub use axum::routing::{delete, get, patch, post, put};
+            pub use axum::Router;
+        }
         pub use inventory;
         pub use serde;
 
