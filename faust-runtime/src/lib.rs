@@ -41,6 +41,7 @@
 pub mod agent;
 pub mod app;
 pub mod channel;
+pub mod cli;
 pub mod codec;
 mod decoder;
 pub mod engine;
@@ -63,14 +64,15 @@ pub mod topic;
 pub mod topology;
 pub mod transport;
 pub mod watchdog;
-mod worker;
+pub mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
 pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+pub use clap;
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, record, timer, topic};
+pub use faust_macros::{agent, channel, command, main, record, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use runtime_channel::{ChannelBuilder, DynChannel};
@@ -85,7 +87,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, record, timer, topic, App, Channel, Event, Events, Result, Stream, Topic,
+        agent, channel, command, record, timer, topic, App, Channel, Event, Events, Result, Stream,
+        Topic,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -106,12 +109,15 @@ pub mod __private {
         };
         pub use crate::app::{App, AppBuilder};
         pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+        pub use crate::cli::command::{command_future, CommandSpec};
+        pub use crate::cli::send::{send_json, JsonRecord, JsonSendFuture};
         pub use crate::error::Result;
         pub use crate::registry::Registration;
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
         pub use crate::timer::TimerSpec;
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
+        pub use clap;
         pub use inventory;
         pub use serde;
 

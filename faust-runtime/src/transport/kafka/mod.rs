@@ -49,7 +49,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub fn bootstrap_servers(url: &str) -> Result<String> {
     let bad = |why: String| {
         Error::config(format!(
-            "invalid Kafka broker URL '{url}': {why} (expected kafka://host:port[;host:port...])"
+            "invalid Kafka broker URL '{}': {why} (expected kafka://host:port[;host:port...])",
+            crate::redact::redact_url(url)
         ))
     };
     let rest = url
@@ -67,7 +68,10 @@ pub fn bootstrap_servers(url: &str) -> Result<String> {
             continue;
         }
         if part.contains(['/', '?', '#', '@', ' ']) {
-            return Err(bad(format!("'{part}' is not host:port")));
+            return Err(bad(format!(
+                "'{}' is not host:port",
+                crate::redact::redact_url(part)
+            )));
         }
         let (host, port) = if let Some(v6) = part.strip_prefix('[') {
             let (host, after) = v6
