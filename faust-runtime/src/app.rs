@@ -892,6 +892,10 @@ impl App {
                     }
                 }
             };
+            let fut = tracing::Instrument::instrument(
+                fut,
+                tracing::info_span!("timer", timer = spec.name),
+            );
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
         }
         timers.spawn(crate::watchdog::watch_topics(

@@ -51,7 +51,7 @@ pub const EXIT_FORCED: u8 = 130;
 
 /// The built-in command line (user `#[command]`s are added when it is run).
 #[derive(Parser, Debug)]
-#[command(args_conflicts_with_subcommands = true, after_help = EXIT_CODES)]
+#[command(after_help = EXIT_CODES)]
 pub struct Cli {
     /// Options of every command.
     #[command(flatten)]
@@ -122,8 +122,8 @@ pub enum Builtin {
     #[command(after_help = EXIT_CODES)]
     Worker(WorkerArgs),
     /// Send records to a topic, or to the topic an agent reads (`@agent`).
-    #[command(after_help = EXIT_CODES)]
-    Send(SendArgs),
+    #[command(name = "send", after_help = EXIT_CODES)]
+    SendRecords(SendArgs),
     /// List, create or delete topics on the broker.
     Topics {
         /// What to do.
@@ -398,7 +398,7 @@ impl Main {
         match cli.command {
             None => self.worker(&global, &cli.worker, scrubber),
             Some(Builtin::Worker(w)) => self.worker(&global, &w, scrubber),
-            Some(Builtin::Send(s)) => self.send(&global, &s, scrubber),
+            Some(Builtin::SendRecords(s)) => self.send(&global, &s, scrubber),
             Some(Builtin::Topics { action }) => self.topics(&global, action, scrubber),
             Some(Builtin::Agents(l)) => self.agents(&global, &l, scrubber),
             Some(Builtin::Timers(l)) => self.timers(&global, &l, scrubber),
@@ -742,13 +742,13 @@ async fn run_worker(app: App, hooks: MainHooks, out: Scrubber) -> Outcome {
     }
     tokio::select! {
         r = app.start() => r?,
-        _ = count.wait_for(|n| *n >= 1) => {
+        _ = signalled(&mut count) => {
             out.eprintln("interrupted while starting");
             return Err(Failure { code: EXIT_FORCED, message: String::new() });
         }
     }
     let stopped = tokio::select! {
-        _ = count.wait_for(|n| *n >= 1) => {
+        _ = signalled(&mut count) => {
             tracing::info!("signal received: stopping (finishing in-flight events, committing, flushing; a second signal exits at once)");
             if let Err(e) = app.stop().await {
                 tracing::error!(error = %e, "stopping failed");
@@ -772,24 +772,33 @@ async fn run_worker(app: App, hooks: MainHooks, out: Scrubber) -> Outcome {
     result
 }
 
+/// Resolves once a signal was counted (the watch's read guard is not kept: the counter must
+/// stay writable for the second signal).
+async fn signalled(count: &mut tokio::sync::watch::Receiver<u32>) {
+    let _ = count.wait_for(|n| *n >= 1).await.map(|_| ());
+}
+
 /// Counts SIGINT/SIGTERM; the second one ends the process at once.
 async fn watch_signals(count: tokio::sync::watch::Sender<u32>, out: Scrubber) {
     #[cfg(unix)]
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let (mut int, mut term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(i), Ok(t)) => (i, t),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGINT/SIGTERM");
+                return;
+            }
+        }
+    };
     loop {
         #[cfg(unix)]
-        {
-            match term.as_mut() {
-                Some(t) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = t.recv() => {}
-                    }
-                }
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
         }
         #[cfg(not(unix))]
         {
