@@ -1,5 +1,5 @@
 //! The declaration macros of faust-rs: [`macro@topic`], [`macro@channel`], [`macro@agent`],
-//! [`macro@timer`] and [`main!`].
+//! [`macro@timer`], [`macro@command`] and [`main!`].
 //!
 //! Use them through `faust_runtime` (`use faust_runtime::prelude::*;`), which re-exports them and
 //! provides everything the generated code refers to. Each macro turns a declaration into a
@@ -15,6 +15,7 @@ extern crate proc_macro;
 mod agent;
 mod attr;
 mod channel;
+mod command;
 mod item;
 mod main_macro;
 mod page;
@@ -251,6 +252,44 @@ pub fn table(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
     timer::expand(attr.into(), item.into()).into()
+}
+
+/// Adds a subcommand to the app's command line (Faust's `@app.command`).
+///
+/// ```no_run
+/// use faust_runtime::prelude::*;
+/// use faust_runtime::clap;
+///
+/// #[derive(clap::Args)]
+/// struct Seed {
+///     /// How many orders to send.
+///     #[arg(long, default_value_t = 10)]
+///     count: u32,
+/// }
+///
+/// #[topic(name = "orders", value = u32)]
+/// struct Orders;
+///
+/// /// Sends test orders.
+/// #[faust_runtime::command]
+/// async fn seed(app: App, args: Seed) -> Result<()> {
+///     for i in 0..args.count {
+///         Orders.on(&app).record(i).force(true).send_and_wait().await?;
+///     }
+///     Ok(())
+/// }
+/// # #[timer(interval = "1s")] async fn tick() {}
+///
+/// faust_runtime::main!(id = "shop"); // ./shop seed --count 3
+/// ```
+///
+/// The function takes the app (built from the command line and the environment, not running)
+/// and optionally one type deriving `clap::Args` (`faust_runtime::clap` is clap), and returns
+/// `()` or `Result<(), E>`. Its doc comment's first paragraph is its `--help` line; `name`
+/// defaults to the function's name with `_` written `-`.
+#[proc_macro_attribute]
+pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
+    command::expand(attr.into(), item.into()).into()
 }
 
 /// Writes the program's `fn main`: builds the app, runs `before_start`, the agents and timers

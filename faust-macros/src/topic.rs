@@ -170,6 +170,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     quote! {
         #strukt
 
+        #[allow(clippy::result_large_err)]
         const _: () = {
             static __SPEC: #rt::TopicSpec = #rt::TopicSpec {
                 name: #name,
@@ -179,6 +180,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 // once, there.
                 __key_type: ::core::any::type_name::<<#ident as #rt::Channel>::Key>,
                 __value_type: ::core::any::type_name::<<#ident as #rt::Channel>::Value>,
+                __send_json: ::core::option::Option::Some(|app, record| {
+                    #[allow(unused_imports)]
+                    use {__Serde as _, __NotSerde as _};
+                    (&__Probe).__send_json(app, record)
+                }),
                 #fields
                 ..#rt::TopicSpec::DEFAULT
             };
@@ -211,6 +217,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     agent: &'static #rt::AgentSpec,
                     instances: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>>;
+
+                fn __send_json(
+                    &self,
+                    app: #rt::App,
+                    record: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture>;
             }
 
             impl __Serde for __Probe where #bounds {
@@ -221,6 +233,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     instances: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>> {
                     #rt::subscribe_topic::<#ident>(ctx, agent, instances)
+                }
+
+                fn __send_json(
+                    &self,
+                    app: #rt::App,
+                    record: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture> {
+                    #rt::send_json::<#ident>(app, record)
                 }
             }
 
@@ -233,6 +253,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     agent: &'static #rt::AgentSpec,
                     instances: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>>;
+
+                fn __send_json(
+                    &self,
+                    app: #rt::App,
+                    record: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture>;
             }
 
             impl __NotSerde for &__Probe {
@@ -242,6 +268,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     _: &'static #rt::AgentSpec,
                     _: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>> {
+                    ::core::unreachable!()
+                }
+
+                fn __send_json(
+                    &self,
+                    _: #rt::App,
+                    _: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture> {
                     ::core::unreachable!()
                 }
             }

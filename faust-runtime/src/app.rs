@@ -294,6 +294,17 @@ impl AppBuilder {
         self
     }
 
+    /// Replaces the app id given to [`App::builder`] (the worker's `--id`).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// The app id, settings and module filters so far (for the command line).
+    pub(crate) fn parts(&self) -> (&str, &Settings, &[String]) {
+        (&self.id, &self.settings, &self.modules)
+    }
+
     /// Builds the app: validates settings and creates the transport (no I/O yet).
     pub fn build(self) -> Result<App> {
         if self.id.trim().is_empty() {
@@ -990,6 +1001,10 @@ impl App {
                     }
                 }
             };
+            let fut = tracing::Instrument::instrument(
+                fut,
+                tracing::info_span!("timer", timer = spec.name),
+            );
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
         }
         if let Some(b) = &self.core.observe.blocking {

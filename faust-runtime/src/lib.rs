@@ -43,6 +43,7 @@ pub mod agent_handle;
 pub mod app;
 pub mod blocking;
 pub mod channel;
+pub mod cli;
 pub mod codec;
 mod decoder;
 pub mod engine;
@@ -74,15 +75,16 @@ pub mod topology;
 pub mod transport;
 pub mod watchdog;
 pub mod web;
-mod worker;
+pub mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
 pub use agent_handle::AgentApi;
 pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+pub use clap;
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, page, record, table, timer, topic};
+pub use faust_macros::{agent, channel, command, main, page, record, table, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
@@ -99,8 +101,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, page, record, table, timer, topic, App, Channel, Event, Events, Result,
-        Stream, Table, Topic, Yield,
+        agent, channel, command, page, record, table, timer, topic, App, Channel, Event, Events,
+        Result, Stream, Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -123,6 +125,8 @@ pub mod __private {
         pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};
         pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+        pub use crate::cli::command::{command_future, CommandSpec};
+        pub use crate::cli::send::{send_json, JsonRecord, JsonSendFuture};
         pub use crate::error::Result;
         pub use crate::registry::Registration;
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
@@ -142,6 +146,7 @@ pub mod __private {
             pub use axum::routing::{delete, get, patch, post, put};
             pub use axum::Router;
         }
+        pub use clap;
         pub use inventory;
         pub use serde;
 
