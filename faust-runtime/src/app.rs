@@ -141,7 +141,7 @@ pub(crate) struct AppCore {
     defined: RwLock<Vec<&'static TopicSpec>>,
     /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
-    /// Topics agents subscribe to while the app starts (see [`crate::startup`]).
+    /// Topics agents subscribe to while the app starts (see `crate::startup`).
     startup: Arc<crate::startup::Startup>,
 }
 
@@ -462,7 +462,7 @@ impl App {
         self.define_topic(spec)
     }
 
-    /// The startup window (see [`crate::startup`]).
+    /// The startup window (see `crate::startup`).
     pub(crate) fn startup(&self) -> &Arc<crate::startup::Startup> {
         &self.core.startup
     }

@@ -177,6 +177,28 @@ impl<K, V> TopicSource<K, V> {
     }
 }
 
+impl<K, V> Source<K, V> {
+    /// The next delivery of the source of stream `name`.
+    #[inline]
+    pub(crate) fn poll_delivery(
+        &mut self,
+        cx: &mut Context<'_>,
+        name: &str,
+    ) -> Poll<Option<Delivery<K, V>>> {
+        match self {
+            Source::Topic(src) => src.poll_delivery(cx),
+            Source::Grouped(g) => g.poll_delivery(cx),
+            Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
+            Source::Failed(e) => {
+                if let Some(e) = e.take() {
+                    tracing::error!(stream = name, error = %e, "stream could not start");
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
 pub(crate) enum Source<K, V> {
     Topic(TopicSource<K, V>),
     /// A repartitioned stream: forwards its source, reads the repartition topic.
@@ -199,7 +221,7 @@ pub(crate) struct Returned<K, V> {
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
 
 pub(crate) struct Core<K, V> {
-    source: Source<K, V>,
+    pub(crate) source: Source<K, V>,
     name: &'static str,
     exhausted: bool,
     return_slot: Option<ReturnSlot<K, V>>,
@@ -215,8 +237,10 @@ pub(crate) struct Core<K, V> {
     yielded: u64,
     /// The agent reading the stream.
     pub(crate) agent: Option<&'static AgentSpec>,
-    /// Given up at the first read (see [`crate::startup`]).
+    /// Given up at the first read (see the startup window in `crate::startup`).
     pub(crate) arrival: Option<crate::startup::Arrival>,
+    /// Where each event is also sent ([`Stream::echo`]).
+    pub(crate) echo: Vec<crate::through::EchoFn<K, V>>,
     _guard: Option<ReaderGuard>,
 }
 
@@ -235,6 +259,7 @@ impl<K, V> Core<K, V> {
             yielded: 0,
             agent: None,
             arrival: None,
+            echo: Vec::new(),
             _guard: None,
         }
     }
@@ -271,17 +296,7 @@ impl<K, V> Core<K, V> {
 
     #[inline]
     fn next_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
-        match &mut self.source {
-            Source::Topic(src) => src.poll_delivery(cx),
-            Source::Grouped(g) => g.poll_delivery(cx),
-            Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
-            Source::Failed(e) => {
-                if let Some(e) = e.take() {
-                    tracing::error!(stream = self.name, error = %e, "stream could not start");
-                }
-                Poll::Ready(None)
-            }
-        }
+        self.source.poll_delivery(cx, self.name)
     }
 
     /// The next event; `with_hold` gives the event a hold of its own (events mode).
@@ -326,6 +341,10 @@ impl<K, V> Core<K, V> {
                     raw,
                     offset: event.offset,
                 });
+            }
+            if !self.echo.is_empty() && !self.run_echoes(&event) {
+                self.exhausted = true;
+                return Poll::Ready(None);
             }
             self.yielded += 1;
             return Poll::Ready(Some(event));
@@ -394,6 +413,10 @@ impl<H: Channel> Stream<H> {
 
     pub(crate) fn from_core(core: Core<H::Key, H::Value>) -> Self {
         Stream { core }
+    }
+
+    pub(crate) fn core_mut(&mut self) -> &mut Core<H::Key, H::Value> {
+        &mut self.core
     }
 
     pub(crate) fn with_source(source: Source<H::Key, H::Value>, name: &'static str) -> Self {
