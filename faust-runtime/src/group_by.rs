@@ -212,7 +212,7 @@ where
                     // The agent restarted: its queue was kept.
                     Some(source) => (source, None),
                     None => {
-                        let (subscriber, mut sources) = crate::stream::topic_queues::<K, V>(
+                        let (subscribers, mut sources) = crate::stream::topic_queues::<K, V>(
                             &app,
                             spec,
                             agent.name,
@@ -222,14 +222,20 @@ where
                         let Some((source, headers)) = sources.pop() else {
                             return Err(Error::state("no queue for a forwarded stream"));
                         };
-                        startup
-                            .add_route(LateRoute { spec, subscriber })
-                            .map_err(|e| {
-                                Error::state(format!(
-                                    "{what} in agent '{}': {e} (call it first thing in the agent)",
-                                    agent.name
-                                ))
-                            })?;
+                        for (name, subscriber) in subscribers {
+                            startup
+                                .add_route(LateRoute {
+                                    spec,
+                                    name,
+                                    subscriber,
+                                })
+                                .map_err(|e| {
+                                    Error::state(format!(
+                                        "{what} in agent '{}': {e} (call it first thing in the agent)",
+                                        agent.name
+                                    ))
+                                })?;
+                        }
                         (source, headers)
                     }
                 };
