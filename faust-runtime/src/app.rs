@@ -532,7 +532,7 @@ impl App {
         self.define_topic(spec)
     }
 
-    /// The startup window (see [`crate::startup`]).
+    /// The startup window (see `crate::startup`).
     pub(crate) fn startup(&self) -> &Arc<crate::startup::Startup> {
         &self.core.startup
     }
@@ -855,15 +855,21 @@ impl App {
     }
 
     async fn ensure_topic(&self, spec: &TopicSpec) -> Result<i32> {
+        self.ensure_topic_named(spec, spec.name).await
+    }
+
+    /// Creates topic `name` with `spec`'s settings if it does not exist (a handle covering
+    /// several topics creates each).
+    async fn ensure_topic_named(&self, spec: &TopicSpec, name: &str) -> Result<i32> {
         let s = &self.core.settings;
         let t = &self.core.transport;
         let declared = spec.declared_partitions();
-        match t.describe_topic(spec.name).await? {
+        match t.describe_topic(name).await? {
             Some(existing) => {
                 if let Some(d) = declared {
                     if d != existing.partitions {
                         return Err(Error::PartitionsMismatch {
-                            topic: spec.name.to_string(),
+                            topic: name.to_string(),
                             declared: d,
                             actual: existing.partitions,
                         });
@@ -874,7 +880,7 @@ impl App {
             None => {
                 let partitions = declared.unwrap_or(s.topic_partitions);
                 let new = NewTopic {
-                    name: spec.name.to_string(),
+                    name: name.to_string(),
                     partitions,
                     replication_factor: spec
                         .declared_replicas()
@@ -883,12 +889,12 @@ impl App {
                 };
                 match t.create_topic(&new).await {
                     Ok(()) => {
-                        tracing::info!(topic = spec.name, partitions, "created topic");
+                        tracing::info!(topic = name, partitions, "created topic");
                         Ok(partitions)
                     }
                     // Another worker created it in between.
                     Err(Error::TopicExists(_)) => Ok(t
-                        .describe_topic(spec.name)
+                        .describe_topic(name)
                         .await?
                         .map(|d| d.partitions)
                         .unwrap_or(partitions)),
@@ -912,8 +918,10 @@ impl App {
         self.core.transport.connect().await?;
         for spec in &sel.topics {
             spec.codecs()?;
-            let n = self.ensure_topic(spec).await?;
-            self.remember_partitions(spec.name, n);
+            for name in spec.topic_names() {
+                let n = self.ensure_topic_named(spec, name).await?;
+                self.remember_partitions(name, n);
+            }
             if self.error_policy_of(spec) == ErrorPolicy::DeadLetter {
                 self.define_internal(&spec.dead_letter_topic());
             }
@@ -956,10 +964,12 @@ impl App {
             );
         }
         for route in self.core.startup.close() {
-            let n = self.ensure_topic(route.spec).await?;
-            self.remember_partitions(route.spec.name, n);
-            watched.push(route.spec);
-            builder.add(route.spec.name, route.subscriber);
+            let n = self.ensure_topic_named(route.spec, route.name).await?;
+            self.remember_partitions(route.name, n);
+            if !watched.iter().any(|w| std::ptr::eq(*w, route.spec)) {
+                watched.push(route.spec);
+            }
+            builder.add(route.name, route.subscriber);
         }
         let consumer = if builder.is_empty() {
             self.core.observe.set_assigned();

@@ -47,8 +47,12 @@ impl ErrorPolicy {
 /// The static declaration behind a `#[topic]` struct. Fields left `None` inherit from `root`,
 /// then from the app's settings.
 pub struct TopicSpec {
-    /// Kafka topic name.
+    /// Kafka topic name (the first one for a handle covering several).
     pub name: &'static str,
+    /// Every topic name of a handle covering several (`#[topic(names = ["a", "b"])]`, Faust's
+    /// `app.topic("a", "b")`); empty for a handle of one topic, `name`. Agents read them all (in
+    /// order within each partition); such a handle cannot be sent to.
+    pub names: &'static [&'static str],
     /// Rust path of the handle type (for messages).
     pub type_name: &'static str,
     /// Module that declared it.
@@ -59,7 +63,7 @@ pub struct TopicSpec {
     /// The value type's name; read it with [`TopicSpec::value_type`].
     #[doc(hidden)]
     pub __value_type: fn() -> &'static str,
-    /// Partition count.
+    /// Partition count (of each topic, for a handle covering several).
     pub partitions: Option<i32>,
     /// Replication factor.
     pub replicas: Option<i16>,
@@ -153,6 +157,7 @@ impl TopicSpec {
     #[allow(clippy::declare_interior_mutable_const)]
     pub const DEFAULT: TopicSpec = TopicSpec {
         name: "",
+        names: &[],
         type_name: "",
         module: "",
         __key_type: undeclared_type,
@@ -174,6 +179,15 @@ impl TopicSpec {
         __codecs: CodecCache::new(),
         __send_json: None,
     };
+
+    /// Every topic name the handle covers: `names`, or `name` alone.
+    pub fn topic_names(&self) -> &[&'static str] {
+        if self.names.is_empty() {
+            std::slice::from_ref(&self.name)
+        } else {
+            self.names
+        }
+    }
 
     /// The key type, as Rust names it (`alloc::string::String`), whatever alias the declaration
     /// used (Faust's `topic.key_type`).
@@ -718,6 +732,13 @@ where
             None => App::current()?,
         };
         let spec = self.spec;
+        if spec.names.len() > 1 {
+            return Err(Error::config(format!(
+                "topic handle {} covers several topics ({}): send to one of them",
+                spec.type_name,
+                spec.names.join(", ")
+            )));
+        }
         app.check_can_send(self.force, spec.name)?;
         let schema_codecs;
         let codecs: &TopicCodecs = match self.schema_codecs {
