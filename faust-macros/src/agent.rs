@@ -389,7 +389,7 @@ mod tests {
         )
         .to_string();
         assert!(out.contains("#[agent] functions must be `async fn`"));
-        assert!(out.contains("an agent takes exactly one argument"));
+        assert!(out.contains("an agent takes the stream as its first argument"));
         assert!(out.contains("`concurrency` must be greater than zero"));
     }
 

@@ -43,10 +43,14 @@ pub mod agent_handle;
 pub mod app;
 pub mod channel;
 pub mod codec;
+#[cfg(feature = "cron")]
+mod crontab;
 mod decoder;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod hooks;
+pub mod leader;
 pub mod manager;
 pub mod operators;
 pub mod partitioner;
@@ -71,7 +75,7 @@ pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, record, timer, topic};
+pub use faust_macros::{agent, channel, crontab, main, record, task, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
@@ -87,8 +91,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, record, timer, topic, App, Channel, Event, Events, Result, Stream, Topic,
-        Yield,
+        agent, channel, crontab, record, task, timer, topic, App, Channel, Event, Events, Result,
+        Stream, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -115,7 +119,7 @@ pub mod __private {
         pub use crate::registry::Registration;
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
-        pub use crate::timer::TimerSpec;
+        pub use crate::timer::{TimerKind, TimerSpec};
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
         pub use futures::future::BoxFuture;
