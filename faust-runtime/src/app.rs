@@ -949,6 +949,12 @@ impl App {
         })
     }
 
+    /// Spawns an agent instance started while the app runs (isolated partitions), as one of
+    /// the app's tasks.
+    pub(crate) fn spawn_agent_task(&self, fut: futures::future::BoxFuture<'static, ()>) {
+        tokio::spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
+    }
+
     /// Runs a consume driver; if it fails or panics, the app fails with that error.
     fn spawn_driver(&self, driver: crate::engine::driver::Driver) -> tokio::task::JoinHandle<()> {
         let task = tokio::spawn(driver.run());

@@ -50,6 +50,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod hooks;
+pub mod isolated;
 pub mod leader;
 pub mod manager;
 pub mod operators;
@@ -109,8 +110,8 @@ pub mod __private {
     /// The items of version 0.1.0 of the generated code.
     pub mod v0_1_0 {
         pub use crate::agent::{
-            start_agent, start_yielding_agent, timer_future, AgentInput, AgentSpec, Outcome,
-            SubscribeCtx,
+            start_agent, start_isolated_agent, start_yielding_agent, timer_future, AgentInput,
+            AgentSpec, Outcome, SubscribeCtx,
         };
         pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};

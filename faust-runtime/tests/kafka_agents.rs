@@ -210,3 +210,89 @@ async fn on_kafka_four_instances_share_the_stream_and_commit_only_finished_work(
     let total: i64 = offsets.iter().map(|o| o.unwrap_or(0)).sum();
     assert_eq!(total, 400, "everything processed is committed: {offsets:?}");
 }
+
+/// Instances of the isolated agent running now, per worker.
+static ISO_LIVE: std::sync::Mutex<Option<std::collections::HashMap<usize, i64>>> =
+    std::sync::Mutex::new(None);
+static ISO_SEEN: std::sync::Mutex<Vec<(i32, tokio::task::Id)>> = std::sync::Mutex::new(Vec::new());
+
+fn iso_live_change(app: &App, by: i64) {
+    *ISO_LIVE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(std::collections::HashMap::new)
+        .entry(worker_of(app))
+        .or_default() += by;
+}
+
+fn iso_live(app: &App) -> i64 {
+    ISO_LIVE
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(&worker_of(app)).copied())
+        .unwrap_or(0)
+}
+
+mod isolated {
+    use super::*;
+
+    #[topic(name = "ka-isolated", key = String, value = u64, partitions = 4)]
+    pub struct In;
+
+    #[agent(In, isolated_partitions = true)]
+    async fn per_partition(mut events: Events<In>) {
+        let app = App::current().unwrap();
+        iso_live_change(&app, 1);
+        while let Some(e) = events.next().await {
+            ISO_SEEN
+                .lock()
+                .unwrap()
+                .push((e.partition, tokio::task::id()));
+        }
+        iso_live_change(&app, -1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_isolated_instances_follow_the_assignment_of_two_workers() {
+    let url = kafka_or_skip!();
+    fresh_topic(&url, "ka-isolated").await;
+    let group = unique("ka-isolated");
+    let a = app(&url, &group, Some("isolated"));
+    a.start().await.unwrap();
+    let input = isolated::In.on(&a);
+    for i in 0..200u64 {
+        input.send_soon(format!("k{i}"), i).unwrap();
+    }
+    assert!(common::eventually(WAIT, || ISO_SEEN.lock().unwrap().len() >= 200).await);
+    assert!(common::eventually(WAIT, || iso_live(&a) == 4).await);
+    let b = app(&url, &group, Some("isolated"));
+    b.start().await.unwrap();
+    for i in 200..400u64 {
+        input.send_soon(format!("k{i}"), i).unwrap();
+    }
+    assert!(
+        common::eventually(WAIT, || iso_live(&a) + iso_live(&b) == 4
+            && iso_live(&b) > 0)
+        .await,
+        "the partitions moved with their instances: a {} b {}",
+        iso_live(&a),
+        iso_live(&b)
+    );
+    assert!(common::eventually(WAIT, || ISO_SEEN.lock().unwrap().len() >= 400).await);
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+    let mut tasks_of: std::collections::HashMap<tokio::task::Id, std::collections::HashSet<i32>> =
+        Default::default();
+    for (p, t) in ISO_SEEN.lock().unwrap().iter() {
+        tasks_of.entry(*t).or_default().insert(*p);
+    }
+    assert!(
+        tasks_of.values().all(|ps| ps.len() == 1),
+        "every instance read one partition: {tasks_of:?}"
+    );
+    let offsets = committed(&url, &group, "ka-isolated", 4).await;
+    let total: i64 = offsets.iter().map(|o| o.unwrap_or(0)).sum();
+    assert_eq!(total, 400, "{offsets:?}");
+}
