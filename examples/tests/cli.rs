@@ -129,7 +129,8 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 fn exit_codes_follow_the_rule() {
     use std::os::unix::ffi::OsStrExt;
     // (arguments, environment, exit code, what stderr says)
-    let cases: &[(&[&str], &[(&str, &str)], i32, &str)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: &[Case] = &[
         (&["--broker"], &[], 2, "a value is required for '--broker"),
         (&["--broker", ""], &[], 2, "must not be empty"),
         (
