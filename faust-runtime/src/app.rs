@@ -147,6 +147,8 @@ pub(crate) struct AppCore {
     pub(crate) tables: crate::table::Tables,
     /// Topics agents subscribe to while the app starts (see [`crate::startup`]).
     startup: Arc<crate::startup::Startup>,
+    /// The reply topic and waiting callers of `ask`, made on first use ([`crate::reply`]).
+    pub(crate) replies: tokio::sync::OnceCell<Arc<crate::reply::Replies>>,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -320,6 +322,7 @@ impl AppBuilder {
                 channel_closers: Mutex::new(Vec::new()),
                 tables: Default::default(),
                 startup: Default::default(),
+                replies: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -1037,6 +1040,10 @@ impl App {
         let mut guard = self.core.running.lock().await;
         let state = self.core.state.load(Ordering::Acquire);
         if state == STOPPED || (state == BUILT && guard.is_none()) {
+            // Readers an unstarted app runs (an `ask` client's reply reader) stop too.
+            self.core
+                .stop_signal
+                .send_replace(Some(tokio::time::Instant::now()));
             self.core.state.store(STOPPED, Ordering::Release);
             self.core.stopped.send_replace(true);
             return Ok(());

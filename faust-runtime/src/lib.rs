@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod agent_handle;
 pub mod app;
 pub mod blocking;
 pub mod channel;
@@ -57,6 +58,7 @@ mod producer;
 pub mod record;
 pub mod redact;
 pub mod registry;
+pub mod reply;
 pub mod runtime_channel;
 pub mod runtime_topic;
 pub mod schema;
@@ -75,6 +77,7 @@ pub mod web;
 mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
+pub use agent_handle::AgentApi;
 pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
@@ -82,6 +85,7 @@ pub use event::Event;
 pub use faust_macros::{agent, channel, main, page, record, table, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
+pub use reply::{NoReply, Yield};
 pub use runtime_channel::{ChannelBuilder, DynChannel};
 pub use runtime_topic::{create_topic, DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
@@ -96,7 +100,7 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 pub mod prelude {
     pub use crate::{
         agent, channel, page, record, table, timer, topic, App, Channel, Event, Events, Result,
-        Stream, Table, Topic,
+        Stream, Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -113,12 +117,15 @@ pub mod __private {
     /// The items of version 0.1.0 of the generated code.
     pub mod v0_1_0 {
         pub use crate::agent::{
-            start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx,
+            start_agent, start_yielding_agent, timer_future, AgentInput, AgentSpec, Outcome,
+            SubscribeCtx,
         };
+        pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};
         pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
         pub use crate::error::Result;
         pub use crate::registry::Registration;
+        pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
         pub use crate::table::{make_table, Table, TableApi, TableRegistration, TableSpec};
         pub use crate::timer::TimerSpec;
@@ -131,6 +138,7 @@ pub mod __private {
             pub use axum::routing::{delete, get, patch, post, put};
             pub use axum::Router;
         }
+        pub use futures::future::BoxFuture;
         pub use inventory;
         pub use serde;
 

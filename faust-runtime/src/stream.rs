@@ -37,6 +37,8 @@ pub(crate) struct Delivery<K, V> {
     pub(crate) event: Event<K, V>,
     pub(crate) raw: Option<Box<RawCopy>>,
     pub(crate) ack: Option<Queued>,
+    /// Where to answer, when the record is a request ([`crate::reply`]).
+    pub(crate) reply: Option<Box<crate::reply::ReplyTo>>,
 }
 
 /// A record handed to an agent's stream as the transport's shared bytes, decoded in the agent's
@@ -66,7 +68,7 @@ where
     V: DeserializeOwned + Send + 'static,
 {
     fn decode_shared(&self, e: Encoded) -> Result<Option<Delivery<K, V>>> {
-        let msg = RawMessage {
+        let mut msg = RawMessage {
             topic: self.topic,
             partition: e.partition,
             offset: e.offset,
@@ -80,11 +82,28 @@ where
             },
             shared: Some(&e.record),
         };
+        // A request: by its headers, or wrapped in Faust's envelope (then the value inside is
+        // what the agent gets).
+        let mut reply = if e.record.headers.is_empty() {
+            None
+        } else {
+            crate::reply::from_headers(&e.record.headers, e.record.key.as_ref())
+        };
+        if reply.is_none() {
+            if let Some(v) = msg.value.filter(|v| crate::reply::looks_like_request(v)) {
+                if let Some((to, inner)) = crate::reply::unwrap_request(v, e.record.key.as_ref()) {
+                    reply = Some(to);
+                    msg.value = Some(inner);
+                    msg.shared = None;
+                }
+            }
+        }
         match self.decode_caught(&msg) {
             Ok(event) => Ok(Some(Delivery {
                 event,
                 raw: self.keep_raw(&msg),
                 ack: e.ack,
+                reply,
             })),
             Err(err) => match e.ack.map(Queued::start) {
                 // Stale: the partition's next owner meets this record.
@@ -324,6 +343,7 @@ impl<K, V> Core<K, V> {
                 mut event,
                 raw,
                 ack,
+                reply,
             } = d;
             let ack = match ack.map(Queued::start) {
                 // Its partition was revoked while it waited: the next owner processes it.
@@ -340,6 +360,7 @@ impl<K, V> Core<K, V> {
                     raw,
                     offset: event.offset,
                 });
+                context::set_reply(reply);
             }
             self.yielded += 1;
             if let Some(p) = &self.probe {

@@ -27,12 +27,12 @@ mod shown {
     pub struct ShownOut;
 
     #[agent(ShownIn, sink = [ShownOut])]
-    async fn tally(mut values: Stream<ShownIn>) -> Result<()> {
+    async fn tally(mut values: Stream<ShownIn>, out: Yield<u64>) -> Result<()> {
         while let Some(v) = values.next().await {
             if v % 10 == 9 {
                 return Err(faust_runtime::Error::state(format!("{v} ends in nine")));
             }
-            ShownOut.record(v).send().await?;
+            out.send(v).await?;
         }
         Ok(())
     }
