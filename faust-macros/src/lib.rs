@@ -1,5 +1,5 @@
 //! The declaration macros of faust-rs: [`macro@topic`], [`macro@channel`], [`macro@agent`],
-//! [`macro@timer`] and [`main!`].
+//! [`macro@timer`], [`macro@command`] and [`main!`].
 //!
 //! Use them through `faust_runtime` (`use faust_runtime::prelude::*;`), which re-exports them and
 //! provides everything the generated code refers to. Each macro turns a declaration into a
@@ -15,6 +15,7 @@ extern crate proc_macro;
 mod agent;
 mod attr;
 mod channel;
+mod command;
 mod item;
 mod main_macro;
 mod page;
@@ -218,6 +219,10 @@ pub fn page(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// also `Hash + Eq + Clone`, the value `Clone`), `default` (an expression: the value of a key
 /// never written; default `Default::default()`), `partitions` (default the app's
 /// `topic_partitions`; give the table as many partitions as the topic that updates it).
+/// Windowed tables add `tumbling = "1m"`, or `hopping = "10m"` with `step = "1m"`, and
+/// optionally `expires` (default `"1d"`) and `on_window_close = path::to::fn` (called as
+/// `fn(&Key, (start_ms, end_ms), &Value)` once per closed window); their handle dereferences to
+/// `WindowedTableApi<Self>` (`update`, `current`, `now`, `value`, `delta`, `items`, `len`).
 ///
 /// The struct dereferences to `TableApi<Self>`: inside an agent, while it processes an event,
 /// `get`, `get_or_default`, `contains_key`, `insert`, `update` (Faust's `table[k] += 1` is
@@ -243,10 +248,92 @@ pub fn table(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `interval` is required: a string such as `"250ms"`, `"5s"`, `"1.5s"`, `"1m"`, `"1h"`, `"2d"`,
 /// or a number of seconds (`"5"`, `5`, `0.5`); it is checked when the crate compiles. `name`
 /// defaults to the function's name. The function takes no arguments and returns `()` or
-/// `Result<(), E>`. The first run happens one interval after the app starts.
+/// `Result<(), E>`. The first run happens one interval after the app starts. `on_leader = true`
+/// runs it on the group's leader only (the worker holding partition 0 of
+/// `{app_id}-__assignor-__leader`, as in Faust). A failed run is logged and counted in
+/// `Health::timer_errors`; the timer keeps its schedule.
 #[proc_macro_attribute]
 pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
     timer::expand(attr.into(), item.into()).into()
+}
+
+/// Adds a subcommand to the app's command line (Faust's `@app.command`).
+///
+/// ```no_run
+/// use faust_runtime::prelude::*;
+/// use faust_runtime::clap;
+///
+/// #[derive(clap::Args)]
+/// struct Seed {
+///     /// How many orders to send.
+///     #[arg(long, default_value_t = 10)]
+///     count: u32,
+/// }
+///
+/// #[topic(name = "orders", value = u32)]
+/// struct Orders;
+///
+/// /// Sends test orders.
+/// #[faust_runtime::command]
+/// async fn seed(app: App, args: Seed) -> Result<()> {
+///     for i in 0..args.count {
+///         Orders.on(&app).record(i).force(true).send_and_wait().await?;
+///     }
+///     Ok(())
+/// }
+/// # #[timer(interval = "1s")] async fn tick() {}
+///
+/// faust_runtime::main!(id = "shop"); // ./shop seed --count 3
+/// ```
+///
+/// The function takes the app (built from the command line and the environment, not running)
+/// and optionally one type deriving `clap::Args` (`faust_runtime::clap` is clap), and returns
+/// `()` or `Result<(), E>`. Its doc comment's first paragraph is its `--help` line; `name`
+/// defaults to the function's name with `_` written `-`.
+#[proc_macro_attribute]
+pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
+    command::expand(attr.into(), item.into()).into()
+}
+
+/// Runs an `async fn` at the times of a cron expression while the app runs (Faust's
+/// `@app.crontab`).
+///
+/// ```
+/// use faust_runtime::prelude::*;
+///
+/// #[crontab("*/5 * * * *", timezone = "Europe/Paris", on_leader = true)]
+/// async fn every_five_minutes() -> Result<()> {
+///     println!("five more minutes");
+///     Ok(())
+/// }
+/// ```
+///
+/// The expression comes first (minute, hour, day of month, month, day of week; a sixth, leading
+/// field for seconds; `@hourly`, `@daily` ...), checked when the crate compiles. `timezone` is an
+/// IANA name (default UTC), checked when the app starts. `on_leader = true` runs it on the
+/// group's leader only. A failed run is logged and counted; the schedule goes on.
+#[proc_macro_attribute]
+pub fn crontab(attr: TokenStream, item: TokenStream) -> TokenStream {
+    timer::expand_kind(timer::Kind::Crontab, attr.into(), item.into()).into()
+}
+
+/// Runs an `async fn` once, after the app has started (Faust's `@app.task`).
+///
+/// ```
+/// use faust_runtime::prelude::*;
+///
+/// #[task]
+/// async fn warm_up() -> Result<()> {
+///     println!("started");
+///     Ok(())
+/// }
+/// ```
+///
+/// `on_leader = true` waits until this worker is the group's leader (and never runs if it does
+/// not become it before stopping). A failure is logged and counted.
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    timer::expand_kind(timer::Kind::Task, attr.into(), item.into()).into()
 }
 
 /// Writes the program's `fn main`: builds the app, runs `before_start`, the agents and timers

@@ -201,11 +201,60 @@ where
         } else {
             spec.name.to_string()
         };
+        // One span per instance (not per event): everything the agent logs carries its name.
+        let span = tracing::info_span!("agent", agent = spec.name, instance = i);
         ctx.spawn(
             name,
-            Box::pin(supervise::<H, I, F, Fut, R>(app, spec, i, stream, f)),
+            Box::pin(tracing::Instrument::instrument(
+                supervise::<H, I, F, Fut, R>(app, spec, i, stream, f),
+                span,
+            )),
         );
     }
+    Ok(())
+}
+
+/// Subscribes agent `spec` with `isolated_partitions = true`: one instance per assigned
+/// partition of topic `H`, started and stopped with the assignment (see [`crate::isolated`];
+/// generated code calls this). `replies`: the agent takes a `Yield<R>`.
+pub fn start_isolated_agent<H, I, F, Fut, R>(
+    ctx: &mut SubscribeCtx<'_>,
+    spec: &'static AgentSpec,
+    f: F,
+    replies: bool,
+) -> Result<()>
+where
+    H: crate::Topic,
+    I: AgentInput<H>,
+    F: Fn(I) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: Outcome,
+{
+    ctx.values_only = I::__VALUES_ONLY && !replies;
+    let streams = crate::stream::PartitionStreams::<H>::new(ctx, spec);
+    ctx.values_only = false;
+    let streams = streams?;
+    let app = ctx.app().clone();
+    let make: crate::isolated::Factory = Box::new(move |partition: i32| {
+        let (sub, stream) = streams.make();
+        tracing::debug!(
+            agent = spec.name,
+            partition,
+            "starting the partition's agent instance"
+        );
+        app.spawn_agent_task(Box::pin(supervise::<H, I, F, Fut, R>(
+            app.clone(),
+            spec,
+            partition as usize,
+            stream,
+            f,
+        )));
+        sub
+    });
+    let topic = H::spec().name;
+    let (sub, assigned, revoked) = crate::isolated::subscriber(topic, make);
+    ctx.add_subscriber(topic, Box::new(sub));
+    ctx.driver.add_hooks(assigned, revoked);
     Ok(())
 }
 

@@ -43,12 +43,18 @@ pub mod agent_handle;
 pub mod app;
 pub mod blocking;
 pub mod channel;
+pub mod cli;
 pub mod codec;
+#[cfg(feature = "cron")]
+mod crontab;
 mod decoder;
 pub mod engine;
 pub mod error;
 pub mod event;
 pub mod group_by;
+pub mod hooks;
+pub mod isolated;
+pub mod leader;
 pub mod manager;
 pub mod metrics;
 mod observe;
@@ -68,21 +74,25 @@ mod startup;
 pub mod stream;
 pub mod table;
 pub mod testing;
+pub mod through;
 pub mod timer;
 pub mod topic;
 pub mod topology;
 pub mod transport;
 pub mod watchdog;
 pub mod web;
-mod worker;
+pub mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
 pub use agent_handle::AgentApi;
 pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+pub use clap;
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, page, record, table, timer, topic};
+pub use faust_macros::{
+    agent, channel, command, crontab, main, page, record, table, task, timer, topic,
+};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
@@ -92,6 +102,7 @@ pub use schema::Schema;
 pub use settings::{KafkaSettings, MissingTopicPolicy, Settings, WebSettings};
 pub use stream::{Events, Stream};
 pub use table::{Table, TableApi, TableHealth};
+pub use through::Target;
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
 pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Transport};
@@ -99,8 +110,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, page, record, table, timer, topic, App, Channel, Event, Events, Result,
-        Stream, Table, Topic, Yield,
+        agent, channel, command, crontab, page, record, table, task, timer, topic, App, Channel,
+        Event, Events, Result, Stream, Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -117,20 +128,26 @@ pub mod __private {
     /// The items of version 0.1.0 of the generated code.
     pub mod v0_1_0 {
         pub use crate::agent::{
-            start_agent, start_yielding_agent, timer_future, AgentInput, AgentSpec, Outcome,
-            SubscribeCtx,
+            start_agent, start_isolated_agent, start_yielding_agent, timer_future, AgentInput,
+            AgentSpec, Outcome, SubscribeCtx,
         };
         pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};
         pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+        pub use crate::cli::command::{command_future, CommandSpec};
+        pub use crate::cli::send::{send_json, JsonRecord, JsonSendFuture};
         pub use crate::error::Result;
         pub use crate::registry::Registration;
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
-        pub use crate::table::{make_table, Table, TableApi, TableRegistration, TableSpec};
-        pub use crate::timer::TimerSpec;
+        pub use crate::table::{
+            make_table, make_windowed_table, Table, TableApi, TableRegistration, TableSpec,
+            WindowSpec, WindowedTable, WindowedTableApi,
+        };
+        pub use crate::timer::{TimerKind, TimerSpec};
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
+        pub use futures::future::BoxFuture;
 
         /// What `#[page]` expansions use.
         pub mod web {
@@ -138,7 +155,7 @@ pub mod __private {
             pub use axum::routing::{delete, get, patch, post, put};
             pub use axum::Router;
         }
-        pub use futures::future::BoxFuture;
+        pub use clap;
         pub use inventory;
         pub use serde;
 
