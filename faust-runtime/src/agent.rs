@@ -155,8 +155,41 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: Outcome,
 {
+    start_with(ctx, spec, f, false)
+}
+
+/// Like [`start_agent`] for an agent that yields values (it takes a `Yield<R>`): its records'
+/// headers are always read, so that it can answer requests (generated code calls this).
+pub fn start_yielding_agent<H, I, F, Fut, R>(
+    ctx: &mut SubscribeCtx<'_>,
+    spec: &'static AgentSpec,
+    f: F,
+) -> Result<()>
+where
+    H: Channel,
+    I: AgentInput<H>,
+    F: Fn(I) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: Outcome,
+{
+    start_with(ctx, spec, f, true)
+}
+
+fn start_with<H, I, F, Fut, R>(
+    ctx: &mut SubscribeCtx<'_>,
+    spec: &'static AgentSpec,
+    f: F,
+    replies: bool,
+) -> Result<()>
+where
+    H: Channel,
+    I: AgentInput<H>,
+    F: Fn(I) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: Outcome,
+{
     let instances = spec.concurrency.max(1);
-    ctx.values_only = I::__VALUES_ONLY;
+    ctx.values_only = I::__VALUES_ONLY && !replies;
     let streams = H::__subscribe(ctx, spec, instances);
     ctx.values_only = false;
     let streams = streams?;
@@ -168,9 +201,14 @@ where
         } else {
             spec.name.to_string()
         };
+        // One span per instance (not per event): everything the agent logs carries its name.
+        let span = tracing::info_span!("agent", agent = spec.name, instance = i);
         ctx.spawn(
             name,
-            Box::pin(supervise::<H, I, F, Fut, R>(app, spec, i, stream, f)),
+            Box::pin(tracing::Instrument::instrument(
+                supervise::<H, I, F, Fut, R>(app, spec, i, stream, f),
+                span,
+            )),
         );
     }
     Ok(())

@@ -49,6 +49,13 @@ pub struct Settings {
     /// end offset the broker reports (which may be too low): recovery ends after this long
     /// without a record.
     pub table_recovery_idle: Duration,
+    /// Where tables keep their data: `memory://` (default: every assignment replays the whole
+    /// changelog partition) or `redb://` (a file per table under `table_dir`, so a restart
+    /// replays only the changelog records newer than what it holds). Faust's `store`.
+    pub store: String,
+    /// Directory of the persistent table stores (default `{app_id}-data/v{version}/tables`,
+    /// as Faust's `tabledir`).
+    pub table_dir: Option<std::path::PathBuf>,
     /// Warn when an agent takes longer than this over one event, or a timer over one run
     /// (Faust's `blocking_timeout`; `None`, the default, checks nothing). See [`crate::blocking`].
     pub blocking_timeout: Option<Duration>,
@@ -120,6 +127,8 @@ impl std::fmt::Debug for Settings {
             web,
             table_recovery_idle,
             blocking_timeout,
+            store,
+            table_dir,
         } = self;
         f.debug_struct("Settings")
             .field("broker", &crate::redact::redact_url(broker))
@@ -138,6 +147,8 @@ impl std::fmt::Debug for Settings {
             .field("web", web)
             .field("table_recovery_idle", table_recovery_idle)
             .field("blocking_timeout", blocking_timeout)
+            .field("store", store)
+            .field("table_dir", table_dir)
             .finish()
     }
 }
@@ -180,6 +191,8 @@ impl Default for Settings {
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
             table_recovery_idle: Duration::from_millis(500),
+            store: "memory://".into(),
+            table_dir: None,
             blocking_timeout: None,
         }
     }
@@ -187,9 +200,10 @@ impl Default for Settings {
 
 impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
-    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT` and `FAUST_BLOCKING_TIMEOUT` (also
-    /// with the `F_` prefix), and the credential variables (`FAUST_SASL_*`, `FAUST_SSL_*`,
-    /// `FAUST_KERBEROS_*`; see [`crate::transport::credentials::from_env`]).
+    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT`, `FAUST_BLOCKING_TIMEOUT`,
+    /// `FAUST_STORE` and `FAUST_TABLEDIR` (also with the `F_` prefix), and the credential
+    /// variables (`FAUST_SASL_*`, `FAUST_SSL_*`, `FAUST_KERBEROS_*`; see
+    /// [`crate::transport::credentials::from_env`]).
     pub fn apply_env(&mut self) -> Result<()> {
         let var = env_var;
         if let Some(v) = var("BROKER")? {
@@ -219,6 +233,12 @@ impl Settings {
         }
         if let Some(v) = var("BLOCKING_TIMEOUT")? {
             self.blocking_timeout = Some(parse_duration(&v)?);
+        }
+        if let Some(v) = var("STORE")? {
+            self.store = v.trim().to_string();
+        }
+        if let Some(v) = var("TABLEDIR")? {
+            self.table_dir = Some(v.into());
         }
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;

@@ -70,17 +70,43 @@ impl Exit {
         match (self.code, self.signal) {
             (Some(c), _) => c.to_string(),
             (None, Some(9)) => "KILL".into(),
+            (None, Some(11)) => "SEGV".into(),
             (None, Some(s)) => format!("sig{s}"),
             _ => "?".into(),
         }
     }
 }
 
-/// A `fault_worker` process.
+/// A `fault_worker` process; killed (SIGKILL) if dropped before it was waited for.
 pub struct Worker {
     pub pid: i32,
     pub stderr: PathBuf,
     started: Instant,
+    /// How it ended, once reaped.
+    ended: Option<Exit>,
+}
+
+fn reap(pid: i32, flags: i32) -> Option<Exit> {
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child.
+    let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+    if r != pid {
+        return None;
+    }
+    let (code, signal) = if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    };
+    Some(Exit {
+        code,
+        signal,
+        peak_rss_kib: usage.ru_maxrss,
+    })
 }
 
 pub struct WorkerSpec<'a> {
@@ -101,7 +127,11 @@ impl Worker {
             .env("FAUST_VERSION", spec.version.to_string())
             .env("FAUST_COMMIT_INTERVAL", "200ms")
             .env("FAULT_LOG", spec.log)
-            .env("RUST_LOG", "warn")
+            // FAULTS_RUST_LOG=debug shows more of what the workers do.
+            .env(
+                "RUST_LOG",
+                std::env::var("FAULTS_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(err);
         for (k, v) in &spec.env {
@@ -114,7 +144,16 @@ impl Worker {
             pid: child.id() as i32,
             stderr,
             started: Instant::now(),
+            ended: None,
         }
+    }
+
+    /// How the process ended, if it has (without waiting).
+    pub fn exited(&mut self) -> Option<&Exit> {
+        if self.ended.is_none() {
+            self.ended = reap(self.pid, libc::WNOHANG);
+        }
+        self.ended.as_ref()
     }
 
     pub fn signal(&self, sig: i32) {
@@ -125,37 +164,23 @@ impl Worker {
     }
 
     /// Waits for the process to end (reaping it) and returns how it ended.
-    pub async fn wait(self, limit: Duration) -> Fallible<Exit> {
+    pub async fn wait(mut self, limit: Duration) -> Fallible<Exit> {
+        if let Some(e) = self.ended.take() {
+            self.ended = Some(e.clone());
+            return Ok(e);
+        }
         let pid = self.pid;
-        let waited = tokio::task::spawn_blocking(move || {
-            let mut status = 0;
-            // SAFETY: a zeroed rusage is a valid out-parameter.
-            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-            // SAFETY: wait4 on our own child.
-            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-            assert_eq!(r, pid, "wait4 failed");
-            let (code, signal) = if libc::WIFEXITED(status) {
-                (Some(libc::WEXITSTATUS(status)), None)
-            } else if libc::WIFSIGNALED(status) {
-                (None, Some(libc::WTERMSIG(status)))
-            } else {
-                (None, None)
-            };
-            Exit {
-                code,
-                signal,
-                peak_rss_kib: usage.ru_maxrss,
-            }
-        });
+        let waited = tokio::task::spawn_blocking(move || reap(pid, 0));
         match tokio::time::timeout(limit, waited).await {
-            Ok(r) => Ok(r.unwrap()),
-            Err(_) => {
-                self.signal(libc::SIGKILL);
-                Err(format!(
-                    "worker {pid} did not exit within {limit:?} (killed); stderr: {}",
-                    tail(&self.stderr)
-                ))
+            Ok(r) => {
+                let e = r.unwrap().ok_or_else(|| format!("wait4({pid}) failed"))?;
+                self.ended = Some(e.clone());
+                Ok(e)
             }
+            Err(_) => Err(format!(
+                "worker {pid} did not exit within {limit:?} (killed); stderr: {}",
+                tail(&self.stderr)
+            )),
         }
     }
 
@@ -173,6 +198,15 @@ impl Worker {
 
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.ended.is_none() {
+            self.signal(libc::SIGKILL);
+            self.ended = reap(self.pid, 0);
+        }
     }
 }
 
