@@ -311,6 +311,27 @@ mod tests {
             std::env::remove_var("F_BROKER");
         }
 
+        // Credentials from the environment: a missing part is named.
+        std::env::set_var("FAUST_SASL_USERNAME", "app");
+        let err = Settings::default().apply_env().unwrap_err();
+        assert!(
+            err.to_string().contains("FAUST_SASL_PASSWORD is missing"),
+            "{err}"
+        );
+        std::env::set_var("F_SASL_PASSWORD", "pw-from-env");
+        let mut s = Settings::default();
+        s.apply_env().unwrap();
+        let creds = s
+            .kafka
+            .broker_credentials
+            .as_ref()
+            .expect("credentials set");
+        let props = crate::transport::credentials::kafka_properties(Some(creds), false).unwrap();
+        assert!(props.contains(&("sasl.password", "pw-from-env".to_string())));
+        assert!(!format!("{s:?}").contains("pw-from-env"));
+        std::env::remove_var("FAUST_SASL_USERNAME");
+        std::env::remove_var("F_SASL_PASSWORD");
+
         std::env::set_var("FAUST_ON_MISSING_TOPIC", "shrug");
         let err = Settings::default().apply_env().unwrap_err();
         assert!(err.to_string().contains("on_missing_topic"), "{err}");

@@ -34,7 +34,7 @@ fn root() -> PathBuf {
 fn certs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(unique("faust-auth-certs"));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("kafka-auth-certs"));
         let out = Command::new(root().join("scripts/tls-certs.sh"))
             .arg(&dir)
             .output()

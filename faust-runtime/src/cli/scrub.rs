@@ -29,6 +29,9 @@ impl Scrubber {
                 found.push(v.clone());
             }
         }
+        if let Some(c) = &settings.kafka.broker_credentials {
+            found.extend(c.secret_values());
+        }
         self.add(found);
     }
 
@@ -158,12 +161,22 @@ mod tests {
             .kafka
             .consumer
             .insert("client.rack".into(), "rack-1".into());
+        settings.kafka.broker_credentials = Some(
+            crate::transport::credentials::SASLCredentials::new(
+                crate::transport::credentials::SASLMechanism::ScramSha256,
+                "app",
+                "scrampass9",
+            )
+            .into(),
+        );
         s.learn(&settings);
-        let line = "url kafka://app:hunter22@k1 pw=opensesame key=keypass1 rack=rack-1";
+        let line =
+            "url kafka://app:hunter22@k1 pw=opensesame key=keypass1 scram=scrampass9 rack=rack-1";
         let clean = s.clean(line);
         assert!(!clean.contains("hunter22"), "{clean}");
         assert!(!clean.contains("opensesame"), "{clean}");
         assert!(!clean.contains("keypass1"), "{clean}");
+        assert!(!clean.contains("scrampass9"), "{clean}");
         assert!(clean.contains("rack-1"), "{clean}");
         assert!(matches!(s.clean("nothing here"), Cow::Borrowed(_)));
     }

@@ -136,6 +136,19 @@ impl Credentials {
         }
     }
 
+    /// The secret values these credentials hold (the SASL password, the key password), for
+    /// masking them wherever text is printed.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Credentials::Sasl(c) = self {
+            out.push(c.password.expose().to_string());
+        }
+        if let Some(pw) = self.ssl().and_then(|s| s.password.as_ref()) {
+            out.push(pw.expose().to_string());
+        }
+        out
+    }
+
     /// The token provider of OAUTHBEARER credentials.
     pub fn token_provider(&self) -> Option<&Arc<dyn TokenProvider>> {
         match self {
@@ -991,5 +1004,6 @@ mod tests {
             "{d}"
         );
         assert!(d.contains("Secret(***)"));
+        assert_eq!(c.secret_values(), ["sasl-pass-456", "key-pass-123"]);
     }
 }

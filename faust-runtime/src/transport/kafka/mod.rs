@@ -635,5 +635,24 @@ mod tests {
         s.producer.insert("no.such.property".into(), "1".into());
         let err = KafkaTransport::new("kafka://127.0.0.1:9092", &s, t).unwrap_err();
         assert!(err.to_string().contains("producer"), "{err}");
+
+        // Credentials with a missing part fail here, before any connection.
+        let s = KafkaSettings {
+            broker_credentials: Some(
+                credentials::SASLCredentials::new(credentials::SASLMechanism::Plain, "app", "")
+                    .into(),
+            ),
+            ..KafkaSettings::default()
+        };
+        let err = KafkaTransport::new("kafka://127.0.0.1:9092", &s, t).unwrap_err();
+        assert!(err.to_string().contains("password is missing"), "{err}");
+        // kafka+ssl:// is a Kafka URL with TLS.
+        let k = KafkaTransport::new("kafka+ssl://127.0.0.1:9093", &KafkaSettings::default(), t)
+            .unwrap();
+        assert_eq!(k.bootstrap_servers(), "127.0.0.1:9093");
+        assert!(k
+            .shared
+            .security
+            .contains(&("security.protocol", "SSL".to_string())));
     }
 }
