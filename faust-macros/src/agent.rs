@@ -12,10 +12,10 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, LitStr, Path, ReturnType, Type};
+use syn::{FnArg, Ident, LitStr, Path, ReturnType, Type};
 
 /// The `key = value` settings of `#[agent]` (after the topic or channel).
-pub(crate) const KEYS: &[&str] = &["name", "concurrency", "sink"];
+pub(crate) const KEYS: &[&str] = &["name", "concurrency", "handle", "sink"];
 
 #[derive(Default)]
 struct Settings {
@@ -24,8 +24,19 @@ struct Settings {
     handle_given: bool,
     name: Option<LitStr>,
     concurrency: Option<usize>,
-    /// `sink = [Totals, Alerts]`: where the agent sends (for the topology).
+    /// `handle = Name`: the agent handle struct to declare.
+    agent_handle: Option<Ident>,
+    /// `sink = [A, B]`: where yielded values are forwarded.
     sinks: Vec<Path>,
+    /// The span of the `sink` key, for errors.
+    sink_key: Option<Span>,
+}
+
+/// The agent's arguments: the stream, and what it yields (`out: Yield<R>`).
+struct Arguments<'a> {
+    stream: Option<&'a Type>,
+    /// `R` of `Yield<R>`.
+    yields: Option<Type>,
 }
 
 /// Expands `#[agent(attr)] item`.
@@ -40,8 +51,17 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let fn_ident = &sig.ident;
 
     let mut ok = item::plain_async_fn(sig, "#[agent]", &errors);
-    let arg_ty = stream_argument(sig, &errors);
+    let args = arguments(sig, &errors);
+    let arg_ty = args.stream;
     ok &= arg_ty.is_some();
+    if let (Some(span), None) = (settings.sink_key, &args.yields) {
+        errors.at(
+            span,
+            "`sink = [...]` forwards what the agent yields: give the agent a second argument \
+             `out: Yield<Value>` and call `out.send(value).await`",
+        );
+        ok = false;
+    }
     if !settings.handle_given {
         let example = arg_ty
             .and_then(stream_item_type)
@@ -54,11 +74,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     ok &= settings.handle.is_some();
 
+    let vis = &func.vis;
     if !ok {
-        // Keep the function (so calls to it resolve) and only add the errors.
+        // Keep the function (so calls to it resolve), declare the handle (so its uses resolve)
+        // and add the errors.
         let errors = errors.into_compile_errors();
+        let stub = settings.agent_handle.as_ref().map(|h| {
+            quote! {
+                #[allow(dead_code)]
+                #vis struct #h;
+            }
+        });
         return quote! {
             #func
+            #stub
             const _: () = {
                 let _ = #fn_ident;
             };
@@ -81,13 +110,66 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let fn_str = fn_ident.unraw().to_string();
     let concurrency = settings.concurrency.unwrap_or(1);
     let source = quote::quote_spanned!(handle.span()=> <#handle as #rt::Channel>::__source);
-    let sinks = settings.sinks.iter().map(|p| {
-        quote::quote_spanned!(p.span()=> <#p as #rt::Channel>::__source as fn() -> #rt::SourceRef)
+
+    // Where each sink leads, for the topology (an agent handle leads to its agent's topic).
+    let sink_sources = settings.sinks.iter().map(
+        |p| quote::quote_spanned!(p.span()=> (|| #p.__sink_source()) as fn() -> #rt::SourceRef),
+    );
+    let reply_ty = match &args.yields {
+        Some(r) => r.to_token_stream(),
+        None => quote!(#rt::NoReply),
+    };
+    let start = match &args.yields {
+        None => quote! {
+            #rt::start_agent::<#handle, #arg_ty, _, _, #ret_ty>(ctx, &__SPEC, #fn_ident)
+        },
+        Some(r) => {
+            let forward = sink_forwarding(&settings.sinks, r);
+            quote! {{
+                #forward
+                #rt::start_yielding_agent::<#handle, #arg_ty, _, _, #ret_ty>(
+                    ctx,
+                    &__SPEC,
+                    |stream: #arg_ty| #fn_ident(stream, #rt::Yield::__new(__sinks)),
+                )
+            }}
+        }
+    };
+    let agent_handle = settings.agent_handle.as_ref().map(|h| {
+        let doc = format!(
+            "Handle of agent `{name}` (reads `{}`): `send`, `cast`, `ask`, `map`, `kvmap` and \
+             `join` through [`AgentApi`]({rt_path}::AgentApi).",
+            attr::type_string(handle),
+            rt_path = "faust_runtime",
+        );
+        let assert_topic = quote::quote_spanned! {handle.span()=>
+            const _: fn() = || {
+                fn agent_handles_need_a_topic<T: #rt::Topic>() {}
+                agent_handles_need_a_topic::<#handle>();
+            };
+        };
+        quote! {
+            #[doc = #doc]
+            #[derive(Debug, Clone, Copy)]
+            #vis struct #h;
+
+            impl ::core::ops::Deref for #h {
+                type Target = #rt::AgentApi<#handle, #reply_ty>;
+                fn deref(&self) -> &Self::Target {
+                    static API: #rt::AgentApi<#handle, #reply_ty> = #rt::AgentApi::__unbound(#name);
+                    &API
+                }
+            }
+
+            #assert_topic
+        }
     });
 
     let errors = errors.into_compile_errors();
     quote! {
         #func
+
+        #agent_handle
 
         #[allow(clippy::result_large_err)]
         const _: () = {
@@ -97,14 +179,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 module: ::core::module_path!(),
                 concurrency: #concurrency,
                 source: #source,
-                sinks: &[#(#sinks),*],
-                start: |ctx| {
-                    #rt::start_agent::<#handle, #arg_ty, _, _, #ret_ty>(
-                        ctx,
-                        &__SPEC,
-                        #fn_ident,
-                    )
-                },
+                sinks: &[#(#sink_sources),*],
+                start: |ctx| #start,
             };
 
             #rt::inventory::submit! {
@@ -116,37 +192,100 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The type of the single stream argument, or `None` (recorded) when there is not exactly one.
-fn stream_argument<'a>(sig: &'a syn::Signature, errors: &Errors) -> Option<&'a Type> {
+/// Generates `fn __sinks(value)`: forwards a yielded value to each sink (a clone to all but
+/// the last), each call spanned at the sink so that a sink of another value type is reported
+/// there.
+fn sink_forwarding(sinks: &[Path], reply: &Type) -> TokenStream {
+    if sinks.is_empty() {
+        return quote! {
+            fn __sinks(v: #reply) -> #rt::BoxFuture<'static, #rt::Result<()>> {
+                #rt::__no_sinks(v)
+            }
+        };
+    }
+    let n = sinks.len();
+    let sends = sinks.iter().enumerate().map(|(i, sink)| {
+        let value = if i + 1 < n {
+            quote::quote_spanned!(sink.span()=> ::core::clone::Clone::clone(&v))
+        } else {
+            quote!(v)
+        };
+        quote::quote_spanned! {sink.span()=>
+            #sink.__sink(#value).await?;
+        }
+    });
+    quote! {
+        fn __sinks(v: #reply) -> #rt::BoxFuture<'static, #rt::Result<()>> {
+            ::std::boxed::Box::pin(async move {
+                #(#sends)*
+                ::core::result::Result::Ok(())
+            })
+        }
+    }
+}
+
+/// The stream argument and the optional `Yield<R>`; problems are recorded (and the stream is
+/// `None` when there is not exactly one stream argument).
+fn arguments<'a>(sig: &'a syn::Signature, errors: &Errors) -> Arguments<'a> {
     const ONE: &str =
-        "an agent takes exactly one argument: the stream, e.g. `stream: Stream<Orders>`";
+        "an agent takes the stream as its first argument, e.g. `stream: Stream<Orders>`";
+    let none = Arguments {
+        stream: None,
+        yields: None,
+    };
     let mut inputs = sig.inputs.iter();
     let first = match inputs.next() {
         None => {
             errors.at(sig.paren_token.span.join(), ONE);
-            return None;
+            return none;
         }
         // A `self` receiver is reported by `plain_async_fn`.
-        Some(FnArg::Receiver(_)) => return None,
+        Some(FnArg::Receiver(_)) => return none,
         Some(FnArg::Typed(t)) => t,
     };
-    let extra: Vec<&FnArg> = inputs.collect();
-    if !extra.is_empty() {
-        errors.spanned(
-            quote!(#(#extra),*),
-            "an agent takes exactly one argument, the stream: remove the others (read other \
-             topics and channels from inside the agent, or declare another agent)",
-        );
-        return None;
+    let mut yields = None;
+    let mut ok = true;
+    let rest: Vec<&FnArg> = inputs.collect();
+    match rest.as_slice() {
+        [] => {}
+        [FnArg::Typed(t)] if yield_type(&t.ty).is_some() => yields = yield_type(&t.ty),
+        extra => {
+            errors.spanned(
+                quote!(#(#extra),*),
+                "an agent takes the stream and, when it yields values, an `out: Yield<Value>`: \
+                 remove the other arguments (read other topics and channels from inside the \
+                 agent, or declare another agent)",
+            );
+            ok = false;
+        }
     }
     if let Type::ImplTrait(_) = &*first.ty {
         errors.spanned(
             &first.ty,
             "the stream argument needs a concrete type: `Stream<Orders>` or `Events<Orders>`",
         );
+        return none;
+    }
+    Arguments {
+        stream: ok.then_some(&*first.ty),
+        yields,
+    }
+}
+
+/// `R` of `Yield<R>` (the last path segment named `Yield` with one type argument).
+fn yield_type(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Yield" {
         return None;
     }
-    Some(&first.ty)
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        syn::GenericArgument::Type(t) if args.args.len() == 1 => Some(t.clone()),
+        _ => None,
+    }
 }
 
 /// `Orders` from `Stream<Orders>` or `Events<Orders>`, to suggest `#[agent(Orders)]`.
@@ -201,13 +340,19 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
             "concurrency" => {
                 s.concurrency = attr::positive_int(errors, &e, u32::MAX as u64).map(|n| n as usize)
             }
+            "handle" => s.agent_handle = e.parse(
+                errors,
+                "`handle` names the agent handle struct to declare, e.g. `handle = ProcessOrders`",
+            ),
             "sink" => {
-                const HINT: &str = "`sink` expects a list of the topics and channels the agent sends to, e.g. `sink = [Totals, Alerts]`";
-                if let Some(array) = e.parse::<syn::ExprArray>(errors, HINT) {
-                    for elem in &array.elems {
+                s.sink_key = Some(key.span());
+                let hint =
+                    "`sink` lists topics, channels or agent handles: `sink = [Totals, Audit]`";
+                if let Some(list) = e.parse::<syn::ExprArray>(errors, hint) {
+                    for elem in list.elems {
                         match elem {
-                            syn::Expr::Path(p) if p.qself.is_none() => s.sinks.push(p.path.clone()),
-                            other => errors.spanned(other, HINT),
+                            syn::Expr::Path(p) if p.qself.is_none() => s.sinks.push(p.path),
+                            other => errors.spanned(&other, hint),
                         }
                     }
                 }
@@ -270,29 +415,5 @@ mod tests {
         );
         assert!(out.contains("concurrency : 3usize"));
         assert!(!out.contains("compile_error"));
-    }
-
-    #[test]
-    fn sinks_become_source_functions() {
-        let out = expand(
-            quote!(Orders, sink = [Totals, app::Alerts]),
-            quote!(
-                async fn f(s: Stream<Orders>) {}
-            ),
-        )
-        .to_string();
-        assert!(out.contains("sinks : & [< Totals as"), "{out}");
-        assert!(out.contains("< app :: Alerts as"), "{out}");
-        let bad = expand(
-            quote!(Orders, sink = ["totals"]),
-            quote!(
-                async fn f(s: Stream<Orders>) {}
-            ),
-        )
-        .to_string();
-        assert!(
-            bad.contains("`sink` expects a list of the topics and channels"),
-            "{bad}"
-        );
     }
 }

@@ -155,8 +155,41 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: Outcome,
 {
+    start_with(ctx, spec, f, false)
+}
+
+/// Like [`start_agent`] for an agent that yields values (it takes a `Yield<R>`): its records'
+/// headers are always read, so that it can answer requests (generated code calls this).
+pub fn start_yielding_agent<H, I, F, Fut, R>(
+    ctx: &mut SubscribeCtx<'_>,
+    spec: &'static AgentSpec,
+    f: F,
+) -> Result<()>
+where
+    H: Channel,
+    I: AgentInput<H>,
+    F: Fn(I) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: Outcome,
+{
+    start_with(ctx, spec, f, true)
+}
+
+fn start_with<H, I, F, Fut, R>(
+    ctx: &mut SubscribeCtx<'_>,
+    spec: &'static AgentSpec,
+    f: F,
+    replies: bool,
+) -> Result<()>
+where
+    H: Channel,
+    I: AgentInput<H>,
+    F: Fn(I) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: Outcome,
+{
     let instances = spec.concurrency.max(1);
-    ctx.values_only = I::__VALUES_ONLY;
+    ctx.values_only = I::__VALUES_ONLY && !replies;
     let streams = H::__subscribe(ctx, spec, instances);
     ctx.values_only = false;
     let streams = streams?;
@@ -246,6 +279,7 @@ async fn supervise<H, I, F, Fut, R>(
                 }
                 failures += 1;
                 app.stats().record_agent_error();
+                report_failure(&app, spec, name, current.as_ref(), &*err);
                 let keep_going = handle_failure(&app, spec, source, current, &*err).await;
                 if !keep_going || app.is_stopping() {
                     return;
@@ -271,7 +305,33 @@ async fn supervise<H, I, F, Fut, R>(
             }
         }
         app.stats().record_agent_restart();
+        app.observe()
+            .sensors
+            .each(|s| s.on_agent_restart(spec.name));
     }
+}
+
+/// Tells the sensors an agent failed, on its current event if it had one.
+fn report_failure(
+    app: &App,
+    spec: &'static AgentSpec,
+    source: &'static str,
+    current: Option<&Current>,
+    err: &(dyn std::error::Error + Send + Sync),
+) {
+    if app.observe().sensors.get().is_none() {
+        return;
+    }
+    let text = err.to_string();
+    let event = current.map(|c| crate::sensor::EventRef {
+        agent: spec.name,
+        source,
+        partition: c.ack.partition().partition,
+        offset: c.offset,
+    });
+    app.observe()
+        .sensors
+        .each(|s| s.on_agent_error(spec.name, event.as_ref(), &text));
 }
 
 /// Reports an agent failure per the source's error policy. Returns whether the agent restarts.

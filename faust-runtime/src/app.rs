@@ -13,10 +13,8 @@ use crate::transport::{
     memory::MemoryBroker, ConsumerConfig, NewTopic, SharedTransport, TopicPartition,
     TransportHealth,
 };
-use futures::FutureExt;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -103,6 +101,8 @@ pub struct Health {
     pub missing_topics: Vec<String>,
     /// Topics recreated after they disappeared from the broker.
     pub recreated_topics: u64,
+    /// The app's tables: active partitions and recovery progress.
+    pub tables: Vec<crate::table::TableHealth>,
 }
 
 struct Running {
@@ -137,12 +137,18 @@ pub(crate) struct AppCore {
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
     pub(crate) producer: crate::producer::Overflow,
+    /// Sensors, metrics, blocking-timeout slots, readiness.
+    pub(crate) observe: crate::observe::Observe,
     /// Topics defined at runtime ([`App::topic`]) and internal ones (dead-letter topics).
     defined: RwLock<Vec<&'static TopicSpec>>,
     /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// The app's tables (see [`crate::table`]).
+    pub(crate) tables: crate::table::Tables,
     /// Topics agents subscribe to while the app starts (see `crate::startup`).
     startup: Arc<crate::startup::Startup>,
+    /// The reply topic and waiting callers of `ask`, made on first use ([`crate::reply`]).
+    pub(crate) replies: tokio::sync::OnceCell<Arc<crate::reply::Replies>>,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -177,9 +183,24 @@ pub struct AppBuilder {
     modules: Vec<String>,
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
+    sensors: Vec<Arc<dyn crate::sensor::Sensor>>,
 }
 
 impl AppBuilder {
+    /// Registers a [`Sensor`](crate::sensor::Sensor): the engine calls its hooks as records
+    /// move through the app (see [`crate::sensor`]). May be given several times.
+    pub fn sensor<S: crate::sensor::Sensor>(mut self, sensor: Arc<S>) -> Self {
+        self.sensors.push(sensor);
+        self
+    }
+
+    /// Warns when an agent spends longer than `timeout` on one event, or a timer on one run
+    /// (Faust's `blocking_timeout`); see [`crate::blocking`].
+    pub fn blocking_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.blocking_timeout = Some(timeout);
+        self
+    }
+
     /// Runs `hook` whenever partitions are assigned to this worker, before any of their records
     /// reaches an agent (e.g. to restore state for them). The consumer waits for it.
     pub fn on_partitions_assigned<F, Fut>(mut self, hook: F) -> Self
@@ -274,6 +295,7 @@ impl AppBuilder {
             Some(t) => t,
             None => make_transport(&self.settings)?,
         };
+        let observe = crate::observe::Observe::new(self.sensors, &self.settings);
         Ok(App {
             core: Arc::new(AppCore {
                 id: self.id,
@@ -295,9 +317,12 @@ impl AppBuilder {
                 on_assign: self.on_assign,
                 on_revoke: self.on_revoke,
                 producer: Default::default(),
+                observe,
                 defined: RwLock::new(Vec::new()),
                 channel_closers: Mutex::new(Vec::new()),
+                tables: Default::default(),
                 startup: Default::default(),
+                replies: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -349,6 +374,7 @@ impl App {
             modules: Vec::new(),
             on_assign: Vec::new(),
             on_revoke: Vec::new(),
+            sensors: Vec::new(),
         }
     }
 
@@ -401,8 +427,27 @@ impl App {
         &self.core.settings
     }
 
+    pub(crate) fn from_core(core: Arc<AppCore>) -> App {
+        App { core }
+    }
+
     pub(crate) fn core_ref(&self) -> &AppCore {
         &self.core
+    }
+
+    pub(crate) fn observe(&self) -> &crate::observe::Observe {
+        &self.core.observe
+    }
+
+    /// The sensors registered on the app (the metrics sensor among them when the web server
+    /// is on).
+    pub fn sensors(&self) -> &[Arc<dyn crate::sensor::Sensor>] {
+        self.core.observe.sensors.get().unwrap_or(&[])
+    }
+
+    /// The app's Prometheus metrics: there when the web server is on.
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.core.observe.metrics.as_ref()
     }
 
     /// The transport.
@@ -547,6 +592,7 @@ impl App {
             transport: self.core.transport.health(),
             missing_topics: lock(&s.missing_topics).clone(),
             recreated_topics: s.recreated_topics.load(Ordering::Relaxed),
+            tables: self.core.tables.health(),
         }
     }
 
@@ -598,22 +644,37 @@ impl App {
         let s = &self.core.settings;
         let weak = Arc::downgrade(&self.core);
         let grow = weak.clone();
+        let (mut on_assign, mut on_revoke) = if commit {
+            (self.core.on_assign.clone(), self.core.on_revoke.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if commit && !self.core.tables.is_empty() {
+            let (a, r) = crate::table::hooks(&weak);
+            on_assign.insert(0, a);
+            on_revoke.push(r);
+        }
         DriverOptions {
             commit,
             commit_interval: s.commit_interval,
             window: s.stream_buffer_maxsize.max(256),
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
-            on_assign: if commit {
-                self.core.on_assign.clone()
-            } else {
-                Vec::new()
+            on_assign: {
+                if commit {
+                    // Last: the app is ready once the user's hooks (state recovery) ran.
+                    let ready = weak.clone();
+                    on_assign.push(Arc::new(move |_| {
+                        if let Some(core) = ready.upgrade() {
+                            core.observe.set_assigned();
+                        }
+                        Box::pin(async {})
+                    }));
+                }
+                on_assign
             },
-            on_revoke: if commit {
-                self.core.on_revoke.clone()
-            } else {
-                Vec::new()
-            },
+            sensors: self.core.observe.sensors.clone(),
+            on_revoke,
             on_partitions: Some(Arc::new(move |topic: &str, n: i32| {
                 if let Some(core) = grow.upgrade() {
                     App { core }.grow_partitions(topic, n);
@@ -838,6 +899,7 @@ impl App {
                 self.define_internal(&spec.dead_letter_topic());
             }
         }
+        crate::table::start(self, &self.core.modules).await?;
         let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
         for spec in &defined {
             self.ensure_declared(spec).await?;
@@ -883,6 +945,7 @@ impl App {
             builder.add(route.name, route.subscriber);
         }
         let consumer = if builder.is_empty() {
+            self.core.observe.set_assigned();
             None
         } else {
             let config = ConsumerConfig {
@@ -901,7 +964,9 @@ impl App {
         let mut timers = JoinSet::new();
         for spec in sel.timers {
             let mut stop = timer_stop.subscribe();
+            let app = self.clone();
             let fut = async move {
+                let busy = crate::observe::timer_slot(app.observe(), spec);
                 let mut ticks = tokio::time::interval_at(
                     tokio::time::Instant::now() + spec.interval,
                     spec.interval,
@@ -912,16 +977,17 @@ impl App {
                         _ = ticks.tick() => {}
                         _ = stop.wait_for(|s| *s) => return,
                     }
-                    match AssertUnwindSafe((spec.run)()).catch_unwind().await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            tracing::error!(timer = spec.name, error = %e, "timer failed")
-                        }
-                        Err(_) => tracing::error!(timer = spec.name, "timer panicked"),
+                    if let Err(e) =
+                        crate::observe::run_timer(app.observe(), spec, busy.as_deref()).await
+                    {
+                        tracing::error!(timer = spec.name, error = %e, "timer failed");
                     }
                 }
             };
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
+        }
+        if let Some(b) = &self.core.observe.blocking {
+            timers.spawn(b.clone().watch(timer_stop.subscribe()));
         }
         timers.spawn(crate::watchdog::watch_topics(
             self.clone(),
@@ -977,6 +1043,10 @@ impl App {
         let mut guard = self.core.running.lock().await;
         let state = self.core.state.load(Ordering::Acquire);
         if state == STOPPED || (state == BUILT && guard.is_none()) {
+            // Readers an unstarted app runs (an `ask` client's reply reader) stop too.
+            self.core
+                .stop_signal
+                .send_replace(Some(tokio::time::Instant::now()));
             self.core.state.store(STOPPED, Ordering::Release);
             self.core.stopped.send_replace(true);
             return Ok(());
@@ -1026,6 +1096,8 @@ impl App {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));
         let flushed = crate::producer::flush(self, left).await;
+        // After the producer's flush: the last changelog deliveries are in the stores' buffers.
+        self.core.tables.close().await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

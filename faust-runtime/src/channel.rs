@@ -184,6 +184,7 @@ fn delivery<K, V>(event: Event<K, V>) -> Delivery<K, V> {
         event,
         raw: None,
         ack: crate::engine::context::attach().map(Queued::child),
+        reply: None,
     }
 }
 

@@ -126,6 +126,16 @@ pub enum Error {
         /// What the broker said.
         reason: String,
     },
+    /// An agent asked with [`crate::AgentApi::ask`] sent no reply in time.
+    #[error("no reply from agent '{agent}' (topic '{topic}') within {timeout:?}")]
+    AskTimeout {
+        /// Agent name.
+        agent: String,
+        /// The topic the request was sent to.
+        topic: String,
+        /// How long the caller waited.
+        timeout: std::time::Duration,
+    },
     /// An I/O error (signals, files).
     #[error(transparent)]
     Io(#[from] std::io::Error),

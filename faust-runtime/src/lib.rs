@@ -39,7 +39,9 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod agent_handle;
 pub mod app;
+pub mod blocking;
 pub mod channel;
 pub mod codec;
 mod decoder;
@@ -48,18 +50,24 @@ pub mod error;
 pub mod event;
 pub mod group_by;
 pub mod manager;
+pub mod metrics;
+mod observe;
 pub mod operators;
 pub mod partitioner;
 mod producer;
 pub mod record;
 pub mod redact;
 pub mod registry;
+pub mod reply;
 pub mod runtime_channel;
 pub mod runtime_topic;
 pub mod schema;
+pub mod sensor;
 pub mod settings;
 mod startup;
 pub mod stream;
+pub mod table;
+pub mod testing;
 pub mod through;
 pub mod timer;
 pub mod topic;
@@ -69,18 +77,21 @@ pub mod watchdog;
 mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
+pub use agent_handle::AgentApi;
 pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, record, timer, topic};
+pub use faust_macros::{agent, channel, main, record, table, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
+pub use reply::{NoReply, Yield};
 pub use runtime_channel::{ChannelBuilder, DynChannel};
 pub use runtime_topic::{create_topic, DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
 pub use settings::{KafkaSettings, MissingTopicPolicy, Settings, WebSettings};
 pub use stream::{Events, Stream};
+pub use table::{Table, TableApi, TableHealth};
 pub use through::Target;
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
@@ -89,7 +100,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, record, timer, topic, App, Channel, Event, Events, Result, Stream, Topic,
+        agent, channel, record, table, timer, topic, App, Channel, Event, Events, Result, Stream,
+        Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -106,16 +118,24 @@ pub mod __private {
     /// The items of version 0.1.0 of the generated code.
     pub mod v0_1_0 {
         pub use crate::agent::{
-            start_agent, timer_future, AgentInput, AgentSpec, Outcome, SubscribeCtx,
+            start_agent, start_yielding_agent, timer_future, AgentInput, AgentSpec, Outcome,
+            SubscribeCtx,
         };
+        pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};
         pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
         pub use crate::error::Result;
         pub use crate::registry::Registration;
+        pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
+        pub use crate::table::{
+            make_table, make_windowed_table, Table, TableApi, TableRegistration, TableSpec,
+            WindowSpec, WindowedTable, WindowedTableApi,
+        };
         pub use crate::timer::TimerSpec;
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
+        pub use futures::future::BoxFuture;
         pub use inventory;
         pub use serde;
 

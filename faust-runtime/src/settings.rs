@@ -43,6 +43,20 @@ pub struct Settings {
     pub kafka: KafkaSettings,
     /// The worker's web server (metrics, health, dashboard, user pages).
     pub web: WebSettings,
+    /// How long table recovery waits for more changelog records once it has read up to the
+    /// end offset the broker reports (which may be too low): recovery ends after this long
+    /// without a record.
+    pub table_recovery_idle: Duration,
+    /// Where tables keep their data: `memory://` (default: every assignment replays the whole
+    /// changelog partition) or `redb://` (a file per table under `table_dir`, so a restart
+    /// replays only the changelog records newer than what it holds). Faust's `store`.
+    pub store: String,
+    /// Directory of the persistent table stores (default `{app_id}-data/v{version}/tables`,
+    /// as Faust's `tabledir`).
+    pub table_dir: Option<std::path::PathBuf>,
+    /// Warn when an agent takes longer than this over one event, or a timer over one run
+    /// (Faust's `blocking_timeout`; `None`, the default, checks nothing). See [`crate::blocking`].
+    pub blocking_timeout: Option<Duration>,
 }
 
 /// Where the worker's web server listens (Faust's `web_enabled`, `web_bind`, `web_port`).
@@ -108,13 +122,19 @@ impl Default for Settings {
             topic_check_interval: Duration::from_secs(5),
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
+            table_recovery_idle: Duration::from_millis(500),
+            store: "memory://".into(),
+            table_dir: None,
+            blocking_timeout: None,
         }
     }
 }
 
 impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
-    /// `FAUST_STREAM_BUFFER_MAXSIZE` and `FAUST_SHUTDOWN_TIMEOUT` (also with the `F_` prefix).
+    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT`, `FAUST_BLOCKING_TIMEOUT`,
+    /// `FAUST_STORE` and `FAUST_TABLEDIR` (also
+    /// with the `F_` prefix).
     pub fn apply_env(&mut self) -> Result<()> {
         fn var(name: &str) -> Result<Option<String>> {
             for key in [format!("FAUST_{name}"), format!("F_{name}")] {
@@ -158,6 +178,15 @@ impl Settings {
         if let Some(v) = var("SHUTDOWN_TIMEOUT")? {
             self.shutdown_timeout = parse_duration(&v)?;
         }
+        if let Some(v) = var("BLOCKING_TIMEOUT")? {
+            self.blocking_timeout = Some(parse_duration(&v)?);
+        }
+        if let Some(v) = var("STORE")? {
+            self.store = v.trim().to_string();
+        }
+        if let Some(v) = var("TABLEDIR")? {
+            self.table_dir = Some(v.into());
+        }
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
@@ -177,6 +206,11 @@ impl Settings {
         }
         if self.commit_interval.is_zero() {
             return Err(Error::config("commit_interval must be greater than zero"));
+        }
+        if self.blocking_timeout.is_some_and(|t| t.is_zero()) {
+            return Err(Error::config(
+                "blocking_timeout must be greater than zero (leave it unset to check nothing)",
+            ));
         }
         if self.topic_check_interval.is_zero() {
             return Err(Error::config(

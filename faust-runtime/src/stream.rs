@@ -17,6 +17,7 @@ use crate::engine::driver::{Deliver, Subscriber};
 use crate::engine::{Ack, Queued};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::observe::{Open, StreamProbe};
 use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
 use crate::transport::{RawMessage, SharedRecord};
 use bytes::Bytes;
@@ -36,6 +37,8 @@ pub(crate) struct Delivery<K, V> {
     pub(crate) event: Event<K, V>,
     pub(crate) raw: Option<Box<RawCopy>>,
     pub(crate) ack: Option<Queued>,
+    /// Where to answer, when the record is a request ([`crate::reply`]).
+    pub(crate) reply: Option<Box<crate::reply::ReplyTo>>,
 }
 
 /// A record handed to an agent's stream as the transport's shared bytes, decoded in the agent's
@@ -67,7 +70,7 @@ where
     V: DeserializeOwned + Send + 'static,
 {
     fn decode_shared(&self, e: Encoded) -> Result<Option<Delivery<K, V>>> {
-        let msg = RawMessage {
+        let mut msg = RawMessage {
             topic: self.topic,
             partition: e.partition,
             offset: e.offset,
@@ -81,11 +84,28 @@ where
             },
             shared: Some(&e.record),
         };
+        // A request: by its headers, or wrapped in Faust's envelope (then the value inside is
+        // what the agent gets).
+        let mut reply = if e.record.headers.is_empty() {
+            None
+        } else {
+            crate::reply::from_headers(&e.record.headers, e.record.key.as_ref())
+        };
+        if reply.is_none() {
+            if let Some(v) = msg.value.filter(|v| crate::reply::looks_like_request(v)) {
+                if let Some((to, inner)) = crate::reply::unwrap_request(v, e.record.key.as_ref()) {
+                    reply = Some(to);
+                    msg.value = Some(inner);
+                    msg.shared = None;
+                }
+            }
+        }
         match self.decode_caught(&msg) {
             Ok(event) => Ok(Some(Delivery {
                 event,
                 raw: self.keep_raw(&msg),
                 ack: e.ack,
+                reply,
             })),
             Err(err) => match e.ack.map(Queued::start) {
                 // Stale: the partition's next owner meets this record.
@@ -234,6 +254,8 @@ pub(crate) struct Returned<K, V> {
     pub(crate) yielded: u64,
     /// The stream's switch of header copying (see [`HeadersWanted`]).
     pub(crate) headers: Option<HeadersWanted>,
+    /// Where the agent's events are reported (sensors, blocking timeout).
+    pub(crate) probe: Option<Arc<StreamProbe>>,
     pub(crate) agent: Option<&'static AgentSpec>,
 }
 
@@ -254,6 +276,10 @@ pub(crate) struct Core<K, V> {
     /// Events are done only when acknowledged explicitly ([`Events::noack`]).
     noack: bool,
     yielded: u64,
+    /// Sensors and blocking timeout: `None` when nothing watches the agent.
+    probe: Option<Arc<StreamProbe>>,
+    /// The event the agent holds, as the probe saw it start.
+    open: Option<Open>,
     /// The agent reading the stream.
     pub(crate) agent: Option<&'static AgentSpec>,
     /// Given up at the first read (see the startup window in `crate::startup`).
@@ -276,6 +302,8 @@ impl<K, V> Core<K, V> {
             local: None,
             noack: false,
             yielded: 0,
+            probe: None,
+            open: None,
             agent: None,
             arrival: None,
             echo: Vec::new(),
@@ -325,6 +353,11 @@ impl<K, V> Core<K, V> {
         with_hold: bool,
     ) -> Poll<Option<Event<K, V>>> {
         self.finish_current();
+        if let Some(p) = &self.probe {
+            if let Some(open) = self.open.take() {
+                p.event_out(self.name, open);
+            }
+        }
         if self.arrival.is_some() {
             self.arrival = None;
         }
@@ -344,6 +377,7 @@ impl<K, V> Core<K, V> {
                 mut event,
                 raw,
                 ack,
+                reply,
             } = d;
             let ack = match ack.map(Queued::start) {
                 // Its partition was revoked while it waited: the next owner processes it.
@@ -359,13 +393,18 @@ impl<K, V> Core<K, V> {
                     ack,
                     raw,
                     offset: event.offset,
+                    timestamp: event.timestamp,
                 });
+                context::set_reply(reply);
             }
             if !self.echo.is_empty() && !self.run_echoes(&event) {
                 self.exhausted = true;
                 return Poll::Ready(None);
             }
             self.yielded += 1;
+            if let Some(p) = &self.probe {
+                self.open = Some(p.event_in(self.name, event.partition, event.offset));
+            }
             return Poll::Ready(Some(event));
         }
     }
@@ -373,6 +412,9 @@ impl<K, V> Core<K, V> {
 
 impl<K, V> Drop for Core<K, V> {
     fn drop(&mut self) {
+        if let Some(p) = &self.probe {
+            p.idle();
+        }
         if let Some(slot) = self.return_slot.take() {
             let source = std::mem::replace(&mut self.source, Source::Failed(None));
             let ret = Returned {
@@ -380,6 +422,7 @@ impl<K, V> Drop for Core<K, V> {
                 exhausted: self.exhausted,
                 yielded: self.yielded,
                 headers: self.headers.take(),
+                probe: self.probe.take(),
                 agent: self.agent,
             };
             if let Ok(mut s) = slot.lock() {
@@ -467,6 +510,7 @@ impl<H: Channel> Stream<H> {
         s.core.app = Some(app);
         s.core.values_only = values_only;
         s.core.headers = ret.headers;
+        s.core.probe = ret.probe;
         s.core.agent = ret.agent;
         s
     }
@@ -802,6 +846,7 @@ where
             let mut s = Stream::<T>::with_source(Source::Topic(source), spec.name);
             s.core.values_only = values_only;
             s.core.headers = headers;
+            s.core.probe = app.observe().stream_probe(agent.name, spec.name);
             s.core.app = Some(app.clone());
             s
         })
@@ -900,7 +945,7 @@ where
 /// Subscribes `instances` streams of agent `agent` to channel `C` (generated code calls this).
 pub fn subscribe_channel<C: Channel>(
     ctx: &mut SubscribeCtx<'_>,
-    _agent: &'static AgentSpec,
+    agent: &'static AgentSpec,
     instances: usize,
 ) -> Result<Vec<Stream<C>>> {
     let queue = ctx.app().channel_queue::<C>()?;
@@ -908,6 +953,7 @@ pub fn subscribe_channel<C: Channel>(
     Ok((0..instances.max(1))
         .map(|_| {
             let mut s = Stream::<C>::from_channel(queue.rx.clone(), name);
+            s.core.probe = ctx.app().observe().stream_probe(agent.name, name);
             s.core.app = Some(ctx.app().clone());
             s
         })

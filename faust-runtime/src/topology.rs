@@ -1,5 +1,6 @@
 //! The app's topology: which topics and channels feed which agents, where agents send
-//! (`#[agent(Orders, sink = [Totals])]`), which topics dead-letter into which, and the timers.
+//! (`#[agent(Orders, sink = [Totals])]`: where the values it yields go), which topics
+//! dead-letter into which, and the timers.
 //! Built from the registry (what the macros declared), serializable with serde, and printable
 //! as a Mermaid or Graphviz DOT diagram (the `graph` command, the dashboard).
 //!
@@ -13,8 +14,8 @@
 //! pub struct Totals;
 //!
 //! #[agent(Orders, sink = [Totals])]
-//! async fn count(mut orders: Stream<Orders>) -> Result<()> {
-//!     while let Some(o) = orders.next().await { Totals.send("all", o).await?; }
+//! async fn count(mut orders: Stream<Orders>, out: Yield<String>) -> Result<()> {
+//!     while let Some(o) = orders.next().await { out.send(o).await?; }
 //!     Ok(())
 //! }
 //!

@@ -11,6 +11,7 @@
 //! current and sends are not attached to anything.
 
 use super::tracker::Ack;
+use crate::reply::ReplyTo;
 use crate::stream::RawCopy;
 use std::cell::RefCell;
 
@@ -20,15 +21,43 @@ pub(crate) struct Current {
     pub(crate) ack: Ack,
     pub(crate) raw: Option<Box<RawCopy>>,
     pub(crate) offset: i64,
+    /// The record's timestamp, ms since the epoch (`-1` when the broker gave none).
+    pub(crate) timestamp: i64,
 }
 
 tokio::task_local! {
     static CURRENT: RefCell<Option<Current>>;
+    /// Where the answer to the current event goes, when it is a request ([`crate::reply`]).
+    static REPLY: RefCell<Option<Box<ReplyTo>>>;
 }
 
 /// Runs `fut` with a slot for the current event (an agent's task).
 pub(crate) async fn scope<F: std::future::Future>(fut: F) -> F::Output {
-    CURRENT.scope(RefCell::new(None), fut).await
+    CURRENT
+        .scope(RefCell::new(None), REPLY.scope(RefCell::new(None), fut))
+        .await
+}
+
+/// Notes where the answer to the event just made current goes (`None`: it is no request).
+#[inline]
+pub(crate) fn set_reply(reply: Option<Box<ReplyTo>>) {
+    if reply.is_none() {
+        let _ = REPLY.try_with(|r| {
+            if r.borrow().is_some() {
+                *r.borrow_mut() = None;
+            }
+        });
+        return;
+    }
+    let _ = REPLY.try_with(|r| *r.borrow_mut() = reply);
+}
+
+/// Where the answer to the current event goes, if it is a request.
+pub(crate) fn reply_to() -> Option<ReplyTo> {
+    REPLY
+        .try_with(|r| r.borrow().as_deref().cloned())
+        .ok()
+        .flatten()
 }
 
 /// Makes `next` the current event, returning the previous one (for the caller to release).
@@ -41,7 +70,10 @@ pub(crate) fn replace(next: Option<Current>) -> Result<Option<Current>, Option<C
         std::mem::replace(&mut *c.borrow_mut(), n)
     });
     match r {
-        Ok(prev) => Ok(prev),
+        Ok(prev) => {
+            set_reply(None);
+            Ok(prev)
+        }
         Err(_) => Err(next.flatten()),
     }
 }
@@ -58,4 +90,24 @@ pub(crate) fn attach() -> Option<Ack> {
         .try_with(|c| c.borrow().as_ref().map(|cur| cur.ack.hold()))
         .ok()
         .flatten()
+}
+
+/// The partition number of the event being processed (what a table writes its changelog to).
+#[inline]
+pub(crate) fn partition() -> Option<i32> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|cur| cur.ack.partition().partition))
+        .ok()
+        .flatten()
+}
+
+/// The timestamp of the event being processed (ms since the epoch; `None` outside an event or
+/// when the record has none): the event time windowed tables use.
+#[inline]
+pub(crate) fn timestamp() -> Option<i64> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|cur| cur.timestamp))
+        .ok()
+        .flatten()
+        .filter(|t| *t >= 0)
 }

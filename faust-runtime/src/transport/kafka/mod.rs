@@ -21,6 +21,7 @@
 mod admin;
 mod consumer;
 mod producer;
+mod reader;
 
 use crate::error::{Error, Result};
 use crate::transport::{
@@ -395,8 +396,19 @@ impl Transport for KafkaTransport {
         Ok(Box::new(consumer::create(&self.shared, config)?))
     }
 
+    async fn partition_reader(
+        &self,
+        starts: &[(crate::transport::TopicPartition, i64)],
+    ) -> Result<Box<dyn crate::transport::reader::PartitionReader>> {
+        Ok(Box::new(reader::create(&self.shared, starts)?))
+    }
+
     fn health(&self) -> TransportHealth {
         self.shared.ctx.health.snapshot()
+    }
+
+    fn queue_depth(&self) -> usize {
+        producer::in_flight(&self.shared)
     }
 }
 

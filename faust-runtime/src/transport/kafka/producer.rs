@@ -222,6 +222,16 @@ pub(super) async fn room(shared: &Arc<Shared>) {
     let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
 }
 
+/// Records handed to the producers and not acknowledged yet.
+pub(super) fn in_flight(shared: &Arc<Shared>) -> usize {
+    shared
+        .producers
+        .created()
+        .iter()
+        .map(|p| p.in_flight_count().max(0) as usize)
+        .sum()
+}
+
 /// Waits until every record enqueued so far is acknowledged, or `timeout` passes.
 pub(super) async fn flush(shared: &Arc<Shared>, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;

@@ -1,6 +1,6 @@
 use faust_runtime::prelude::*;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone)]
 pub struct Order {
     pub id: u64,
 }
@@ -10,8 +10,8 @@ pub struct Orders;
 
 // The value type where the sink's topic belongs.
 #[agent(Orders, sink = [Order])]
-async fn process(orders: Stream<Orders>) {
-    let _ = orders;
+async fn process(orders: Stream<Orders>, out: Yield<Order>) {
+    let _ = (orders, out);
 }
 
 fn main() {}
