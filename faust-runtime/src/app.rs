@@ -153,7 +153,7 @@ pub(crate) struct AppCore {
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
     /// The app's tables (see [`crate::table`]).
     pub(crate) tables: crate::table::Tables,
-    /// Topics agents subscribe to while the app starts (see [`crate::startup`]).
+    /// Topics agents subscribe to while the app starts (see `crate::startup`).
     startup: Arc<crate::startup::Startup>,
     /// The reply topic and waiting callers of `ask`, made on first use ([`crate::reply`]).
     pub(crate) replies: tokio::sync::OnceCell<Arc<crate::reply::Replies>>,
