@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, and every test of the workspace (unit, compile-fail UI
-# tests, embedded-broker tests and the Kafka integration tests) against a local Kafka-protocol
-# broker that this script installs (into .tools/), starts and stops again.
+# tests, embedded-broker tests, the Kafka integration tests and the fault suite) against a local
+# Kafka-protocol broker that this script installs (into .tools/), starts and stops again.
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh -- ARGS         extra arguments for `cargo test` (e.g. a test name filter)
@@ -16,6 +16,26 @@ extra=()
 if [[ "${1:-}" == "--" ]]; then
     shift
     extra=("$@")
+fi
+
+# rdkafka is built with TLS (its `ssl` feature) against the system OpenSSL: that needs its
+# headers (libssl-dev) and pkg-config; the secured-broker tests make throwaway certificates with
+# the openssl command (scripts/tls-certs.sh) and serve TLS in front of the test broker with socat
+# (tests/kafka_auth.rs). A fresh machine gets them from Debian.
+missing=()
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+if (( ${#missing[@]} )); then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "test.sh: missing ${missing[*]}: install them (Debian: apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
 fi
 
 started_broker=0

@@ -135,6 +135,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let concurrency = settings.concurrency.unwrap_or(1);
     let source = quote::quote_spanned!(handle.span()=> <#handle as #rt::Channel>::__source);
 
+    // Where each sink leads, for the topology (an agent handle leads to its agent's topic).
+    let sink_sources = settings.sinks.iter().map(
+        |p| quote::quote_spanned!(p.span()=> (|| #p.__sink_source()) as fn() -> #rt::SourceRef),
+    );
     let reply_ty = match &args.yields {
         Some(r) => r.to_token_stream(),
         None => quote!(#rt::NoReply),
@@ -215,6 +219,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 module: ::core::module_path!(),
                 concurrency: #concurrency,
                 source: #source,
+                sinks: &[#(#sink_sources),*],
                 start: |ctx| #start,
             };
 

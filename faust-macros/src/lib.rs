@@ -18,6 +18,7 @@ mod channel;
 mod item;
 mod main_macro;
 mod record;
+mod table;
 mod timer;
 mod topic;
 
@@ -159,12 +160,47 @@ pub fn channel(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// The first argument of the attribute is the topic or channel type; then optional `name`
 /// (default the function's name) and `concurrency` (instances, > 0, default 1; they share one
-/// stream, as Faust's concurrent agents do). The function takes exactly one argument, `Stream<H>` for
+/// stream, as Faust's concurrent agents do) and `sink = [Totals, Alerts]` (the topics and channels
+/// the agent sends to, drawn in the app's topology: `graph` command, dashboard). The function takes exactly one argument, `Stream<H>` for
 /// values or `Events<H>` for whole events of that topic or channel `H` (`stream.events()` on a
 /// `Stream<H>` gives the same events, headers included), and returns `()` or `Result<(), E>`. It is left as written and may still be called directly.
 #[proc_macro_attribute]
 pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
     agent::expand(attr.into(), item.into()).into()
+}
+
+/// Declares a table: a dict partitioned like the stream that updates it, backed by the compacted
+/// changelog topic `{app_id}-{name}-changelog` and recovered on every assignment (Faust's
+/// `app.Table`). Put it on a unit struct, which becomes the table's handle.
+///
+/// ```
+/// use faust_runtime::prelude::*;
+///
+/// /// Orders seen per product.
+/// #[table(name = "order-counts", key = String, value = u64, default = 0, partitions = 8)]
+/// pub struct OrderCounts;
+///
+/// assert_eq!(OrderCounts.name(), "order-counts");
+/// // Outside an agent's event there is no partition to read or write:
+/// assert!(OrderCounts.get(&"apple".to_string()).is_err());
+/// ```
+///
+/// Keys: `name` (required), `key` and `value` (the types, required; serde both ways, the key
+/// also `Hash + Eq + Clone`, the value `Clone`), `default` (an expression: the value of a key
+/// never written; default `Default::default()`), `partitions` (default the app's
+/// `topic_partitions`; give the table as many partitions as the topic that updates it).
+/// Windowed tables add `tumbling = "1m"`, or `hopping = "10m"` with `step = "1m"`, and
+/// optionally `expires` (default `"1d"`) and `on_window_close = path::to::fn` (called as
+/// `fn(&Key, (start_ms, end_ms), &Value)` once per closed window); their handle dereferences to
+/// `WindowedTableApi<Self>` (`update`, `current`, `now`, `value`, `delta`, `items`, `len`).
+///
+/// The struct dereferences to `TableApi<Self>`: inside an agent, while it processes an event,
+/// `get`, `get_or_default`, `contains_key`, `insert`, `update` (Faust's `table[k] += 1` is
+/// `update(k, |v| *v += 1)`) and `remove` act on the event's partition; `len`, `is_empty` and
+/// `items` cover the partitions active on this worker.
+#[proc_macro_attribute]
+pub fn table(attr: TokenStream, item: TokenStream) -> TokenStream {
+    table::expand(attr.into(), item.into()).into()
 }
 
 /// Runs an `async fn` on an interval while the app runs.

@@ -19,6 +19,8 @@ pub struct AgentSpec {
     pub concurrency: usize,
     /// What it reads.
     pub source: fn() -> SourceRef,
+    /// Where it sends, as declared with `sink = [..]` (drawn in [`crate::topology`]).
+    pub sinks: &'static [fn() -> SourceRef],
     /// Subscribes and spawns the agent's instances (generated; calls [`start_agent`]).
     pub start: fn(&mut SubscribeCtx<'_>) -> Result<()>,
 }
@@ -191,8 +193,9 @@ where
     let streams = H::__subscribe(ctx, spec, instances);
     ctx.values_only = false;
     let streams = streams?;
-    for (i, stream) in streams.into_iter().enumerate() {
+    for (i, mut stream) in streams.into_iter().enumerate() {
         let app = ctx.app().clone();
+        stream.bind_agent(spec, &app);
         let name = if instances > 1 {
             format!("{}#{i}", spec.name)
         } else {
@@ -320,6 +323,7 @@ async fn supervise<H, I, F, Fut, R>(
                 }
                 failures += 1;
                 app.stats().record_agent_error();
+                report_failure(&app, spec, name, current.as_ref(), &*err);
                 let keep_going = handle_failure(&app, spec, source, current, &*err).await;
                 if !keep_going || app.is_stopping() {
                     return;
@@ -345,7 +349,33 @@ async fn supervise<H, I, F, Fut, R>(
             }
         }
         app.stats().record_agent_restart();
+        app.observe()
+            .sensors
+            .each(|s| s.on_agent_restart(spec.name));
     }
+}
+
+/// Tells the sensors an agent failed, on its current event if it had one.
+fn report_failure(
+    app: &App,
+    spec: &'static AgentSpec,
+    source: &'static str,
+    current: Option<&Current>,
+    err: &(dyn std::error::Error + Send + Sync),
+) {
+    if app.observe().sensors.get().is_none() {
+        return;
+    }
+    let text = err.to_string();
+    let event = current.map(|c| crate::sensor::EventRef {
+        agent: spec.name,
+        source,
+        partition: c.ack.partition().partition,
+        offset: c.offset,
+    });
+    app.observe()
+        .sensors
+        .each(|s| s.on_agent_error(spec.name, event.as_ref(), &text));
 }
 
 /// Reports an agent failure per the source's error policy. Returns whether the agent restarts.

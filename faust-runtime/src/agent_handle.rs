@@ -139,6 +139,12 @@ impl<T: Topic, R: 'static> AgentApi<T, R> {
     pub async fn __sink(&self, value: T::Value) -> Result<()> {
         self.cast(value).await
     }
+
+    /// Where forwarding to this agent leads: its topic (for the topology).
+    #[doc(hidden)]
+    pub fn __sink_source(&self) -> crate::SourceRef {
+        <T as crate::Channel>::__source()
+    }
 }
 
 impl<T: Topic, R: DeserializeOwned + Send + 'static> AgentApi<T, R> {
@@ -268,6 +274,12 @@ impl<T: Topic> TopicApi<T> {
     pub async fn __sink(&self, value: T::Value) -> Result<()> {
         self.record(value).send().await.map(drop)
     }
+
+    /// The topic, as a sink of the topology.
+    #[doc(hidden)]
+    pub fn __sink_source(&self) -> crate::SourceRef {
+        <T as crate::Channel>::__source()
+    }
 }
 
 impl<C: crate::Channel> crate::ChannelApi<C> {
@@ -275,5 +287,11 @@ impl<C: crate::Channel> crate::ChannelApi<C> {
     #[doc(hidden)]
     pub async fn __sink(&self, value: C::Value) -> Result<()> {
         self.send(value).await.map(drop)
+    }
+
+    /// The channel, as a sink of the topology.
+    #[doc(hidden)]
+    pub fn __sink_source(&self) -> crate::SourceRef {
+        C::__source()
     }
 }

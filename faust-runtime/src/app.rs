@@ -107,6 +107,8 @@ pub struct Health {
     pub missing_topics: Vec<String>,
     /// Topics recreated after they disappeared from the broker.
     pub recreated_topics: u64,
+    /// The app's tables: active partitions and recovery progress.
+    pub tables: Vec<crate::table::TableHealth>,
 }
 
 struct Running {
@@ -143,10 +145,16 @@ pub(crate) struct AppCore {
     on_startup: Vec<crate::hooks::Hook>,
     on_shutdown: Vec<crate::hooks::Hook>,
     pub(crate) producer: crate::producer::Overflow,
+    /// Sensors, metrics, blocking-timeout slots, readiness.
+    pub(crate) observe: crate::observe::Observe,
     /// Topics defined at runtime ([`App::topic`]) and internal ones (dead-letter topics).
     defined: RwLock<Vec<&'static TopicSpec>>,
     /// Closers of the channels defined at runtime ([`App::channel`]), run at stop.
     channel_closers: Mutex<Vec<Box<dyn Fn() + Send + Sync>>>,
+    /// The app's tables (see [`crate::table`]).
+    pub(crate) tables: crate::table::Tables,
+    /// Topics agents subscribe to while the app starts (see [`crate::startup`]).
+    startup: Arc<crate::startup::Startup>,
     /// The reply topic and waiting callers of `ask`, made on first use ([`crate::reply`]).
     pub(crate) replies: tokio::sync::OnceCell<Arc<crate::reply::Replies>>,
     /// Whether this worker leads its group ([`crate::leader`]).
@@ -185,11 +193,26 @@ pub struct AppBuilder {
     modules: Vec<String>,
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
+    sensors: Vec<Arc<dyn crate::sensor::Sensor>>,
     on_startup: Vec<crate::hooks::Hook>,
     on_shutdown: Vec<crate::hooks::Hook>,
 }
 
 impl AppBuilder {
+    /// Registers a [`Sensor`](crate::sensor::Sensor): the engine calls its hooks as records
+    /// move through the app (see [`crate::sensor`]). May be given several times.
+    pub fn sensor<S: crate::sensor::Sensor>(mut self, sensor: Arc<S>) -> Self {
+        self.sensors.push(sensor);
+        self
+    }
+
+    /// Warns when an agent spends longer than `timeout` on one event, or a timer on one run
+    /// (Faust's `blocking_timeout`); see [`crate::blocking`].
+    pub fn blocking_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.blocking_timeout = Some(timeout);
+        self
+    }
+
     /// Runs `hook` while the app starts, once its topics exist and before any agent consumes
     /// (and before timers and tasks start); an error fails [`App::start`]. Hooks run in the
     /// order given. See [`crate::hooks`].
@@ -240,9 +263,18 @@ impl AppBuilder {
     }
 
     /// Broker URL: `memory://` (embedded, private), `memory://NAME` (embedded, shared by name
-    /// within the process) or `kafka://host:port[;host:port]`.
+    /// within the process), `kafka://host:port[;host:port]`, or `kafka+ssl://...` for TLS.
     pub fn broker(mut self, url: impl Into<String>) -> Self {
         self.settings.broker = url.into();
+        self
+    }
+    /// What the Kafka clients authenticate with (Faust's `broker_credentials`; see
+    /// [`crate::transport::credentials`]).
+    pub fn broker_credentials(
+        mut self,
+        credentials: impl Into<crate::transport::credentials::Credentials>,
+    ) -> Self {
+        self.settings.kafka.broker_credentials = Some(credentials.into());
         self
     }
     /// App version (consumer group `{id}-v{version}` above 1).
@@ -309,6 +341,7 @@ impl AppBuilder {
             Some(t) => t,
             None => make_transport(&self.settings)?,
         };
+        let observe = crate::observe::Observe::new(self.sensors, &self.settings);
         Ok(App {
             core: Arc::new(AppCore {
                 id: self.id,
@@ -332,8 +365,11 @@ impl AppBuilder {
                 on_startup: self.on_startup,
                 on_shutdown: self.on_shutdown,
                 producer: Default::default(),
+                observe,
                 defined: RwLock::new(Vec::new()),
                 channel_closers: Mutex::new(Vec::new()),
+                tables: Default::default(),
+                startup: Default::default(),
                 replies: tokio::sync::OnceCell::new(),
                 leadership: Default::default(),
             }),
@@ -346,7 +382,7 @@ fn make_transport(settings: &Settings) -> Result<SharedTransport> {
     if url.starts_with("memory://") {
         return Ok(Arc::new(MemoryBroker::from_url(url)?));
     }
-    if url.starts_with("kafka://") {
+    if crate::transport::credentials::is_kafka_url(url) {
         #[cfg(feature = "kafka")]
         {
             return Ok(Arc::new(crate::transport::kafka::KafkaTransport::new(
@@ -389,6 +425,7 @@ impl App {
             on_revoke: Vec::new(),
             on_startup: Vec::new(),
             on_shutdown: Vec::new(),
+            sensors: Vec::new(),
         }
     }
 
@@ -431,13 +468,37 @@ impl App {
         }
     }
 
+    /// The module filters the app selects its registrations with (empty: the whole binary).
+    pub(crate) fn modules(&self) -> &[String] {
+        &self.core.modules
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.core.settings
     }
 
+    pub(crate) fn from_core(core: Arc<AppCore>) -> App {
+        App { core }
+    }
+
     pub(crate) fn core_ref(&self) -> &AppCore {
         &self.core
+    }
+
+    pub(crate) fn observe(&self) -> &crate::observe::Observe {
+        &self.core.observe
+    }
+
+    /// The sensors registered on the app (the metrics sensor among them when the web server
+    /// is on).
+    pub fn sensors(&self) -> &[Arc<dyn crate::sensor::Sensor>] {
+        self.core.observe.sensors.get().unwrap_or(&[])
+    }
+
+    /// The app's Prometheus metrics: there when the web server is on.
+    pub fn metrics(&self) -> Option<&Arc<crate::metrics::Metrics>> {
+        self.core.observe.metrics.as_ref()
     }
 
     /// The transport.
@@ -495,6 +556,11 @@ impl App {
             ..TopicSpec::DEFAULT
         }));
         self.define_topic(spec)
+    }
+
+    /// The startup window (see [`crate::startup`]).
+    pub(crate) fn startup(&self) -> &Arc<crate::startup::Startup> {
+        &self.core.startup
     }
 
     /// An internal topic of `partitions` partitions (the leader election topic).
@@ -598,6 +664,7 @@ impl App {
             transport: self.core.transport.health(),
             missing_topics: lock(&s.missing_topics).clone(),
             recreated_topics: s.recreated_topics.load(Ordering::Relaxed),
+            tables: self.core.tables.health(),
         }
     }
 
@@ -649,22 +716,37 @@ impl App {
         let s = &self.core.settings;
         let weak = Arc::downgrade(&self.core);
         let grow = weak.clone();
+        let (mut on_assign, mut on_revoke) = if commit {
+            (self.core.on_assign.clone(), self.core.on_revoke.clone())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        if commit && !self.core.tables.is_empty() {
+            let (a, r) = crate::table::hooks(&weak);
+            on_assign.insert(0, a);
+            on_revoke.push(r);
+        }
         DriverOptions {
             commit,
             commit_interval: s.commit_interval,
             window: s.stream_buffer_maxsize.max(256),
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
-            on_assign: if commit {
-                self.core.on_assign.clone()
-            } else {
-                Vec::new()
+            on_assign: {
+                if commit {
+                    // Last: the app is ready once the user's hooks (state recovery) ran.
+                    let ready = weak.clone();
+                    on_assign.push(Arc::new(move |_| {
+                        if let Some(core) = ready.upgrade() {
+                            core.observe.set_assigned();
+                        }
+                        Box::pin(async {})
+                    }));
+                }
+                on_assign
             },
-            on_revoke: if commit {
-                self.core.on_revoke.clone()
-            } else {
-                Vec::new()
-            },
+            sensors: self.core.observe.sensors.clone(),
+            on_revoke,
             on_partitions: Some(Arc::new(move |topic: &str, n: i32| {
                 if let Some(core) = grow.upgrade() {
                     App { core }.grow_partitions(topic, n);
@@ -796,7 +878,7 @@ impl App {
                         }
                     }
                 });
-                tracing::info!(app = %self.core.id, broker = %self.core.transport.url(), "app started");
+                tracing::info!(app = %self.core.id, broker = %crate::redact::redact_url(self.core.transport.url()), "app started");
                 Ok(())
             }
             Err(e) => {
@@ -881,11 +963,13 @@ impl App {
                 self.define_internal(&spec.dead_letter_topic());
             }
         }
+        crate::table::start(self, &self.core.modules).await?;
         let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
         for spec in &defined {
             self.ensure_declared(spec).await?;
         }
-        let watched: Vec<&'static TopicSpec> = sel.topics.iter().copied().chain(defined).collect();
+        let mut watched: Vec<&'static TopicSpec> =
+            sel.topics.iter().copied().chain(defined).collect();
         for spec in &sel.timers {
             crate::timer::check(spec)?;
         }
@@ -898,17 +982,44 @@ impl App {
             builder.add(spec.name, subscriber);
             election = Some((gained, lost));
         }
+        crate::hooks::startup(self, &self.core.on_startup).await?;
         let mut tasks = Vec::new();
+        self.core.startup.open();
         {
             let mut ctx = SubscribeCtx::new(self, &mut builder, &mut tasks);
             for agent in &sel.agents {
                 (agent.start)(&mut ctx).map_err(|e| {
+                    self.core.startup.close();
                     Error::Registry(format!("agent '{}' could not start: {e}", agent.name))
                 })?;
             }
         }
-        crate::hooks::startup(self, &self.core.on_startup).await?;
+        // Agents run up to their first read before the consumer subscribes: topics they define
+        // on the way (repartition topics) are created and read from the start.
+        let mut agents = JoinSet::new();
+        for (name, fut) in tasks {
+            tracing::debug!(agent = %name, "starting agent");
+            agents.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
+        }
+        if !self
+            .core
+            .startup
+            .wait_arrivals(crate::startup::STARTUP_READ_WAIT)
+            .await
+        {
+            tracing::warn!(
+                wait = ?crate::startup::STARTUP_READ_WAIT,
+                "not every agent read its stream at startup; subscribing without waiting for them (a group_by they call later fails)"
+            );
+        }
+        for route in self.core.startup.close() {
+            let n = self.ensure_topic(route.spec).await?;
+            self.remember_partitions(route.spec.name, n);
+            watched.push(route.spec);
+            builder.add(route.spec.name, route.subscriber);
+        }
         let consumer = if builder.is_empty() {
+            self.core.observe.set_assigned();
             None
         } else {
             let config = ConsumerConfig {
@@ -925,16 +1036,14 @@ impl App {
             let driver = builder.build(consumer, options);
             Some(self.spawn_driver(driver))
         };
-        let mut agents = JoinSet::new();
-        for (name, fut) in tasks {
-            tracing::debug!(agent = %name, "starting agent");
-            agents.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
-        }
         let (timer_stop, _) = watch::channel(false);
         let mut timers = JoinSet::new();
         for spec in sel.timers {
             let fut = crate::timer::run(self.clone(), spec, timer_stop.subscribe());
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
+        }
+        if let Some(b) = &self.core.observe.blocking {
+            timers.spawn(b.clone().watch(timer_stop.subscribe()));
         }
         timers.spawn(crate::watchdog::watch_topics(
             self.clone(),
@@ -1053,6 +1162,8 @@ impl App {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));
         let flushed = crate::producer::flush(self, left).await;
+        // After the producer's flush: the last changelog deliveries are in the stores' buffers.
+        self.core.tables.close().await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

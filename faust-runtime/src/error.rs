@@ -153,7 +153,7 @@ impl Error {
     /// Shorthand for [`Error::Broker`].
     pub fn broker(broker: impl fmt::Display, reason: impl fmt::Display) -> Self {
         Error::Broker {
-            broker: broker.to_string(),
+            broker: crate::redact::redact_url(&broker.to_string()).into_owned(),
             reason: reason.to_string(),
         }
     }

@@ -41,6 +41,7 @@
 pub mod agent;
 pub mod agent_handle;
 pub mod app;
+pub mod blocking;
 pub mod channel;
 pub mod codec;
 #[cfg(feature = "cron")]
@@ -49,23 +50,32 @@ mod decoder;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod group_by;
 pub mod hooks;
 pub mod isolated;
 pub mod leader;
 pub mod manager;
+pub mod metrics;
+mod observe;
 pub mod operators;
 pub mod partitioner;
 mod producer;
 pub mod record;
+pub mod redact;
 pub mod registry;
 pub mod reply;
 pub mod runtime_channel;
 pub mod runtime_topic;
 pub mod schema;
+pub mod sensor;
 pub mod settings;
+mod startup;
 pub mod stream;
+pub mod table;
+pub mod testing;
 pub mod timer;
 pub mod topic;
+pub mod topology;
 pub mod transport;
 pub mod watchdog;
 mod worker;
@@ -76,7 +86,7 @@ pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, crontab, main, record, task, timer, topic};
+pub use faust_macros::{agent, channel, crontab, main, record, table, task, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
@@ -85,6 +95,7 @@ pub use runtime_topic::{create_topic, DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
 pub use settings::{KafkaSettings, MissingTopicPolicy, Settings, WebSettings};
 pub use stream::{Events, Stream};
+pub use table::{Table, TableApi, TableHealth};
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
 pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Transport};
@@ -92,8 +103,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, crontab, record, task, timer, topic, App, Channel, Event, Events, Result,
-        Stream, Topic, Yield,
+        agent, channel, crontab, record, table, task, timer, topic, App, Channel, Event, Events,
+        Result, Stream, Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -120,6 +131,10 @@ pub mod __private {
         pub use crate::registry::Registration;
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
+        pub use crate::table::{
+            make_table, make_windowed_table, Table, TableApi, TableRegistration, TableSpec,
+            WindowSpec, WindowedTable, WindowedTableApi,
+        };
         pub use crate::timer::{TimerKind, TimerSpec};
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};

@@ -12,6 +12,7 @@
 use crate::app::App;
 use crate::engine::context;
 use crate::error::{Error, Result};
+use crate::sensor::SendProbe;
 use crate::transport::{DeliveryHandle, Enqueued, OutgoingRecord};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +28,7 @@ pub(crate) struct Overflow {
     queue: Mutex<VecDeque<(OutgoingRecord, Reply)>>,
     /// How many records the queue holds, readable without its lock (the common case, an empty
     /// queue, costs no lock per send).
-    waiting: AtomicUsize,
+    pub(crate) waiting: AtomicUsize,
     /// The task feeding the queue to the producer is running.
     feeding: Mutex<bool>,
     drained: tokio::sync::Notify,
@@ -47,16 +48,57 @@ fn attach(record: &mut OutgoingRecord) {
     }
 }
 
+/// Tells the sensors a send begins and gives the record a probe for its outcome; returns the
+/// topic, for a send refused before it was enqueued. Nothing happens without sensors.
+#[inline]
+fn probe(app: &App, record: &mut OutgoingRecord) -> Option<std::borrow::Cow<'static, str>> {
+    let sensors = app.observe().sensors.shared()?;
+    for s in sensors.iter() {
+        s.on_send_initiated(&record.topic);
+    }
+    record.notice.probe = Some(SendProbe {
+        sensors,
+        topic: record.topic.clone(),
+        started: std::time::Instant::now(),
+    });
+    Some(record.topic.clone())
+}
+
+/// Tells the sensors a send was refused before it reached the producer.
+#[cold]
+fn refused(app: &App, topic: &str, e: &Error) {
+    app.observe()
+        .sensors
+        .each(|s| s.on_send_error(topic, e, Duration::ZERO));
+}
+
 impl App {
     /// Hands `record` to the producer, waiting while its queue is full; see the module docs.
     pub(crate) async fn produce(&self, mut record: OutgoingRecord) -> Result<DeliveryHandle> {
         attach(&mut record);
-        self.transport().send(record).await
+        let topic = probe(self, &mut record);
+        let r = self.transport().send(record).await;
+        if let (Err(e), Some(t)) = (&r, &topic) {
+            refused(self, t, e);
+        }
+        r
     }
 
     /// Hands `record` to the producer without waiting; see the module docs.
     pub(crate) fn produce_soon(&self, mut record: OutgoingRecord) -> Result<DeliveryHandle> {
         attach(&mut record);
+        if let Some(topic) = probe(self, &mut record) {
+            let r = self.produce_soon_probed(record);
+            if let Err(e) = &r {
+                refused(self, &topic, e);
+            }
+            return r;
+        }
+        self.produce_soon_probed(record)
+    }
+
+    #[inline]
+    fn produce_soon_probed(&self, mut record: OutgoingRecord) -> Result<DeliveryHandle> {
         let overflow = &self.core_producer();
         if overflow.waiting.load(Ordering::Acquire) == 0 {
             match self.transport().enqueue(record)? {
@@ -84,7 +126,7 @@ impl App {
         }))
     }
 
-    fn core_producer(&self) -> &Overflow {
+    pub(crate) fn core_producer(&self) -> &Overflow {
         &self.core_ref().producer
     }
 

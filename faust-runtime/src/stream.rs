@@ -17,6 +17,7 @@ use crate::engine::driver::{Deliver, Subscriber};
 use crate::engine::{Ack, Queued};
 use crate::error::{Error, Result};
 use crate::event::Event;
+use crate::observe::{Open, StreamProbe};
 use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
 use crate::transport::{RawMessage, SharedRecord};
 use bytes::Bytes;
@@ -176,10 +177,30 @@ impl<K, V> TopicSource<K, V> {
             decoder,
         }
     }
+
+    #[inline]
+    pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
+        loop {
+            if let Some(e) = self.encoded.next() {
+                match self.decoder.decode_shared(e) {
+                    Ok(Some(d)) => return Poll::Ready(Some(d)),
+                    Ok(None) => continue,
+                    Err(_) => return Poll::Ready(None),
+                }
+            }
+            match self.rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Batch(v, _))) => self.encoded = v.into_iter(),
+            }
+        }
+    }
 }
 
 pub(crate) enum Source<K, V> {
     Topic(TopicSource<K, V>),
+    /// A repartitioned stream: forwards its source, reads the repartition topic.
+    Grouped(Box<crate::group_by::Grouped<K, V>>),
     Channel(Pin<Box<async_channel::Receiver<Delivery<K, V>>>>),
     Failed(Option<Error>),
 }
@@ -192,6 +213,9 @@ pub(crate) struct Returned<K, V> {
     pub(crate) yielded: u64,
     /// The stream's switch of header copying (see [`HeadersWanted`]).
     pub(crate) headers: Option<HeadersWanted>,
+    /// Where the agent's events are reported (sensors, blocking timeout).
+    pub(crate) probe: Option<Arc<StreamProbe>>,
+    pub(crate) agent: Option<&'static AgentSpec>,
 }
 
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
@@ -201,21 +225,29 @@ pub(crate) struct Core<K, V> {
     name: &'static str,
     exhausted: bool,
     return_slot: Option<ReturnSlot<K, V>>,
-    app: Option<App>,
+    pub(crate) app: Option<App>,
     /// The stream was made for an agent taking `Stream<T>` (values).
-    values_only: bool,
+    pub(crate) values_only: bool,
     /// For such a stream on a topic: whether its records' headers are copied.
-    headers: Option<HeadersWanted>,
+    pub(crate) headers: Option<HeadersWanted>,
     /// The current event when the stream is read outside an agent's task.
     local: Option<Current>,
     /// Events are done only when acknowledged explicitly ([`Events::noack`]).
     noack: bool,
     yielded: u64,
+    /// Sensors and blocking timeout: `None` when nothing watches the agent.
+    probe: Option<Arc<StreamProbe>>,
+    /// The event the agent holds, as the probe saw it start.
+    open: Option<Open>,
+    /// The agent reading the stream.
+    pub(crate) agent: Option<&'static AgentSpec>,
+    /// Given up at the first read (see [`crate::startup`]).
+    pub(crate) arrival: Option<crate::startup::Arrival>,
     _guard: Option<ReaderGuard>,
 }
 
 impl<K, V> Core<K, V> {
-    fn new(source: Source<K, V>, name: &'static str) -> Self {
+    pub(crate) fn new(source: Source<K, V>, name: &'static str) -> Self {
         Core {
             source,
             name,
@@ -227,8 +259,17 @@ impl<K, V> Core<K, V> {
             local: None,
             noack: false,
             yielded: 0,
+            probe: None,
+            open: None,
+            agent: None,
+            arrival: None,
             _guard: None,
         }
+    }
+
+    /// The topic or channel name.
+    pub(crate) fn name(&self) -> &'static str {
+        self.name
     }
 
     /// Takes the current event's hold out (an operator keeps it, e.g. for a batch).
@@ -259,20 +300,8 @@ impl<K, V> Core<K, V> {
     #[inline]
     fn next_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
         match &mut self.source {
-            Source::Topic(src) => loop {
-                if let Some(e) = src.encoded.next() {
-                    match src.decoder.decode_shared(e) {
-                        Ok(Some(d)) => return Poll::Ready(Some(d)),
-                        Ok(None) => continue,
-                        Err(_) => return Poll::Ready(None),
-                    }
-                }
-                match src.rx.poll_recv(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(None) => return Poll::Ready(None),
-                    Poll::Ready(Some(Batch(v, _))) => src.encoded = v.into_iter(),
-                }
-            },
+            Source::Topic(src) => src.poll_delivery(cx),
+            Source::Grouped(g) => g.poll_delivery(cx),
             Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
             Source::Failed(e) => {
                 if let Some(e) = e.take() {
@@ -290,6 +319,14 @@ impl<K, V> Core<K, V> {
         with_hold: bool,
     ) -> Poll<Option<Event<K, V>>> {
         self.finish_current();
+        if let Some(p) = &self.probe {
+            if let Some(open) = self.open.take() {
+                p.event_out(self.name, open);
+            }
+        }
+        if self.arrival.is_some() {
+            self.arrival = None;
+        }
         loop {
             if self.exhausted {
                 return Poll::Ready(None);
@@ -322,10 +359,14 @@ impl<K, V> Core<K, V> {
                     ack,
                     raw,
                     offset: event.offset,
+                    timestamp: event.timestamp,
                 });
                 context::set_reply(reply);
             }
             self.yielded += 1;
+            if let Some(p) = &self.probe {
+                self.open = Some(p.event_in(self.name, event.partition, event.offset));
+            }
             return Poll::Ready(Some(event));
         }
     }
@@ -333,6 +374,9 @@ impl<K, V> Core<K, V> {
 
 impl<K, V> Drop for Core<K, V> {
     fn drop(&mut self) {
+        if let Some(p) = &self.probe {
+            p.idle();
+        }
         if let Some(slot) = self.return_slot.take() {
             let source = std::mem::replace(&mut self.source, Source::Failed(None));
             let ret = Returned {
@@ -340,6 +384,8 @@ impl<K, V> Drop for Core<K, V> {
                 exhausted: self.exhausted,
                 yielded: self.yielded,
                 headers: self.headers.take(),
+                probe: self.probe.take(),
+                agent: self.agent,
             };
             if let Ok(mut s) = slot.lock() {
                 *s = Some(ret);
@@ -379,7 +425,7 @@ impl<H: Channel> Stream<H> {
         crate::operators::Items::new(self.into_core())
     }
 
-    fn into_core(mut self) -> Core<H::Key, H::Value> {
+    pub(crate) fn into_core(mut self) -> Core<H::Key, H::Value> {
         if let Some(h) = &self.core.headers {
             // `take` and `items` on values yield no headers.
             h.set(false);
@@ -389,7 +435,11 @@ impl<H: Channel> Stream<H> {
         std::mem::replace(&mut self.core, empty)
     }
 
-    fn with_source(source: Source<H::Key, H::Value>, name: &'static str) -> Self {
+    pub(crate) fn from_core(core: Core<H::Key, H::Value>) -> Self {
+        Stream { core }
+    }
+
+    pub(crate) fn with_source(source: Source<H::Key, H::Value>, name: &'static str) -> Self {
         Stream {
             core: Core::new(source, name),
         }
@@ -418,7 +468,15 @@ impl<H: Channel> Stream<H> {
         s.core.app = Some(app);
         s.core.values_only = values_only;
         s.core.headers = ret.headers;
+        s.core.probe = ret.probe;
+        s.core.agent = ret.agent;
         s
+    }
+
+    /// Binds the stream to the agent reading it, while the app starts.
+    pub(crate) fn bind_agent(&mut self, agent: &'static AgentSpec, app: &App) {
+        self.core.agent = Some(agent);
+        self.core.arrival = app.startup().arrival();
     }
 
     pub(crate) fn set_return_slot(&mut self, slot: ReturnSlot<H::Key, H::Value>) {
@@ -733,35 +791,66 @@ where
 {
     let spec = T::spec();
     let app = ctx.app().clone();
+    let values_only = ctx.values_only();
+    let (sub, sources) =
+        topic_queues::<T::Key, T::Value>(&app, spec, agent.name, values_only, instances)?;
+    let streams = sources
+        .into_iter()
+        .map(|(source, headers)| {
+            let mut s = Stream::<T>::with_source(Source::Topic(source), spec.name);
+            s.core.values_only = values_only;
+            s.core.headers = headers;
+            s.core.probe = app.observe().stream_probe(agent.name, spec.name);
+            s.core.app = Some(app.clone());
+            s
+        })
+        .collect();
+    ctx.add_subscriber(spec.name, sub);
+    Ok(streams)
+}
+
+/// The subscriber of agent `agent` to topic `spec` and the sources of its `instances` streams
+/// (with each one's switch of header copying when it reads values only).
+#[allow(clippy::type_complexity)]
+pub(crate) fn topic_queues<K, V>(
+    app: &App,
+    spec: &'static TopicSpec,
+    agent: &'static str,
+    values_only: bool,
+    instances: usize,
+) -> Result<(
+    Box<dyn Subscriber>,
+    Vec<(TopicSource<K, V>, Option<HeadersWanted>)>,
+)>
+where
+    K: DeserializeOwned + Send + 'static,
+    V: DeserializeOwned + Send + 'static,
+{
     let buffer = spec
         .declared_maxsize()
         .unwrap_or(app.settings().stream_buffer_maxsize)
         .max(1);
     let (batch, depth) = batch_shape(buffer);
-    let values_only = ctx.values_only();
-    let decoder = Arc::new(Decoder::<T::Key, T::Value>::new(
+    let decoder = Arc::new(Decoder::<K, V>::new(
         Arc::new(spec.codecs()?.clone()),
         spec,
-        agent.name,
+        agent,
         app.error_policy_of(spec),
         app.clone(),
         values_only,
     ));
-    let mut streams = Vec::with_capacity(instances);
     let (tx, rxs) = batch_queues(depth, instances.max(1));
-    for rx in rxs {
-        let mut s = Stream::<T>::with_source(
-            Source::Topic(TopicSource::new(rx, decoder.clone())),
-            spec.name,
-        );
-        s.core.values_only = values_only;
-        s.core.headers = values_only.then(|| decoder.headers.clone());
-        s.core.app = Some(app.clone());
-        streams.push(s);
-    }
-    let sub = TopicSubscriber::<T::Key, T::Value>::new(tx, batch, decoder);
-    ctx.add_subscriber(spec.name, Box::new(sub));
-    Ok(streams)
+    let sources = rxs
+        .into_iter()
+        .map(|rx| {
+            (
+                TopicSource::new(rx, decoder.clone()),
+                values_only.then(|| decoder.headers.clone()),
+            )
+        })
+        .collect();
+    let sub = TopicSubscriber::<K, V>::new(tx, batch, decoder);
+    Ok((Box::new(sub), sources))
 }
 
 /// Makes the stream and subscriber of each partition of an isolated agent on topic `T`
@@ -825,7 +914,7 @@ where
 /// Subscribes `instances` streams of agent `agent` to channel `C` (generated code calls this).
 pub fn subscribe_channel<C: Channel>(
     ctx: &mut SubscribeCtx<'_>,
-    _agent: &'static AgentSpec,
+    agent: &'static AgentSpec,
     instances: usize,
 ) -> Result<Vec<Stream<C>>> {
     let queue = ctx.app().channel_queue::<C>()?;
@@ -833,6 +922,7 @@ pub fn subscribe_channel<C: Channel>(
     Ok((0..instances.max(1))
         .map(|_| {
             let mut s = Stream::<C>::from_channel(queue.rx.clone(), name);
+            s.core.probe = ctx.app().observe().stream_probe(agent.name, name);
             s.core.app = Some(ctx.app().clone());
             s
         })

@@ -10,8 +10,6 @@
 use crate::app::App;
 use crate::error::{BoxError, Error, Result};
 use futures::future::BoxFuture;
-use futures::FutureExt;
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -62,15 +60,13 @@ impl std::fmt::Debug for TimerSpec {
     }
 }
 
-/// Runs `spec` once: a failure is logged and counted, never fatal.
-async fn run_once(app: &App, spec: &'static TimerSpec) {
-    let failure = match AssertUnwindSafe((spec.run)()).catch_unwind().await {
-        Ok(Ok(())) => return,
-        Ok(Err(e)) => e.to_string(),
-        Err(p) => crate::error::panic_message(p.as_ref()),
-    };
-    app.stats().record_timer_error();
-    tracing::error!(timer = spec.name, error = %failure, "timer failed; it keeps its schedule");
+/// Runs `spec` once: a failure is logged and counted, never fatal (sensors and the blocking
+/// watch see the run, see [`crate::observe`]).
+async fn run_once(app: &App, spec: &'static TimerSpec, busy: Option<&crate::blocking::Busy>) {
+    if let Err(failure) = crate::observe::run_timer(app.observe(), spec, busy).await {
+        app.stats().record_timer_error();
+        tracing::error!(timer = spec.name, error = %failure, "timer failed; it keeps its schedule");
+    }
 }
 
 /// Whether this run may go ahead: always, or on the leader only.
@@ -96,6 +92,8 @@ pub(crate) fn check(spec: &TimerSpec) -> Result<()> {
 
 /// Runs timer `spec` of `app` until `stop` turns true.
 pub(crate) async fn run(app: App, spec: &'static TimerSpec, mut stop: watch::Receiver<bool>) {
+    let busy = crate::observe::timer_slot(app.observe(), spec);
+    let busy = busy.as_deref();
     match spec.kind {
         TimerKind::Task => {
             if spec.on_leader {
@@ -104,7 +102,7 @@ pub(crate) async fn run(app: App, spec: &'static TimerSpec, mut stop: watch::Rec
                     _ = stop.wait_for(|s| *s) => return,
                 }
             }
-            run_once(&app, spec).await;
+            run_once(&app, spec, busy).await;
         }
         TimerKind::Interval => {
             let mut ticks = tokio::time::interval_at(
@@ -118,7 +116,7 @@ pub(crate) async fn run(app: App, spec: &'static TimerSpec, mut stop: watch::Rec
                     _ = stop.wait_for(|s| *s) => return,
                 }
                 if may_run(&app, spec) {
-                    run_once(&app, spec).await;
+                    run_once(&app, spec, busy).await;
                 }
             }
         }
@@ -142,7 +140,7 @@ pub(crate) async fn run(app: App, spec: &'static TimerSpec, mut stop: watch::Rec
                     _ = stop.wait_for(|s| *s) => return,
                 }
                 if may_run(&app, spec) {
-                    run_once(&app, spec).await;
+                    run_once(&app, spec, busy).await;
                 }
             }
         }

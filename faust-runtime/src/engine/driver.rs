@@ -17,6 +17,7 @@
 
 use super::tracker::{Ack, OnDeliveryError, PartitionTracker};
 use crate::error::{Error, Result};
+use crate::sensor::{RebalanceKind, Sensor, Sensors};
 use crate::transport::{
     CommitOffset, Consumer, Flow, Polled, RawMessage, Rebalance, RecordSink, TopicPartition,
 };
@@ -133,7 +134,12 @@ pub(crate) struct DriverOptions {
     /// Called with a topic and its newly seen partition count (partitions added at runtime).
     pub(crate) on_partitions: Option<OnPartitions>,
     pub(crate) on_delivery_error: Option<OnDeliveryError>,
+    /// The app's sensors (skipped entirely when there are none).
+    pub(crate) sensors: Sensors,
 }
+
+/// How often the consumer lag is refreshed for the sensors (with the periodic commit).
+const LAG_EVERY: Duration = Duration::from_secs(5);
 
 /// The consume driver; see the module docs.
 pub(crate) struct Driver {
@@ -149,6 +155,7 @@ struct Intake<'a> {
     waits: Vec<BoxFuture<'static, Result<()>>>,
     full: Option<Arc<PartitionTracker>>,
     fatal: Option<Error>,
+    sensors: Option<&'a [Arc<dyn Sensor>]>,
 }
 
 impl RecordSink for Intake<'_> {
@@ -184,6 +191,11 @@ impl RecordSink for Intake<'_> {
         }
         part.next_offset = msg.offset + 1;
         let seq = part.tracker.begin(msg.offset, subscribers.len() as u32);
+        if let Some(sensors) = self.sensors {
+            for s in sensors {
+                s.on_message_in(part.tracker.partition(), msg.offset);
+            }
+        }
         let mut flow = Flow::Continue;
         for s in subscribers.iter_mut() {
             match s.deliver(msg, part.tracker.ack(seq)) {
@@ -250,6 +262,7 @@ impl Driver {
     async fn main_loop(&mut self) -> Result<()> {
         let mut stop = self.options.stop.clone();
         let mut next_commit = Instant::now() + self.options.commit_interval;
+        let mut next_lag = Instant::now();
         loop {
             if self.stopping().is_some() {
                 return Ok(());
@@ -257,6 +270,10 @@ impl Driver {
             if self.options.commit && Instant::now() >= next_commit {
                 self.commit_done(false).await;
                 next_commit = Instant::now() + self.options.commit_interval;
+                if self.options.sensors.get().is_some() && Instant::now() >= next_lag {
+                    self.report_offsets().await;
+                    next_lag = Instant::now() + LAG_EVERY;
+                }
             }
             let Some(consumer) = self.consumer.as_mut() else {
                 return Ok(());
@@ -267,6 +284,7 @@ impl Driver {
                 waits: Vec::new(),
                 full: None,
                 fatal: None,
+                sensors: self.options.sensors.get(),
             };
             let polled = consumer.poll(&mut intake)?;
             let Intake {
@@ -361,8 +379,35 @@ impl Driver {
             return;
         }
         if let Some(c) = self.consumer.as_mut() {
-            if let Err(e) = c.commit(&offsets, sync).await {
+            let started = std::time::Instant::now();
+            let r = c.commit(&offsets, sync).await;
+            report_commit(&self.options.sensors, &offsets, started, r.as_ref().err());
+            if let Err(e) = r {
                 tracing::warn!(error = %e, "commit failed; it is retried with the next one");
+            }
+        }
+    }
+
+    /// Tells the sensors each assigned partition's committed and end offsets (its lag).
+    async fn report_offsets(&mut self) {
+        let parts: Vec<(TopicPartition, i64)> = self
+            .routes
+            .iter()
+            .flat_map(|r| r.parts.iter().flatten())
+            .map(|p| (p.tracker.partition().clone(), p.tracker.last_committed()))
+            .collect();
+        let Some(c) = self.consumer.as_mut() else {
+            return;
+        };
+        for (tp, committed) in parts {
+            match c.end_offset(&tp).await {
+                Ok(end) => {
+                    let committed = (committed >= 0).then_some(committed);
+                    self.options
+                        .sensors
+                        .each(|s| s.on_partition_offsets(&tp, committed, end));
+                }
+                Err(e) => tracing::debug!(partition = %tp, error = %e, "end offset unknown"),
             }
         }
     }
@@ -388,6 +433,14 @@ impl Driver {
     }
 
     async fn rebalance(&mut self, r: Rebalance) -> Result<()> {
+        if self.options.sensors.get().is_some() {
+            let (kind, tps) = match &r {
+                Rebalance::Assigned(t) => (RebalanceKind::Assigned, t),
+                Rebalance::Revoked(t) => (RebalanceKind::Revoked, t),
+                Rebalance::Lost(t) => (RebalanceKind::Lost, t),
+            };
+            self.options.sensors.each(|s| s.on_rebalance(kind, tps));
+        }
         match r {
             Rebalance::Assigned(tps) => self.assigned(tps).await,
             Rebalance::Revoked(tps) => self.revoked(tps, false).await,
@@ -414,6 +467,7 @@ impl Driver {
                     tp.clone(),
                     self.options.window,
                     self.options.on_delivery_error.clone(),
+                    self.options.sensors.clone(),
                 ),
                 next_offset: -1,
             });
@@ -472,7 +526,10 @@ impl Driver {
         }
         if let Some(c) = self.consumer.as_mut() {
             if !lost && self.options.commit && !offsets.is_empty() {
-                if let Err(e) = c.commit(&offsets, true).await {
+                let started = std::time::Instant::now();
+                let r = c.commit(&offsets, true).await;
+                report_commit(&self.options.sensors, &offsets, started, r.as_ref().err());
+                if let Err(e) = r {
                     tracing::warn!(error = %e, ?tps, "commit on revoke failed");
                 }
             }
@@ -520,6 +577,19 @@ impl Driver {
             }
         }
         self.committable(|_| true)
+    }
+}
+
+/// Tells the sensors how a commit went.
+fn report_commit(
+    sensors: &Sensors,
+    offsets: &[CommitOffset],
+    started: std::time::Instant,
+    error: Option<&Error>,
+) {
+    if sensors.get().is_some() {
+        let took = started.elapsed();
+        sensors.each(|s| s.on_commit(offsets, took, error));
     }
 }
 
@@ -582,6 +652,7 @@ pub async fn run_for_test(
         on_revoke: Vec::new(),
         on_partitions: None,
         on_delivery_error: None,
+        sensors: Sensors::default(),
     };
     let r = b.build(consumer, options).run().await;
     forward.abort();

@@ -14,6 +14,7 @@
 //! decrement per hold released.
 
 use crate::error::{Error, Result};
+use crate::sensor::Sensors;
 use crate::transport::{DeliveryListener, RecordMetadata, TopicPartition};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct PartitionTracker {
     waiting: AtomicBool,
     changed: Notify,
     on_delivery_error: Option<OnDeliveryError>,
+    /// Told when an event is done (skipped when there are none).
+    sensors: Sensors,
 }
 
 impl std::fmt::Debug for PartitionTracker {
@@ -62,6 +65,7 @@ impl PartitionTracker {
         tp: TopicPartition,
         window: usize,
         on_delivery_error: Option<OnDeliveryError>,
+        sensors: Sensors,
     ) -> Arc<Self> {
         let cap = (window.max(64) * 2).next_power_of_two();
         Arc::new(PartitionTracker {
@@ -76,6 +80,7 @@ impl PartitionTracker {
             waiting: AtomicBool::new(false),
             changed: Notify::new(),
             on_delivery_error,
+            sensors,
         })
     }
 
@@ -124,7 +129,21 @@ impl PartitionTracker {
 
     #[inline]
     fn release(&self, seq: u64) {
+        let Some(sensors) = self.sensors.get() else {
+            let before = self.slot(seq).fetch_sub(1, Ordering::AcqRel);
+            if before & COUNT == 1 && self.waiting.load(Ordering::Relaxed) {
+                self.changed.notify_waiters();
+            }
+            return;
+        };
+        // Read while the hold keeps the slot from being reused.
+        let offset = self.offsets[(seq & self.mask) as usize].load(Ordering::Relaxed);
         let before = self.slot(seq).fetch_sub(1, Ordering::AcqRel);
+        if before == 1 {
+            for s in sensors {
+                s.on_message_acked(&self.tp, offset);
+            }
+        }
         if before & COUNT == 1 && self.waiting.load(Ordering::Relaxed) {
             self.changed.notify_waiters();
         }
@@ -183,6 +202,11 @@ impl PartitionTracker {
         } else {
             None
         }
+    }
+
+    /// The last offset reported as committable (`-1` before any).
+    pub(crate) fn last_committed(&self) -> i64 {
+        self.committed.load(Ordering::Acquire)
     }
 
     /// Whether every handed-over event is done or abandoned (nothing is being worked on).
@@ -371,6 +395,7 @@ mod tests {
             },
             64,
             None,
+            Sensors::default(),
         )
     }
 

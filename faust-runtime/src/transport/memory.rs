@@ -166,6 +166,39 @@ impl MemoryBroker {
         })
     }
 
+    /// The records of a partition from `from` on, in offset order: `(offset, timestamp, record)`
+    /// (what landed on the topic, for tests and tools).
+    pub fn records(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+    ) -> Result<Vec<(i64, i64, SharedRecord)>> {
+        let p = self.partition(topic, partition)?;
+        let recs = read(&p.records);
+        let start = (from.max(0) as usize).min(recs.len());
+        Ok(recs[start..]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((start + i) as i64, r.timestamp, r.data.clone()))
+            .collect())
+    }
+
+    /// How many members `group` has and which partitions each holds (member id -> partitions);
+    /// members holding nothing are listed with an empty set.
+    pub fn group_members(&self, group: &str) -> BTreeMap<u64, BTreeSet<TopicPartition>> {
+        let groups = lock(&self.inner.groups);
+        let Some(g) = groups.get(group) else {
+            return BTreeMap::new();
+        };
+        let mut out: BTreeMap<u64, BTreeSet<TopicPartition>> =
+            g.members.keys().map(|m| (*m, BTreeSet::new())).collect();
+        for (tp, m) in &g.owners {
+            out.entry(*m).or_default().insert(tp.clone());
+        }
+        out
+    }
+
     fn join(&self, group: &str, topics: &[String]) -> u64 {
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
         let mut groups = lock(&self.inner.groups);
@@ -713,6 +746,68 @@ impl Transport for MemoryBroker {
             pending_take: false,
             closed: false,
         }))
+    }
+
+    async fn partition_reader(
+        &self,
+        starts: &[(TopicPartition, i64)],
+    ) -> Result<Box<dyn crate::transport::reader::PartitionReader>> {
+        let mut parts = Vec::with_capacity(starts.len());
+        for (tp, offset) in starts {
+            let topic = self.topic(&tp.topic)?;
+            let log = self.partition(&tp.topic, tp.partition)?;
+            parts.push((tp.clone(), topic, log, offset.max(&0).to_owned() as usize));
+        }
+        Ok(Box::new(MemoryReader {
+            broker: self.clone(),
+            parts,
+        }))
+    }
+}
+
+/// Reads partitions of the embedded broker from given offsets, outside any group.
+struct MemoryReader {
+    broker: MemoryBroker,
+    parts: Vec<(TopicPartition, Arc<TopicLog>, Arc<PartitionLog>, usize)>,
+}
+
+#[async_trait::async_trait]
+impl crate::transport::reader::PartitionReader for MemoryReader {
+    async fn read(
+        &mut self,
+        _wait: Duration,
+        sink: crate::transport::reader::ReadSink<'_>,
+    ) -> Result<usize> {
+        // Appends are visible at once here: nothing at hand means nothing more has been written.
+        const BATCH: usize = 4096;
+        let mut got = 0;
+        for (tp, topic, log, position) in self.parts.iter_mut() {
+            let recs = read(&log.records);
+            let end = recs.len().min(*position + BATCH - got);
+            for (i, r) in recs[(*position).min(end)..end].iter().enumerate() {
+                sink(&RawMessage {
+                    topic: &topic.name,
+                    partition: tp.partition,
+                    offset: (*position + i) as i64,
+                    timestamp: r.timestamp,
+                    key: r.data.key.as_deref(),
+                    value: r.data.value.as_deref(),
+                    headers: None,
+                    shared: Some(&r.data),
+                });
+            }
+            got += end.saturating_sub(*position);
+            *position = end.max(*position);
+            if got >= BATCH {
+                break;
+            }
+        }
+        Ok(got)
+    }
+
+    async fn end_offset(&mut self, partition: &TopicPartition) -> Result<i64> {
+        self.broker
+            .end_offset(&partition.topic, partition.partition)
     }
 }
 

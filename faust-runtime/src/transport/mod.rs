@@ -17,10 +17,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub mod credentials;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
 mod options;
+pub mod reader;
 
 pub use options::{Acks, DeliveryGuarantee, KafkaSettings};
 
@@ -52,12 +54,14 @@ pub struct DeliveryNotice {
     pub listener: Option<(Arc<dyn DeliveryListener>, u64)>,
     /// A user callback.
     pub callback: Option<SendCallback>,
+    /// The app's sensors, told of the outcome (set by the app when it has sensors).
+    pub(crate) probe: Option<crate::sensor::SendProbe>,
 }
 
 impl DeliveryNotice {
     /// Whether nobody is to be told.
     pub fn is_empty(&self) -> bool {
-        self.listener.is_none() && self.callback.is_none()
+        self.listener.is_none() && self.callback.is_none() && self.probe.is_none()
     }
 
     /// Tells everyone the outcome (once).
@@ -68,6 +72,9 @@ impl DeliveryNotice {
         if let Some(cb) = self.callback {
             cb(result);
         }
+        if let Some(p) = self.probe {
+            p.finish(result);
+        }
     }
 }
 
@@ -76,6 +83,7 @@ impl fmt::Debug for DeliveryNotice {
         f.debug_struct("DeliveryNotice")
             .field("listener", &self.listener.as_ref().map(|(_, t)| *t))
             .field("callback", &self.callback.is_some())
+            .field("probe", &self.probe.is_some())
             .finish()
     }
 }
@@ -458,9 +466,27 @@ pub trait Transport: Send + Sync + 'static {
     /// A group consumer subscribed to `config.topics`. Joining happens as it is polled.
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>>;
 
+    /// A reader of these partitions from these offsets, outside any group (table recovery).
+    async fn partition_reader(
+        &self,
+        starts: &[(TopicPartition, i64)],
+    ) -> Result<Box<dyn reader::PartitionReader>> {
+        let _ = starts;
+        Err(Error::config(format!(
+            "the transport for '{}' cannot read partitions outside a group",
+            self.url()
+        )))
+    }
+
     /// Broker errors seen during the run.
     fn health(&self) -> TransportHealth {
         TransportHealth::default()
+    }
+
+    /// Records handed to the producer and not acknowledged by the broker yet (`0` for a
+    /// transport that delivers as it enqueues).
+    fn queue_depth(&self) -> usize {
+        0
     }
 }
 

@@ -137,9 +137,12 @@ fn producer<'s>(shared: &'s Shared, record: &OutgoingRecord) -> Result<&'s Arc<K
         if idempotent { "true" } else { "false" },
     );
     let created: KafkaProducer = c.create_with_context(shared.ctx.clone()).map_err(|e| {
-        Error::config(format!(
-            "cannot create the Kafka producer (acks={}, idempotence={idempotent}): {e}",
-            acks.as_kafka()
+        Error::config(super::client_creation_error(
+            &format!(
+                "producer (acks={}, idempotence={idempotent})",
+                acks.as_kafka()
+            ),
+            &e,
         ))
     })?;
     // The slot is empty and we hold the creation lock: this sets it.
@@ -220,6 +223,16 @@ pub(super) async fn room(shared: &Arc<Shared>) {
     let notified = ctx.room.notified();
     ctx.room_wanted.store(true, Ordering::Relaxed);
     let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
+}
+
+/// Records handed to the producers and not acknowledged yet.
+pub(super) fn in_flight(shared: &Arc<Shared>) -> usize {
+    shared
+        .producers
+        .created()
+        .iter()
+        .map(|p| p.in_flight_count().max(0) as usize)
+        .sum()
 }
 
 /// Waits until every record enqueued so far is acknowledged, or `timeout` passes.

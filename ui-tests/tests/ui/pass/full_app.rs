@@ -55,6 +55,18 @@ pub struct Notifications;
 #[channel(value = u64)]
 struct Counts;
 
+// An agent that yields text lines, forwarded to a topic and a channel of strings.
+#[channel(value = String)]
+struct Lines;
+
+#[agent(Orders, name = "describe", sink = [AuditLines, Lines])]
+async fn describe(mut orders: Stream<Orders>, out: Yield<String>) -> Result<()> {
+    while let Some(order) = orders.next().await {
+        out.send(format!("order {}", order.id)).await?;
+    }
+    Ok(())
+}
+
 #[agent(Orders, name = "process-orders", concurrency = 2)]
 async fn process_orders(mut orders: Stream<Orders>) -> Result<()> {
     while let Some(order) = orders.next().await {
@@ -145,10 +157,20 @@ fn main() {
     let topics: Vec<&str> = sel.topics.iter().map(|t| t.name).collect();
     assert_eq!(topics, ["audit-lines", "orders", "settings"]);
     let channels: Vec<&str> = sel.channels.iter().map(|c| c.name).collect();
-    assert_eq!(channels, ["Counts", "notifications"]);
+    assert_eq!(channels, ["Counts", "Lines", "notifications"]);
     let agents: Vec<(&str, usize)> = sel.agents.iter().map(|a| (a.name, a.concurrency)).collect();
-    assert_eq!(agents, [("count", 1), ("notify", 1), ("process-orders", 2)]);
-    assert!(sel.agents[2].qualified.ends_with("::process_orders"));
+    assert_eq!(agents, [("count", 1), ("describe", 1), ("notify", 1), ("process-orders", 2)]);
+    assert!(sel.agents[3].qualified.ends_with("::process_orders"));
+    let topology = faust_runtime::topology::Topology::from_selection("a", &sel, faust_runtime::ErrorPolicy::Skip);
+    for (from, to) in [
+        ("agent:describe", "topic:audit-lines"),
+        ("agent:describe", "channel:Lines"),
+    ] {
+        assert!(
+            topology.has_edge(from, to, faust_runtime::topology::EdgeKind::Sends),
+            "{from} -> {to}: {topology:?}"
+        );
+    }
 
     let interval = |name: &str| sel.timers.iter().find(|t| t.name == name).unwrap().interval;
     assert_eq!(interval("every_5s"), Duration::from_secs(5));

@@ -1,0 +1,320 @@
+//! `#[table(name = "counts", key = String, value = u64, default = 0, partitions = 8)]` on a unit
+//! struct: a changelog-backed table with a static `TableSpec`, the `Table` impl, `Deref` to the
+//! typed handle and the registration.
+
+use crate::attr::{self, split_entries, Errors, KeySet};
+use crate::item;
+use crate::rt;
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Expr, LitStr, Type};
+
+/// Every key `#[table]` accepts.
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "key",
+    "value",
+    "default",
+    "partitions",
+    "tumbling",
+    "hopping",
+    "step",
+    "expires",
+    "on_window_close",
+];
+
+/// A day, in ms: how long windows stay open after their end unless `expires` says.
+const DEFAULT_EXPIRES_MS: i64 = 86_400_000;
+
+const EXAMPLE: &str = "#[table(name = \"counts\", key = String, value = u64, default = 0)]";
+
+#[derive(Default)]
+struct Settings {
+    name: Option<LitStr>,
+    key: Option<Type>,
+    value: Option<Type>,
+    default: Option<Expr>,
+    partitions: Option<u64>,
+    tumbling: Option<(i64, Span)>,
+    hopping: Option<(i64, Span)>,
+    step: Option<(i64, Span)>,
+    expires: Option<(i64, Span)>,
+    on_window_close: Option<syn::Path>,
+}
+
+fn millis(nanos: u128) -> i64 {
+    (nanos / 1_000_000).min(i64::MAX as u128) as i64
+}
+
+/// Expands `#[table(attr)] item`.
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let errors = Errors::new();
+    let Some(strukt) = item::unit_struct(item.clone(), "#[table]", "struct Counts;", &errors)
+    else {
+        // The item as written and every mistake reported; nothing generated for it.
+        parse_settings(attr, &errors);
+        let errors = errors.into_compile_errors();
+        return quote!(#item #errors);
+    };
+    let s = parse_settings(attr, &errors);
+    let ident = &strukt.ident;
+    let ident_str = ident.to_string();
+    let name = match &s.name {
+        Some(n) => n.value(),
+        None => {
+            errors.at(
+                Span::call_site(),
+                format!("#[table] needs `name`, the table's name (its changelog is `{{app_id}}-{{name}}-changelog`), e.g. {EXAMPLE}"),
+            );
+            ident_str.clone()
+        }
+    };
+    let key_ty = type_or_error(&s.key, "key", "the type of its keys");
+    let value_ty = type_or_error(&s.value, "value", "the type of its values");
+    let default = match &s.default {
+        Some(e) => quote_spanned!(e.span()=> { let __v: #value_ty = #e; __v }),
+        None => quote!(<#value_ty as ::core::default::Default>::default()),
+    };
+    let partitions = match s.partitions {
+        Some(n) => {
+            let n = n as i32;
+            quote!(::core::option::Option::Some(#n))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let window = window_spec(&s, &errors);
+    let mark_used = item::mark_used(&strukt);
+    let strukt = item::with_handle_derives(&strukt);
+    let (window_field, make, api, windowed_impl) = match &window {
+        Some((size, step, expires)) => {
+            let close = s.on_window_close.as_ref().map(|f| {
+                quote! {
+                    fn __on_window_close(key: &Self::Key, window: (i64, i64), value: &Self::Value) {
+                        #f(key, window, value)
+                    }
+                }
+            });
+            (
+                quote!(::core::option::Option::Some(#rt::WindowSpec::hopping(#size, #step, #expires))),
+                quote!(#rt::make_windowed_table::<#ident>),
+                quote!(#rt::WindowedTableApi),
+                quote! {
+                    impl #rt::WindowedTable for #ident {
+                        fn __window() -> #rt::WindowSpec {
+                            #rt::WindowSpec::hopping(#size, #step, #expires)
+                        }
+                        #close
+                    }
+                },
+            )
+        }
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(#rt::make_table::<#ident>),
+            quote!(#rt::TableApi),
+            quote!(),
+        ),
+    };
+    let errors = errors.into_compile_errors();
+    quote! {
+        #strukt
+
+        const _: () = {
+            static __SPEC: #rt::TableSpec = #rt::TableSpec {
+                name: #name,
+                type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
+                module: ::core::module_path!(),
+                partitions: #partitions,
+                __key_type: ::core::any::type_name::<<#ident as #rt::Table>::Key>,
+                __value_type: ::core::any::type_name::<<#ident as #rt::Table>::Value>,
+                window: #window_field,
+                __make: #make,
+            };
+
+            impl #rt::Table for #ident {
+                type Key = #key_ty;
+                type Value = #value_ty;
+
+                fn __spec() -> &'static #rt::TableSpec {
+                    &__SPEC
+                }
+
+                fn __default() -> Self::Value {
+                    #default
+                }
+            }
+
+            #windowed_impl
+
+            impl ::core::ops::Deref for #ident {
+                type Target = #api<#ident>;
+
+                fn deref(&self) -> &Self::Target {
+                    static API: #api<#ident> = #api::UNBOUND;
+                    &API
+                }
+            }
+
+            #mark_used
+
+            #rt::inventory::submit! {
+                #rt::TableRegistration(&__SPEC)
+            }
+        };
+
+        #errors
+    }
+}
+
+fn type_or_error(ty: &Option<Type>, key: &str, what: &str) -> TokenStream {
+    match ty {
+        Some(t) => t.to_token_stream(),
+        None => {
+            let msg = format!("#[table] needs `{key}`, {what}, e.g. {EXAMPLE}");
+            quote_spanned!(Span::call_site()=> ::core::compile_error!(#msg))
+        }
+    }
+}
+
+/// `(size, step, expires)` in ms of a windowed table, checking the window keys go together.
+fn window_spec(s: &Settings, errors: &Errors) -> Option<(i64, i64, i64)> {
+    let expires = s.expires.map(|e| e.0).unwrap_or(DEFAULT_EXPIRES_MS);
+    match (s.tumbling, s.hopping) {
+        (Some(_), Some((_, span))) => {
+            errors.at(
+                span,
+                "a table has `tumbling` or `hopping` windows, not both",
+            );
+            None
+        }
+        (Some((size, _)), None) => {
+            if let Some((_, span)) = s.step {
+                errors.at(
+                    span,
+                    "`step` goes with `hopping`; tumbling windows step by their size",
+                );
+            }
+            Some((size, size, expires))
+        }
+        (None, Some((size, span))) => match s.step {
+            None => {
+                errors.at(span, "`hopping` needs `step`, the time between window starts, e.g. `hopping = \"10s\", step = \"5s\"`");
+                None
+            }
+            Some((step, sspan)) if step > size => {
+                errors.at(
+                    sspan,
+                    "`step` must not be longer than the window (`hopping`)",
+                );
+                None
+            }
+            Some((step, _)) => Some((size, step, expires)),
+        },
+        (None, None) => {
+            for (k, v) in [("step", s.step), ("expires", s.expires)] {
+                if let Some((_, span)) = v {
+                    errors.at(span, format!("`{k}` is a window setting: give the table `tumbling = ..` or `hopping = ..` windows"));
+                }
+            }
+            if let Some(f) = &s.on_window_close {
+                errors.spanned(f, "`on_window_close` is for windowed tables: give the table `tumbling = ..` or `hopping = ..` windows");
+            }
+            None
+        }
+    }
+}
+
+fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
+    let mut s = Settings::default();
+    let mut keys = KeySet::new("#[table]", KEYS);
+    for e in split_entries(attr, errors) {
+        let Some(key) = &e.key else {
+            errors.spanned(
+                &e.value,
+                format!(
+                    "expected `key = value`, e.g. {EXAMPLE}; valid keys: {}",
+                    keys.list()
+                ),
+            );
+            continue;
+        };
+        if !keys.accept(key, errors) {
+            continue;
+        }
+        match e.name().as_str() {
+            "name" => s.name = attr::non_empty_string(errors, &e, "name = \"counts\""),
+            "key" => s.key = e.parse(errors, "`key` expects a type, e.g. `key = String`"),
+            "value" => s.value = e.parse(errors, "`value` expects a type, e.g. `value = u64`"),
+            "default" => {
+                s.default = e.parse(
+                    errors,
+                    "`default` expects an expression giving the value of a key never written, e.g. `default = 0`",
+                )
+            }
+            "partitions" => s.partitions = attr::positive_int(errors, &e, i32::MAX as u64),
+            "tumbling" => {
+                s.tumbling = attr::duration(errors, &e, false).map(|n| (millis(n), key.span()))
+            }
+            "hopping" => {
+                s.hopping = attr::duration(errors, &e, false).map(|n| (millis(n), key.span()))
+            }
+            "step" => s.step = attr::duration(errors, &e, false).map(|n| (millis(n), key.span())),
+            "expires" => {
+                s.expires = attr::duration(errors, &e, true).map(|n| (millis(n), key.span()))
+            }
+            "on_window_close" => {
+                s.on_window_close = e.parse(
+                    errors,
+                    "`on_window_close` expects a function path, e.g. `on_window_close = report_window`",
+                )
+            }
+            other => unreachable!("key `{other}` is in KEYS but not handled"),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+    use quote::quote;
+
+    #[test]
+    fn unknown_repeated_and_missing_keys_are_all_reported() {
+        let out = expand(
+            quote!(key = String, key = String, colour = 1, partitions = 0),
+            quote!(
+                struct Counts;
+            ),
+        )
+        .to_string();
+        assert!(out.contains("unknown key `colour` for #[table]"), "{out}");
+        assert!(out.contains("key `key` given twice"), "{out}");
+        assert!(
+            out.contains("`partitions` must be greater than zero"),
+            "{out}"
+        );
+        assert!(out.contains("#[table] needs `name`"), "{out}");
+        assert!(out.contains("#[table] needs `value`"), "{out}");
+    }
+
+    #[test]
+    fn a_full_declaration_expands_without_errors() {
+        let out = expand(
+            quote!(
+                name = "counts",
+                key = String,
+                value = u64,
+                default = 0,
+                partitions = 4
+            ),
+            quote!(
+                struct Counts;
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("name : \"counts\""), "{out}");
+    }
+}

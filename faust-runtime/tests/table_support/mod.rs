@@ -1,0 +1,139 @@
+//! What the table tests share: a counting agent over a word topic, and readers of what it left.
+#![allow(dead_code)]
+
+use faust_runtime::transport::{TopicPartition, Transport};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// (app id, worker client id, word, count after the update; 0 for a delete).
+pub type Seen = Mutex<Vec<(String, String, String, u64)>>;
+
+/// Declares module `$m`: topic `$topic` (4 partitions, keyed by word), the table `word-counts`
+/// and an agent that counts each word (a word `del:x` deletes `x`), recording what it saw.
+macro_rules! counting_module {
+    ($m:ident, $topic:literal) => {
+        pub mod $m {
+            use faust_runtime::prelude::*;
+
+            pub static SEEN: $crate::table_support::Seen = std::sync::Mutex::new(Vec::new());
+
+            #[topic(name = $topic, key = String, value = String, partitions = 4)]
+            pub struct Words;
+
+            #[table(name = "word-counts", key = String, value = u64, default = 0, partitions = 4)]
+            pub struct Counts;
+
+            #[agent(Words)]
+            async fn count(mut words: Stream<Words>) -> Result<()> {
+                let app = App::current()?;
+                let (id, me) = (app.id().to_string(), app.settings().kafka.client_id.clone());
+                while let Some(w) = words.next().await {
+                    let n = match w.strip_prefix("del:") {
+                        Some(gone) => {
+                            Counts.remove(&gone.to_string())?;
+                            0
+                        }
+                        None => Counts.update(w.clone(), |n| {
+                            *n += 1;
+                            *n
+                        })?,
+                    };
+                    SEEN.lock().unwrap().push((id.clone(), me.clone(), w, n));
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Sends each word keyed by itself (a delete `del:x` keyed by `x`), in order.
+pub async fn send_words<T>(topic: &faust_runtime::TopicApi<T>, words: &[&str])
+where
+    T: faust_runtime::Topic<Key = String, Value = String>,
+{
+    for w in words {
+        let key = w.strip_prefix("del:").unwrap_or(w);
+        topic
+            .record(w.to_string())
+            .key(key.to_string())
+            .send_and_wait()
+            .await
+            .unwrap();
+    }
+}
+
+/// What app `id` saw: (worker, word, count).
+pub fn seen(s: &Seen, id: &str) -> Vec<(String, String, u64)> {
+    s.lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.0 == id)
+        .map(|e| (e.1.clone(), e.2.clone(), e.3))
+        .collect()
+}
+
+/// The last count app `id` saw for each word.
+pub fn last_counts(s: &Seen, id: &str) -> BTreeMap<String, u64> {
+    seen(s, id).into_iter().map(|(_, w, n)| (w, n)).collect()
+}
+
+/// A changelog record.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Vec<u8>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Every record of `topic` (partitions `0..partitions`), in partition and offset order.
+pub async fn read_all(t: &dyn Transport, topic: &str, partitions: i32) -> Vec<Rec> {
+    let starts: Vec<(TopicPartition, i64)> = (0..partitions)
+        .map(|p| {
+            (
+                TopicPartition {
+                    topic: topic.to_string(),
+                    partition: p,
+                },
+                0,
+            )
+        })
+        .collect();
+    let mut reader = t.partition_reader(&starts).await.unwrap();
+    let mut out = Vec::new();
+    while reader
+        .read(Duration::from_secs(2), &mut |m| {
+            out.push(Rec {
+                partition: m.partition,
+                offset: m.offset,
+                key: m.key.unwrap_or_default().to_vec(),
+                value: m.value.map(<[u8]>::to_vec),
+            })
+        })
+        .await
+        .unwrap()
+        > 0
+    {}
+    out.sort_by_key(|r| (r.partition, r.offset));
+    out
+}
+
+/// Deletes topics an earlier run left on a Kafka broker, so each run starts empty.
+#[cfg(feature = "kafka")]
+pub async fn fresh_kafka_topics(url: &str, names: &[&str]) {
+    let s = faust_runtime::settings::Settings::default();
+    let t = faust_runtime::transport::kafka::KafkaTransport::new(
+        url,
+        &s.kafka,
+        s.broker_connect_timeout,
+    )
+    .unwrap();
+    t.connect().await.unwrap();
+    for name in names {
+        match t.delete_topic(name).await {
+            Ok(()) | Err(faust_runtime::Error::UnknownTopic(_)) => {}
+            Err(e) => panic!("cannot delete {name}: {e}"),
+        }
+    }
+}
