@@ -574,7 +574,7 @@ impl App {
         self.define_topic(spec)
     }
 
-    /// The startup window (see `crate::startup`).
+    /// The startup window (see [`crate::startup`]).
     pub(crate) fn startup(&self) -> &Arc<crate::startup::Startup> {
         &self.core.startup
     }
@@ -1008,6 +1008,7 @@ impl App {
             builder.add(spec.name, subscriber);
             election = Some((gained, lost));
         }
+        crate::hooks::startup(self, &self.core.on_startup).await?;
         let mut tasks = Vec::new();
         self.core.startup.open();
         {
@@ -1045,7 +1046,6 @@ impl App {
             }
             builder.add(route.name, route.subscriber);
         }
-        crate::hooks::startup(self, &self.core.on_startup).await?;
         let consumer = if builder.is_empty() {
             self.core.observe.set_assigned();
             None

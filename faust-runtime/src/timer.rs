@@ -60,15 +60,13 @@ impl std::fmt::Debug for TimerSpec {
     }
 }
 
-/// Runs `spec` once: a failure is logged and counted, never fatal.
+/// Runs `spec` once: a failure is logged and counted, never fatal (sensors and the blocking
+/// watch see the run, see [`crate::observe`]).
 async fn run_once(app: &App, spec: &'static TimerSpec, busy: Option<&crate::blocking::Busy>) {
-    // Sensors see the run; a panic is caught and reported like an error.
-    let failure = match crate::observe::run_timer(app.observe(), spec, busy).await {
-        Ok(()) => return,
-        Err(e) => e,
-    };
-    app.stats().record_timer_error();
-    tracing::error!(timer = spec.name, error = %failure, "timer failed; it keeps its schedule");
+    if let Err(failure) = crate::observe::run_timer(app.observe(), spec, busy).await {
+        app.stats().record_timer_error();
+        tracing::error!(timer = spec.name, error = %failure, "timer failed; it keeps its schedule");
+    }
 }
 
 /// Whether this run may go ahead: always, or on the leader only.
