@@ -99,12 +99,24 @@ async fn sigkill(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
     let counts = produce(&t, "faults-in", good(0, N, 0)).await?;
     let log = ctx.log("kill");
     let w = Worker::start(&ctx.spec(&ctx.url, &log), "kill-1");
-    wait_lines(&log, (N * 4 / 10) as usize, &w).await?;
+    // Killed mid-stream once it has committed some of its work.
+    wait_until("a tenth committed", LIMIT, || {
+        let t = t.clone();
+        let group = ctx.group();
+        async move {
+            committed(&t, &group, "faults-in")
+                .await
+                .map(|c| c.iter().sum::<i64>() >= N as i64 / 10)
+                .unwrap_or(false)
+        }
+    })
+    .await?;
     w.signal(libc::SIGKILL);
     let e = w.wait(STOP).await?;
     row.exit(&e);
     let before = read_ids(&log).len();
     let at_kill: i64 = committed(&t, &ctx.group(), "faults-in").await?.iter().sum();
+    row.check(before < N as usize, "the worker finished before the kill");
     let w = Worker::start(&ctx.spec(&ctx.url, &log), "kill-2");
     wait_committed(&t, &ctx.group(), "faults-in", &counts, LIMIT).await?;
     w.signal(libc::SIGINT);
