@@ -6,6 +6,7 @@
 #   scripts/kafka-broker.sh stop     stop the broker started here
 #   scripts/kafka-broker.sh status   say whether it runs, and where
 #   scripts/kafka-broker.sh env      print `export FAUST_TEST_KAFKA=kafka://127.0.0.1:PORT`
+#   scripts/kafka-broker.sh bin      install if needed and print the path of the tansu binary
 #
 # Environment:
 #   FAUST_TEST_KAFKA_PORT   port to listen on (default: a free port picked at start)
@@ -185,8 +186,9 @@ case "${1:-}" in
     stop) stop ;;
     status) status ;;
     env) env_line ;;
+    bin) install && tansu_bin ;;
     *)
-        echo "usage: $0 start|stop|status|env" >&2
+        echo "usage: $0 start|stop|status|env|bin" >&2
         exit 2
         ;;
 esac

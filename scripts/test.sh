@@ -20,11 +20,13 @@ fi
 
 # rdkafka is built with TLS (its `ssl` feature) against the system OpenSSL: that needs its
 # headers (libssl-dev) and pkg-config; the secured-broker tests make throwaway certificates with
-# the openssl command (scripts/tls-certs.sh). A fresh machine gets them from Debian.
+# the openssl command (scripts/tls-certs.sh) and serve TLS in front of the test broker with socat
+# (tests/kafka_auth.rs). A fresh machine gets them from Debian.
 missing=()
 dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
 if (( ${#missing[@]} )); then
     if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
         echo "test.sh: installing ${missing[*]}" >&2

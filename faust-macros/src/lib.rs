@@ -189,6 +189,10 @@ pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// also `Hash + Eq + Clone`, the value `Clone`), `default` (an expression: the value of a key
 /// never written; default `Default::default()`), `partitions` (default the app's
 /// `topic_partitions`; give the table as many partitions as the topic that updates it).
+/// Windowed tables add `tumbling = "1m"`, or `hopping = "10m"` with `step = "1m"`, and
+/// optionally `expires` (default `"1d"`) and `on_window_close = path::to::fn` (called as
+/// `fn(&Key, (start_ms, end_ms), &Value)` once per closed window); their handle dereferences to
+/// `WindowedTableApi<Self>` (`update`, `current`, `now`, `value`, `delta`, `items`, `len`).
 ///
 /// The struct dereferences to `TableApi<Self>`: inside an agent, while it processes an event,
 /// `get`, `get_or_default`, `contains_key`, `insert`, `update` (Faust's `table[k] += 1` is

@@ -11,7 +11,21 @@ use syn::spanned::Spanned;
 use syn::{Expr, LitStr, Type};
 
 /// Every key `#[table]` accepts.
-pub(crate) const KEYS: &[&str] = &["name", "key", "value", "default", "partitions"];
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "key",
+    "value",
+    "default",
+    "partitions",
+    "tumbling",
+    "hopping",
+    "step",
+    "expires",
+    "on_window_close",
+];
+
+/// A day, in ms: how long windows stay open after their end unless `expires` says.
+const DEFAULT_EXPIRES_MS: i64 = 86_400_000;
 
 const EXAMPLE: &str = "#[table(name = \"counts\", key = String, value = u64, default = 0)]";
 
@@ -22,6 +36,15 @@ struct Settings {
     value: Option<Type>,
     default: Option<Expr>,
     partitions: Option<u64>,
+    tumbling: Option<(i64, Span)>,
+    hopping: Option<(i64, Span)>,
+    step: Option<(i64, Span)>,
+    expires: Option<(i64, Span)>,
+    on_window_close: Option<syn::Path>,
+}
+
+fn millis(nanos: u128) -> i64 {
+    (nanos / 1_000_000).min(i64::MAX as u128) as i64
 }
 
 /// Expands `#[table(attr)] item`.
@@ -60,8 +83,39 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let window = window_spec(&s, &errors);
     let mark_used = item::mark_used(&strukt);
     let strukt = item::with_handle_derives(&strukt);
+    let (window_field, make, api, windowed_impl) = match &window {
+        Some((size, step, expires)) => {
+            let close = s.on_window_close.as_ref().map(|f| {
+                quote! {
+                    fn __on_window_close(key: &Self::Key, window: (i64, i64), value: &Self::Value) {
+                        #f(key, window, value)
+                    }
+                }
+            });
+            (
+                quote!(::core::option::Option::Some(#rt::WindowSpec::hopping(#size, #step, #expires))),
+                quote!(#rt::make_windowed_table::<#ident>),
+                quote!(#rt::WindowedTableApi),
+                quote! {
+                    impl #rt::WindowedTable for #ident {
+                        fn __window() -> #rt::WindowSpec {
+                            #rt::WindowSpec::hopping(#size, #step, #expires)
+                        }
+                        #close
+                    }
+                },
+            )
+        }
+        None => (
+            quote!(::core::option::Option::None),
+            quote!(#rt::make_table::<#ident>),
+            quote!(#rt::TableApi),
+            quote!(),
+        ),
+    };
     let errors = errors.into_compile_errors();
     quote! {
         #strukt
@@ -74,7 +128,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 partitions: #partitions,
                 __key_type: ::core::any::type_name::<<#ident as #rt::Table>::Key>,
                 __value_type: ::core::any::type_name::<<#ident as #rt::Table>::Value>,
-                __make: #rt::make_table::<#ident>,
+                window: #window_field,
+                __make: #make,
             };
 
             impl #rt::Table for #ident {
@@ -90,11 +145,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
 
+            #windowed_impl
+
             impl ::core::ops::Deref for #ident {
-                type Target = #rt::TableApi<#ident>;
+                type Target = #api<#ident>;
 
                 fn deref(&self) -> &Self::Target {
-                    static API: #rt::TableApi<#ident> = #rt::TableApi::UNBOUND;
+                    static API: #api<#ident> = #api::UNBOUND;
                     &API
                 }
             }
@@ -116,6 +173,54 @@ fn type_or_error(ty: &Option<Type>, key: &str, what: &str) -> TokenStream {
         None => {
             let msg = format!("#[table] needs `{key}`, {what}, e.g. {EXAMPLE}");
             quote_spanned!(Span::call_site()=> ::core::compile_error!(#msg))
+        }
+    }
+}
+
+/// `(size, step, expires)` in ms of a windowed table, checking the window keys go together.
+fn window_spec(s: &Settings, errors: &Errors) -> Option<(i64, i64, i64)> {
+    let expires = s.expires.map(|e| e.0).unwrap_or(DEFAULT_EXPIRES_MS);
+    match (s.tumbling, s.hopping) {
+        (Some(_), Some((_, span))) => {
+            errors.at(
+                span,
+                "a table has `tumbling` or `hopping` windows, not both",
+            );
+            None
+        }
+        (Some((size, _)), None) => {
+            if let Some((_, span)) = s.step {
+                errors.at(
+                    span,
+                    "`step` goes with `hopping`; tumbling windows step by their size",
+                );
+            }
+            Some((size, size, expires))
+        }
+        (None, Some((size, span))) => match s.step {
+            None => {
+                errors.at(span, "`hopping` needs `step`, the time between window starts, e.g. `hopping = \"10s\", step = \"5s\"`");
+                None
+            }
+            Some((step, sspan)) if step > size => {
+                errors.at(
+                    sspan,
+                    "`step` must not be longer than the window (`hopping`)",
+                );
+                None
+            }
+            Some((step, _)) => Some((size, step, expires)),
+        },
+        (None, None) => {
+            for (k, v) in [("step", s.step), ("expires", s.expires)] {
+                if let Some((_, span)) = v {
+                    errors.at(span, format!("`{k}` is a window setting: give the table `tumbling = ..` or `hopping = ..` windows"));
+                }
+            }
+            if let Some(f) = &s.on_window_close {
+                errors.spanned(f, "`on_window_close` is for windowed tables: give the table `tumbling = ..` or `hopping = ..` windows");
+            }
+            None
         }
     }
 }
@@ -148,6 +253,22 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                 )
             }
             "partitions" => s.partitions = attr::positive_int(errors, &e, i32::MAX as u64),
+            "tumbling" => {
+                s.tumbling = attr::duration(errors, &e, false).map(|n| (millis(n), key.span()))
+            }
+            "hopping" => {
+                s.hopping = attr::duration(errors, &e, false).map(|n| (millis(n), key.span()))
+            }
+            "step" => s.step = attr::duration(errors, &e, false).map(|n| (millis(n), key.span())),
+            "expires" => {
+                s.expires = attr::duration(errors, &e, true).map(|n| (millis(n), key.span()))
+            }
+            "on_window_close" => {
+                s.on_window_close = e.parse(
+                    errors,
+                    "`on_window_close` expects a function path, e.g. `on_window_close = report_window`",
+                )
+            }
             other => unreachable!("key `{other}` is in KEYS but not handled"),
         }
     }

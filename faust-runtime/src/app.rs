@@ -226,9 +226,18 @@ impl AppBuilder {
     }
 
     /// Broker URL: `memory://` (embedded, private), `memory://NAME` (embedded, shared by name
-    /// within the process) or `kafka://host:port[;host:port]`.
+    /// within the process), `kafka://host:port[;host:port]`, or `kafka+ssl://...` for TLS.
     pub fn broker(mut self, url: impl Into<String>) -> Self {
         self.settings.broker = url.into();
+        self
+    }
+    /// What the Kafka clients authenticate with (Faust's `broker_credentials`; see
+    /// [`crate::transport::credentials`]).
+    pub fn broker_credentials(
+        mut self,
+        credentials: impl Into<crate::transport::credentials::Credentials>,
+    ) -> Self {
+        self.settings.kafka.broker_credentials = Some(credentials.into());
         self
     }
     /// App version (consumer group `{id}-v{version}` above 1).
@@ -333,7 +342,7 @@ fn make_transport(settings: &Settings) -> Result<SharedTransport> {
     if url.starts_with("memory://") {
         return Ok(Arc::new(MemoryBroker::from_url(url)?));
     }
-    if url.starts_with("kafka://") {
+    if crate::transport::credentials::is_kafka_url(url) {
         #[cfg(feature = "kafka")]
         {
             return Ok(Arc::new(crate::transport::kafka::KafkaTransport::new(
@@ -1065,7 +1074,6 @@ impl App {
                     Err(_) => tracing::warn!("consumer did not stop within {timeout:?}"),
                 }
             }
-            self.core.tables.flush();
             for (_, close) in read(&self.core.channels).values() {
                 close();
             }
@@ -1087,6 +1095,8 @@ impl App {
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));
         let flushed = crate::producer::flush(self, left).await;
+        // After the producer's flush: the last changelog deliveries are in the stores' buffers.
+        self.core.tables.close().await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

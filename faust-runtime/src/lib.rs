@@ -126,7 +126,10 @@ pub mod __private {
         pub use crate::registry::Registration;
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
-        pub use crate::table::{make_table, Table, TableApi, TableRegistration, TableSpec};
+        pub use crate::table::{
+            make_table, make_windowed_table, Table, TableApi, TableRegistration, TableSpec,
+            WindowSpec, WindowedTable, WindowedTableApi,
+        };
         pub use crate::timer::TimerSpec;
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};

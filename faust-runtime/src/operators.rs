@@ -115,6 +115,7 @@ impl<H: Channel, T> futures::Stream for Batches<H, T> {
                 ack: first.ack.hold(),
                 raw: None,
                 offset: first.offset,
+                timestamp: first.timestamp,
             });
         }
         std::mem::swap(&mut this.handed, &mut this.filling);

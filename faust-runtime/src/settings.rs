@@ -12,10 +12,12 @@ pub const DEFAULT_TOPIC_PARTITIONS: i32 = 8;
 /// Default buffer of each agent's stream (Faust's `stream_buffer_maxsize`).
 pub const DEFAULT_STREAM_BUFFER_MAXSIZE: usize = 4096;
 
-/// Everything an app can be configured with.
-#[derive(Debug, Clone)]
+/// Everything an app can be configured with. `Debug` shows no secret (the broker URL's
+/// password and the credentials print as `***`).
+#[derive(Clone)]
 pub struct Settings {
-    /// Broker URL: `memory://`, `memory://NAME`, or `kafka://host:port;host:port`.
+    /// Broker URL: `memory://`, `memory://NAME`, `kafka://host:port;host:port`, or
+    /// `kafka+ssl://host:port` for TLS.
     pub broker: String,
     /// App version; the consumer group is `{id}-v{version}` when it is above 1 (as in Faust).
     pub version: u32,
@@ -47,6 +49,13 @@ pub struct Settings {
     /// end offset the broker reports (which may be too low): recovery ends after this long
     /// without a record.
     pub table_recovery_idle: Duration,
+    /// Where tables keep their data: `memory://` (default: every assignment replays the whole
+    /// changelog partition) or `redb://` (a file per table under `table_dir`, so a restart
+    /// replays only the changelog records newer than what it holds). Faust's `store`.
+    pub store: String,
+    /// Directory of the persistent table stores (default `{app_id}-data/v{version}/tables`,
+    /// as Faust's `tabledir`).
+    pub table_dir: Option<std::path::PathBuf>,
     /// Warn when an agent takes longer than this over one event, or a timer over one run
     /// (Faust's `blocking_timeout`; `None`, the default, checks nothing). See [`crate::blocking`].
     pub blocking_timeout: Option<Duration>,
@@ -98,6 +107,72 @@ impl MissingTopicPolicy {
     }
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field cannot be left out (or printed unmasked) unnoticed.
+        let Settings {
+            broker,
+            version,
+            topic_partitions,
+            topic_replication_factor,
+            commit_interval,
+            stream_buffer_maxsize,
+            auto_offset_reset_earliest,
+            on_error,
+            shutdown_timeout,
+            broker_connect_timeout,
+            on_missing_topic,
+            topic_check_interval,
+            kafka,
+            web,
+            table_recovery_idle,
+            blocking_timeout,
+            store,
+            table_dir,
+        } = self;
+        f.debug_struct("Settings")
+            .field("broker", &crate::redact::redact_url(broker))
+            .field("version", version)
+            .field("topic_partitions", topic_partitions)
+            .field("topic_replication_factor", topic_replication_factor)
+            .field("commit_interval", commit_interval)
+            .field("stream_buffer_maxsize", stream_buffer_maxsize)
+            .field("auto_offset_reset_earliest", auto_offset_reset_earliest)
+            .field("on_error", on_error)
+            .field("shutdown_timeout", shutdown_timeout)
+            .field("broker_connect_timeout", broker_connect_timeout)
+            .field("on_missing_topic", on_missing_topic)
+            .field("topic_check_interval", topic_check_interval)
+            .field("kafka", kafka)
+            .field("web", web)
+            .field("table_recovery_idle", table_recovery_idle)
+            .field("blocking_timeout", blocking_timeout)
+            .field("store", store)
+            .field("table_dir", table_dir)
+            .finish()
+    }
+}
+
+/// The value of `FAUST_{name}` (or `F_{name}`): `None` when unset, an error when set but empty
+/// or not UTF-8.
+fn env_var(name: &str) -> Result<Option<String>> {
+    for key in [format!("FAUST_{name}"), format!("F_{name}")] {
+        match std::env::var(&key) {
+            Ok(v) if v.trim().is_empty() => {
+                return Err(Error::config(format!(
+                    "{key} is set but empty: unset it or give it a value"
+                )))
+            }
+            Ok(v) => return Ok(Some(v)),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Error::config(format!("{key} is not valid UTF-8")))
+            }
+            Err(std::env::VarError::NotPresent) => {}
+        }
+    }
+    Ok(None)
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -116,6 +191,8 @@ impl Default for Settings {
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
             table_recovery_idle: Duration::from_millis(500),
+            store: "memory://".into(),
+            table_dir: None,
             blocking_timeout: None,
         }
     }
@@ -123,26 +200,12 @@ impl Default for Settings {
 
 impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
-    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT` and `FAUST_BLOCKING_TIMEOUT` (also
-    /// with the `F_` prefix).
+    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT`, `FAUST_BLOCKING_TIMEOUT`,
+    /// `FAUST_STORE` and `FAUST_TABLEDIR` (also with the `F_` prefix), and the credential
+    /// variables (`FAUST_SASL_*`, `FAUST_SSL_*`, `FAUST_KERBEROS_*`; see
+    /// [`crate::transport::credentials::from_env`]).
     pub fn apply_env(&mut self) -> Result<()> {
-        fn var(name: &str) -> Result<Option<String>> {
-            for key in [format!("FAUST_{name}"), format!("F_{name}")] {
-                match std::env::var(&key) {
-                    Ok(v) if v.trim().is_empty() => {
-                        return Err(Error::config(format!(
-                            "{key} is set but empty: unset it or give it a value"
-                        )))
-                    }
-                    Ok(v) => return Ok(Some(v)),
-                    Err(std::env::VarError::NotUnicode(_)) => {
-                        return Err(Error::config(format!("{key} is not valid UTF-8")))
-                    }
-                    Err(std::env::VarError::NotPresent) => {}
-                }
-            }
-            Ok(None)
-        }
+        let var = env_var;
         if let Some(v) = var("BROKER")? {
             self.broker = v;
         }
@@ -171,9 +234,17 @@ impl Settings {
         if let Some(v) = var("BLOCKING_TIMEOUT")? {
             self.blocking_timeout = Some(parse_duration(&v)?);
         }
+        if let Some(v) = var("STORE")? {
+            self.store = v.trim().to_string();
+        }
+        if let Some(v) = var("TABLEDIR")? {
+            self.table_dir = Some(v.into());
+        }
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
+        self.kafka.broker_credentials =
+            crate::transport::credentials::from_env(self.kafka.broker_credentials.take(), env_var)?;
         Ok(())
     }
 
@@ -201,9 +272,11 @@ impl Settings {
                 "topic_check_interval must be greater than zero",
             ));
         }
-        if !(self.broker.starts_with("memory://") || self.broker.starts_with("kafka://")) {
+        if !(self.broker.starts_with("memory://")
+            || crate::transport::credentials::is_kafka_url(&self.broker))
+        {
             return Err(Error::config(format!(
-                "unsupported broker URL '{}': use memory:// (embedded) or kafka://host:port[;host:port]",
+                "unsupported broker URL '{}': use memory:// (embedded), kafka://host:port[;host:port] or kafka+ssl://host:port[;host:port]",
                 crate::redact::redact_url(&self.broker)
             )));
         }

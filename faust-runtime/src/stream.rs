@@ -359,6 +359,7 @@ impl<K, V> Core<K, V> {
                     ack,
                     raw,
                     offset: event.offset,
+                    timestamp: event.timestamp,
                 });
                 context::set_reply(reply);
             }

@@ -182,3 +182,258 @@ async fn a_table_used_outside_an_event_is_a_clear_error() {
     );
     app.stop().await.unwrap();
 }
+
+fn app_with_store(broker: &MemoryBroker, id: &str, store: &str, dir: &std::path::Path) -> App {
+    let (store, dir) = (store.to_string(), dir.to_path_buf());
+    App::builder(id)
+        .transport(Arc::new(broker.clone()))
+        .include_module(module_path!().to_string() + "::counting")
+        .commit_interval(Duration::from_millis(50))
+        .configure(move |s| {
+            s.store = store;
+            s.table_dir = Some(dir);
+        })
+        .build()
+        .unwrap()
+}
+
+/// Runs app `id` with `store` over `words`, waiting until they are processed; returns the
+/// counts it saw and how many changelog records its recovery replayed.
+async fn run_words(
+    broker: &MemoryBroker,
+    id: &str,
+    store: &str,
+    dir: &std::path::Path,
+    words: &[&str],
+) -> (Vec<(String, u64)>, u64) {
+    let app = app_with_store(broker, id, store, dir);
+    app.start().await.unwrap();
+    let before = seen(&counting::SEEN, id).len();
+    send_words(&counting::Words.on(&app), words).await;
+    assert!(
+        eventually(WAIT, || seen(&counting::SEEN, id).len()
+            == before + words.len())
+        .await
+    );
+    let replayed = app.health().tables[0].last_recovery_records;
+    app.stop().await.unwrap();
+    let counts = seen(&counting::SEEN, id)[before..]
+        .iter()
+        .map(|(_, w, n)| (w.clone(), *n))
+        .collect();
+    (counts, replayed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redb_store_keeps_tables_across_restarts_and_replays_only_newer_changelog_records() {
+    let broker = MemoryBroker::new();
+    let id = unique("tables-redb");
+    let dir = std::env::temp_dir().join(unique("faust-rs-tables"));
+    let c = |w: &str, n: u64| (w.to_string(), n);
+
+    let (counts, replayed) = run_words(&broker, &id, "redb://", &dir, &["a", "b", "a"]).await;
+    assert_eq!(counts, vec![c("a", 1), c("b", 1), c("a", 2)]);
+    assert_eq!(replayed, 0, "an empty changelog");
+    assert!(dir.join("word-counts.redb").exists());
+
+    // Restarted on the same files: nothing newer in the changelog, nothing replayed.
+    let (counts, replayed) = run_words(&broker, &id, "redb://", &dir, &["a", "del:b"]).await;
+    assert_eq!(counts, vec![c("a", 3), c("del:b", 0)]);
+    assert_eq!(replayed, 0, "the store already held the whole changelog");
+
+    // A run with the in-memory store writes three changelog records the files do not have.
+    let (counts, replayed) = run_words(&broker, &id, "memory://", &dir, &["a", "b", "c"]).await;
+    assert_eq!(counts, vec![c("a", 4), c("b", 1), c("c", 1)]);
+    assert_eq!(
+        replayed, 5,
+        "the in-memory store replays the whole changelog"
+    );
+
+    // Back on the files: only those three are replayed, and the counts are right.
+    let (counts, replayed) = run_words(&broker, &id, "redb://", &dir, &["a", "b", "c"]).await;
+    assert_eq!(counts, vec![c("a", 5), c("b", 2), c("c", 2)]);
+    assert_eq!(replayed, 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+mod windows {
+    use faust_runtime::prelude::*;
+    use std::sync::Mutex;
+
+    /// (event time, current(), delta(10s)) after each update.
+    pub static SEEN: Mutex<Vec<(i64, u64, u64)>> = Mutex::new(Vec::new());
+    /// (key, window, value).
+    pub type Windows = Mutex<Vec<(String, (i64, i64), u64)>>;
+    /// Each closed window.
+    pub static CLOSED: Windows = Mutex::new(Vec::new());
+    /// The hopping table's windows after the last update.
+    pub static HOPPING: Windows = Mutex::new(Vec::new());
+
+    #[topic(name = "tbl-events", key = String, value = String, partitions = 2)]
+    pub struct Events;
+
+    pub fn closed(key: &str, window: (i64, i64), value: &u64) {
+        CLOSED
+            .lock()
+            .unwrap()
+            .push((key.to_string(), window, *value));
+    }
+
+    #[table(name = "per-10s", key = String, value = u64, partitions = 2,
+            tumbling = "10s", expires = "20s", on_window_close = closed)]
+    pub struct PerTen;
+
+    #[table(name = "hop", key = String, value = u64, partitions = 2, hopping = "10s", step = "5s")]
+    pub struct Hop;
+
+    #[agent(Events)]
+    async fn count(mut events: faust_runtime::Events<Events>) -> Result<()> {
+        while let Some(ev) = events.next().await {
+            let key = ev.key.clone().unwrap_or_default();
+            PerTen.update(key.clone(), |n| *n += 1)?;
+            Hop.update(key.clone(), |n| *n += 1)?;
+            let now = PerTen.current(&key)?;
+            let before = PerTen.delta(&key, std::time::Duration::from_secs(10))?;
+            assert_eq!(PerTen.value(&key)?, now);
+            SEEN.lock().unwrap().push((ev.timestamp, now, before));
+            *HOPPING.lock().unwrap() = Hop.items()?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tumbling_and_hopping_windows_aggregate_a_fixed_event_time_sequence() {
+    let broker = MemoryBroker::new();
+    let app = App::builder(unique("tables-windows"))
+        .transport(Arc::new(broker.clone()))
+        .include_module(module_path!().to_string() + "::windows")
+        .build()
+        .unwrap();
+    app.start().await.unwrap();
+    let send = |t: i64| {
+        let topic = windows::Events.on(&app);
+        async move {
+            topic
+                .record("x".to_string())
+                .key("a".to_string())
+                .timestamp(t)
+                .send_and_wait()
+                .await
+                .unwrap();
+        }
+    };
+    for t in [1_000, 2_000, 11_000, 12_000, 13_000] {
+        send(t).await;
+    }
+    assert!(eventually(WAIT, || windows::SEEN.lock().unwrap().len() == 5).await);
+    assert_eq!(
+        *windows::SEEN.lock().unwrap(),
+        vec![
+            (1_000, 1, 0),
+            (2_000, 2, 0),
+            (11_000, 1, 2),
+            (12_000, 2, 2),
+            (13_000, 3, 2)
+        ],
+        "(time, current, delta 10s)"
+    );
+    let a = |s: i64, e: i64, n: u64| ("a".to_string(), (s, e), n);
+    assert_eq!(
+        *windows::HOPPING.lock().unwrap(),
+        vec![
+            a(-5_000, 5_000, 2),
+            a(0, 10_000, 2),
+            a(5_000, 15_000, 3),
+            a(10_000, 20_000, 3)
+        ]
+    );
+    assert!(windows::CLOSED.lock().unwrap().is_empty());
+
+    // 45 s: the windows ending at 10 s and 20 s are past their 20 s expiry and close, once.
+    for t in [25_000, 45_000, 46_000] {
+        send(t).await;
+    }
+    assert!(eventually(WAIT, || windows::SEEN.lock().unwrap().len() == 8).await);
+    assert_eq!(
+        *windows::CLOSED.lock().unwrap(),
+        vec![a(0, 10_000, 2), a(10_000, 20_000, 3)]
+    );
+    // A late event for a closed window changes nothing; 52 s closes the window ending at 30 s.
+    send(3_000).await;
+    send(52_000).await;
+    assert!(eventually(WAIT, || windows::SEEN.lock().unwrap().len() == 10).await);
+    assert_eq!(
+        *windows::CLOSED.lock().unwrap(),
+        vec![a(0, 10_000, 2), a(10_000, 20_000, 3), a(20_000, 30_000, 1)]
+    );
+    let last: Vec<(i64, u64, u64)> = windows::SEEN.lock().unwrap()[5..].to_vec();
+    assert_eq!(
+        last,
+        vec![
+            (25_000, 1, 3),
+            (45_000, 1, 0),
+            (46_000, 2, 0),
+            (3_000, 0, 0),
+            (52_000, 1, 2)
+        ]
+    );
+
+    // The changelog keys are Faust's `[key, [start, end]]`, and closed windows are tombstones.
+    let changelog = format!("{}-per-10s-changelog", app.id());
+    let described = app
+        .topics()
+        .describe_topic(&changelog)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(described.config["cleanup.policy"], "compact,delete");
+    assert_eq!(described.config["retention.ms"], "20000");
+    let records = read_all(app.transport().as_ref(), &changelog, 2).await;
+    let first_window: Vec<Option<&[u8]>> = records
+        .iter()
+        .filter(|r| r.key == br#"["a",[0.0,9.9]]"#)
+        .map(|r| r.value.as_deref())
+        .collect();
+    assert_eq!(first_window, vec![Some(&b"1"[..]), Some(b"2"), None]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changelog_record_that_does_not_decode_fails_the_worker_naming_it() {
+    use faust_runtime::transport::{NewTopic, OutgoingRecord, Transport};
+    let broker = MemoryBroker::new();
+    let id = unique("tables-bad-changelog");
+    let changelog = format!("{id}-word-counts-changelog");
+    broker
+        .create_topic(&NewTopic {
+            name: changelog.clone(),
+            partitions: 4,
+            replication_factor: 1,
+            config: [("cleanup.policy".to_string(), "compact".to_string())].into(),
+        })
+        .await
+        .unwrap();
+    let mut bad = OutgoingRecord::new(
+        changelog.clone(),
+        Some(b"\"apple\"".to_vec()),
+        Some(b"\"many\"".to_vec()),
+    );
+    bad.partition = Some(2);
+    broker.send(bad).await.unwrap().await.unwrap();
+    let a = app(&broker, &id, "w1");
+    a.start().await.unwrap();
+    let err = tokio::time::timeout(WAIT, a.wait())
+        .await
+        .expect("the worker did not fail")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("table 'word-counts' could not recover partitions")
+            && err.contains(&format!(
+                "{changelog}[2]@0 cannot be applied: the value does not decode"
+            )),
+        "{err}"
+    );
+    assert!(seen(&counting::SEEN, &id).is_empty());
+}

@@ -21,6 +21,8 @@ pub(crate) struct Current {
     pub(crate) ack: Ack,
     pub(crate) raw: Option<Box<RawCopy>>,
     pub(crate) offset: i64,
+    /// The record's timestamp, ms since the epoch (`-1` when the broker gave none).
+    pub(crate) timestamp: i64,
 }
 
 tokio::task_local! {
@@ -97,4 +99,15 @@ pub(crate) fn partition() -> Option<i32> {
         .try_with(|c| c.borrow().as_ref().map(|cur| cur.ack.partition().partition))
         .ok()
         .flatten()
+}
+
+/// The timestamp of the event being processed (ms since the epoch; `None` outside an event or
+/// when the record has none): the event time windowed tables use.
+#[inline]
+pub(crate) fn timestamp() -> Option<i64> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|cur| cur.timestamp))
+        .ok()
+        .flatten()
+        .filter(|t| *t >= 0)
 }

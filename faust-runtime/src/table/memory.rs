@@ -24,10 +24,7 @@ impl Store for MemoryStore {
     fn apply(&self, _: i32, _: &[Change<'_>], _: i64) -> Result<()> {
         Ok(())
     }
-    fn delivered(&self, _: i32, _: i64) {}
-    fn write(&self, _: i32, _: &[u8], _: Option<&[u8]>) -> Result<()> {
-        Ok(())
-    }
+    fn delivered(&self, _: i32, _: i64, _: &[u8], _: Option<&[u8]>) {}
     fn flush(&self) -> Result<()> {
         Ok(())
     }

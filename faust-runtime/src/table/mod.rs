@@ -33,20 +33,25 @@
 //! - **Recovery.** See [`recovery`]: on every assignment, before events of the partition reach
 //!   an agent.
 //! - **Stores.** See [`store`]: the in-memory store (default) replays the whole changelog
-//!   partition on assignment.
+//!   partition on assignment; the [`redb_store`] (setting `store = "redb://"`) keeps each
+//!   partition on disk with the offset of the last changelog record it holds, so recovery
+//!   replays only what is newer.
 
 pub mod changelog;
 mod handle;
 pub mod memory;
 pub mod recovery;
+pub mod redb_store;
 mod runtime;
 mod spec;
 pub mod store;
+pub mod window;
 
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
 pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
 pub use spec::{changelog_topic, MakeTable, TableRegistration, TableSpec};
+pub use window::{make_windowed_table, WindowKey, WindowSpec, WindowedTable, WindowedTableApi};
 
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -139,7 +144,14 @@ impl Tables {
                 if parts.is_empty() {
                     return Ok(());
                 }
-                recovery::recover(app, t, &parts).await.map_err(|e| {
+                let r = recovery::recover(app, t, &parts).await;
+                if r.is_err() {
+                    // Half-recovered state is never served: the table refuses these partitions.
+                    for &p in &parts {
+                        t.deactivate(p);
+                    }
+                }
+                r.map_err(|e| {
                     Error::state(format!(
                         "table '{}' could not recover partitions {parts:?}: {e}",
                         t.name()
@@ -178,11 +190,19 @@ impl Tables {
         }
     }
 
-    /// Flushes every table's store (at stop).
-    pub(crate) fn flush(&self) {
-        for t in read(&self.list).iter() {
+    /// Flushes every table's store and closes it (at stop, after the producer's last
+    /// deliveries): the app's tables are gone afterwards, and their files are unlocked once
+    /// a commit of the periodic flusher that may be running is done.
+    pub(crate) async fn close(&self) {
+        let list = std::mem::take(&mut *write(&self.list));
+        write(&self.typed).clear();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        for t in list {
             if let Err(e) = t.flush() {
                 tracing::error!(table = t.name(), error = %e, "could not flush the table's store");
+            }
+            while Arc::strong_count(&t) > 1 && std::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
         }
     }
@@ -241,12 +261,19 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
     let tables = &app.core_ref().tables;
     for spec in declared(modules)? {
         let partitions = spec.partitions.unwrap_or(app.settings().topic_partitions);
-        let name = spec.changelog_topic(app.id());
-        let topic = app
+        // Faust's app id carries the version (`{id}-v{version}` above 1), and so do its changelogs.
+        let name = spec.changelog_topic(&app.group_id());
+        let mut topic = app
             .topic::<Vec<u8>, Vec<u8>>(name)
             .partitions(partitions)
-            .compacting(true)
-            .build()?;
+            .compacting(true);
+        if let Some(w) = spec.window {
+            // Faust's windowed changelogs: compacted and deleted after the windows expire.
+            topic = topic
+                .deleting(true)
+                .retention(std::time::Duration::from_millis(w.expires_ms.max(0) as u64));
+        }
+        let topic = topic.build()?;
         app.ensure_declared(topic.spec()).await?;
         let runtime = (spec.__make)(app, spec, partitions, topic.name())?;
         write(&tables.typed).insert(spec.name, runtime.clone().as_any());
@@ -258,14 +285,68 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
             "table ready"
         );
     }
+    spawn_flusher(app, app.settings().commit_interval);
     Ok(())
 }
 
-/// The store of a table (the in-memory one for now).
+/// The store of a table, as the app's `store` setting says: `memory://` (the default) or
+/// `redb://` (a file per table under `table_dir`).
 pub(crate) fn open_store(
-    _app: &App,
-    _spec: &'static TableSpec,
+    app: &App,
+    spec: &'static TableSpec,
     _partitions: i32,
 ) -> Result<Arc<dyn store::Store>> {
-    Ok(Arc::new(memory::MemoryStore))
+    let url = app.settings().store.trim();
+    match url {
+        "memory://" | "memory" | "" => Ok(Arc::new(memory::MemoryStore)),
+        "redb://" | "redb" => {
+            let dir = app.settings().table_dir.clone().unwrap_or_else(|| {
+                std::path::PathBuf::from(format!("{}-data", app.id()))
+                    .join(format!("v{}", app.settings().version))
+                    .join("tables")
+            });
+            let path = dir.join(format!("{}.redb", spec.name));
+            Ok(Arc::new(redb_store::RedbStore::open(&path)?))
+        }
+        other => Err(Error::config(format!(
+            "unknown table store '{other}': use memory:// or redb://"
+        ))),
+    }
+}
+
+/// Commits the tables' durable stores every `every` until the app stops.
+pub(crate) fn spawn_flusher(app: &App, every: std::time::Duration) {
+    // Weak: the stores close (their files unlock) once the app drops its tables at stop.
+    let tables: Vec<std::sync::Weak<dyn TableRuntime>> = read(&app.core_ref().tables.list)
+        .iter()
+        .filter(|t| t.store_kind() != "memory")
+        .map(Arc::downgrade)
+        .collect();
+    if tables.is_empty() {
+        return;
+    }
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = app.stopping() => return,
+            }
+            let tables: Vec<Arc<dyn TableRuntime>> =
+                tables.iter().filter_map(std::sync::Weak::upgrade).collect();
+            let flushed = tokio::task::spawn_blocking(move || {
+                for t in &tables {
+                    if let Err(e) = t.flush() {
+                        tracing::error!(table = t.name(), error = %e, "could not commit the table's store");
+                    }
+                }
+            })
+            .await;
+            if flushed.is_err() {
+                tracing::error!("committing the table stores panicked");
+            }
+        }
+    });
 }

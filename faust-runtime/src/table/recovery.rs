@@ -147,6 +147,7 @@ async fn replay(app: &App, table: &Arc<dyn TableRuntime>, partitions: &[i32]) ->
             );
         }
     }
+    table.flush()?;
     let stats = table.stats();
     stats.recoveries.fetch_add(1, Ordering::Relaxed);
     stats.records.fetch_add(records, Ordering::Relaxed);

@@ -11,6 +11,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What the app needs of a table whatever its types: recovery, activation, health.
@@ -55,6 +56,11 @@ pub struct TableState<K, V> {
     codec: ChangelogCodec,
     store: Arc<dyn Store>,
     stats: RecoveryStats,
+    /// Per partition, the earliest time a window may close (windowed tables): `i64::MIN` =
+    /// unknown, look at every window on the next update.
+    expiry: Box<[AtomicI64]>,
+    /// Per partition, the latest event time a windowed update saw.
+    latest: Box<[AtomicI64]>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -79,6 +85,12 @@ where
             codec: ChangelogCodec::new()?,
             store,
             stats: RecoveryStats::default(),
+            expiry: (0..partitions.max(0))
+                .map(|_| AtomicI64::new(i64::MIN))
+                .collect(),
+            latest: (0..partitions.max(0))
+                .map(|_| AtomicI64::new(i64::MIN))
+                .collect(),
         })
     }
 
@@ -110,6 +122,44 @@ where
         }
     }
 
+    fn expiry_slot(&self, partition: i32) -> Option<&AtomicI64> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.expiry.get(p))
+    }
+
+    /// A window of `partition` closes at `at` (windowed tables).
+    pub(crate) fn note_expiry(&self, partition: i32, at: i64) {
+        if let Some(e) = self.expiry_slot(partition) {
+            let cur = e.load(Ordering::Relaxed);
+            if cur != i64::MIN && at < cur {
+                e.store(at, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Notes event time `t` in `partition`; returns the latest time seen there.
+    pub(crate) fn advance(&self, partition: i32, t: i64) -> i64 {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.latest.get(p))
+            .map(|l| l.fetch_max(t, Ordering::Relaxed).max(t))
+            .unwrap_or(t)
+    }
+
+    /// Whether some window of `partition` may have closed by time `t`.
+    pub(crate) fn expiry_due(&self, partition: i32, t: i64) -> bool {
+        self.expiry_slot(partition)
+            .is_some_and(|e| t >= e.load(Ordering::Relaxed))
+    }
+
+    /// The earliest time a window of `partition` closes (`i64::MAX`: none open).
+    pub(crate) fn set_expiry(&self, partition: i32, at: i64) {
+        if let Some(e) = self.expiry_slot(partition) {
+            e.store(at, Ordering::Relaxed);
+        }
+    }
+
     /// Every active partition's map in turn.
     pub(crate) fn each_partition(&self, mut f: impl FnMut(&HashMap<K, V>)) {
         for slot in self.parts.iter() {
@@ -126,14 +176,13 @@ where
         let v = value
             .map(|v| self.codec.encode(self.name, "value", v))
             .transpose()?;
-        let persistent = self.store.is_durable();
-        let callback: Option<crate::transport::SendCallback> = if persistent {
-            self.store.write(partition, &k, v.as_deref())?;
+        let callback: Option<crate::transport::SendCallback> = if self.store.is_durable() {
             let store = self.store.clone();
+            let (key, value) = (k.clone(), v.clone());
             Some(Box::new(
                 move |r: &Result<crate::transport::RecordMetadata>| {
                     if let Ok(meta) = r {
-                        store.delivered(meta.partition, meta.offset);
+                        store.delivered(meta.partition, meta.offset, &key, value.as_deref());
                     }
                 },
             ))

@@ -23,6 +23,8 @@ pub struct TableSpec {
     pub __key_type: fn() -> &'static str,
     /// The value type's name.
     pub __value_type: fn() -> &'static str,
+    /// The windows of a windowed table.
+    pub window: Option<super::window::WindowSpec>,
     /// Makes the typed state.
     pub __make: MakeTable,
 }

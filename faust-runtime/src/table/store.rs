@@ -2,9 +2,9 @@
 //!
 //! A table always serves reads from its in-memory map of each active partition. A store is the
 //! durable copy next to it: it receives every change in changelog form (key and value bytes
-//! as written to the changelog) and remembers, per partition, the offset of the last changelog
-//! record it holds, so that a restart loads the partition from disk and replays only the newer
-//! changelog records. The in-memory store keeps nothing: every assignment replays the whole
+//! as written to the changelog) once the changelog holds it (delivered, or replayed during
+//! recovery), and remembers, per partition, the offset of the last changelog record it holds, so
+//! that a restart loads the partition from disk and replays only the newer changelog records. The in-memory store keeps nothing: every assignment replays the whole
 //! changelog partition.
 
 use crate::error::Result;
@@ -33,12 +33,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies changes read from the changelog, up to and including changelog `offset`.
     fn apply(&self, partition: i32, changes: &[Change<'_>], offset: i64) -> Result<()>;
 
-    /// Records that the changelog holds this partition's changes up to `offset` (a delivered
-    /// changelog record of a change already [`Store::write`]ten).
-    fn delivered(&self, partition: i32, offset: i64);
-
-    /// Writes a change made by an agent (its changelog record is on its way).
-    fn write(&self, partition: i32, key: &[u8], value: Option<&[u8]>) -> Result<()>;
+    /// A change made by an agent whose changelog record was delivered at `offset`.
+    fn delivered(&self, partition: i32, offset: i64, key: &[u8], value: Option<&[u8]>);
 
     /// Makes what was written durable (called on revoke and at stop).
     fn flush(&self) -> Result<()>;

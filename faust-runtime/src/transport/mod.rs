@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+pub mod credentials;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;

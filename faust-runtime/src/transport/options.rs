@@ -1,7 +1,9 @@
 //! Producer and client options the transports understand: acknowledgements, delivery guarantee,
 //! and the Kafka client settings users change often.
 
+use super::credentials::Credentials;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 /// Producer acknowledgements asked of the broker (`acks` in Kafka).
@@ -37,7 +39,9 @@ pub enum DeliveryGuarantee {
 }
 
 /// Kafka client settings users change often; anything else goes in the pass-through maps.
-#[derive(Debug, Clone)]
+/// `Debug` shows no secret: credentials print their passwords as `***`, and so do the values
+/// of secret properties (passwords, keys, tokens) in the pass-through maps.
+#[derive(Clone)]
 pub struct KafkaSettings {
     /// `client.id`.
     pub client_id: String,
@@ -59,6 +63,55 @@ pub struct KafkaSettings {
     pub producer: BTreeMap<String, String>,
     /// Extra librdkafka properties for the consumer.
     pub consumer: BTreeMap<String, String>,
+    /// What the clients authenticate with (Faust's `broker_credentials`): TLS, SASL, Kerberos
+    /// or OAuth; mapped to the librdkafka properties of producers, consumers and the admin
+    /// client alike. Properties in [`KafkaSettings::producer`] / [`KafkaSettings::consumer`]
+    /// override what is derived from it.
+    pub broker_credentials: Option<Credentials>,
+}
+
+impl fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Props<'a>(&'a BTreeMap<String, String>);
+        impl fmt::Debug for Props<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_map()
+                    .entries(
+                        self.0
+                            .iter()
+                            .map(|(k, v)| (k, crate::redact::redact_value(k, v))),
+                    )
+                    .finish()
+            }
+        }
+        // Destructured so that a new field cannot be left out (or printed unmasked) unnoticed.
+        let KafkaSettings {
+            client_id,
+            session_timeout,
+            heartbeat_interval,
+            linger,
+            batch_size,
+            compression,
+            acks,
+            fetch_queue_backoff,
+            producer,
+            consumer,
+            broker_credentials,
+        } = self;
+        f.debug_struct("KafkaSettings")
+            .field("client_id", client_id)
+            .field("session_timeout", session_timeout)
+            .field("heartbeat_interval", heartbeat_interval)
+            .field("linger", linger)
+            .field("batch_size", batch_size)
+            .field("compression", compression)
+            .field("acks", acks)
+            .field("fetch_queue_backoff", fetch_queue_backoff)
+            .field("producer", &Props(producer))
+            .field("consumer", &Props(consumer))
+            .field("broker_credentials", broker_credentials)
+            .finish()
+    }
 }
 
 impl Default for KafkaSettings {
@@ -74,6 +127,7 @@ impl Default for KafkaSettings {
             fetch_queue_backoff: Duration::from_millis(10),
             producer: BTreeMap::new(),
             consumer: BTreeMap::new(),
+            broker_credentials: None,
         }
     }
 }

@@ -117,12 +117,21 @@ struct ConsumerCtx {
 }
 
 impl ClientContext for ConsumerCtx {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.client.oauth_token()
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         self.client.log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.client.error(error, reason);
+        self.client.client_error(&error, reason);
     }
 }
 
@@ -282,7 +291,7 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
     }
     let consumer: StreamConsumer<ConsumerCtx> = c
         .create_with_context(ctx)
-        .map_err(|e| Error::config(format!("cannot create the Kafka consumer: {e}")))?;
+        .map_err(|e| Error::config(super::client_creation_error("consumer", &e)))?;
     if !config.topics.is_empty() {
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| {

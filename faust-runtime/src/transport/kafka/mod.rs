@@ -6,6 +6,11 @@
 //! - Each [`Transport::consumer`] call creates one group consumer that the runtime's consume
 //!   driver polls; it reports rebalances as values and commits only what it is told to.
 //!
+//! Credentials ([`KafkaSettings::broker_credentials`], a `kafka+ssl://` URL) become the
+//! security properties of every client: producers, consumers and the admin client. A failed TLS
+//! handshake or SASL authentication ends [`Transport::connect`] at once with an error naming
+//! the cause, instead of retrying until the connect timeout.
+//!
 //! Clients are created lazily: building the transport does no I/O. Broker errors seen while
 //! running (client errors, failed deliveries and commits, consumer errors) are logged and counted
 //! in [`Transport::health`].
@@ -20,15 +25,19 @@
 
 mod admin;
 mod consumer;
+mod main_queue;
 mod producer;
 mod reader;
+mod tls_check;
 
 use crate::error::{Error, Result};
+use crate::transport::credentials::{self, TokenProvider};
 use crate::transport::{
     Consumer, ConsumerConfig, Enqueued, KafkaSettings, NewTopic, OutgoingRecord, TopicDescription,
     Transport, TransportHealth,
 };
 use rdkafka::admin::AdminClient;
+use rdkafka::client::OAuthToken;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, ClientContext};
@@ -45,29 +54,32 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Turns `kafka://host:port;host:port` into librdkafka's `bootstrap.servers` (`host:port,host:port`).
 ///
-/// Brokers are separated by `;` (as in Faust) or `,`; each may repeat the `kafka://` prefix; a
+/// `kafka+ssl://` is the same with TLS. Brokers are separated by `;` (as in Faust) or `,`; each
+/// may repeat the scheme; a
 /// missing port means 9092; IPv6 hosts are written in brackets (`[::1]:9092`).
 pub fn bootstrap_servers(url: &str) -> Result<String> {
     let bad = |why: String| {
         Error::config(format!(
-            "invalid Kafka broker URL '{url}': {why} (expected kafka://host:port[;host:port...])"
+            "invalid Kafka broker URL '{}': {why} (expected kafka://host:port[;host:port...])",
+            crate::redact::redact_url(url)
         ))
     };
-    let rest = url
-        .trim()
-        .strip_prefix("kafka://")
-        .ok_or_else(|| bad("it does not start with kafka://".into()))?;
+    let rest = strip_scheme(url.trim())
+        .ok_or_else(|| bad("it does not start with kafka:// or kafka+ssl://".into()))?;
     let mut servers = Vec::new();
     for part in rest.split([';', ',']) {
         let part = part.trim();
-        let part = part
-            .strip_prefix("kafka://")
-            .unwrap_or(part)
-            .trim_end_matches('/');
+        let part = strip_scheme(part).unwrap_or(part).trim_end_matches('/');
         if part.is_empty() {
             continue;
         }
-        if part.contains(['/', '?', '#', '@', ' ']) {
+        if part.contains('@') {
+            return Err(bad(format!(
+                "'{}' has a user name or password: give them as broker_credentials (SASLCredentials)",
+                crate::redact::redact_url(part)
+            )));
+        }
+        if part.contains(['/', '?', '#', ' ']) {
             return Err(bad(format!("'{part}' is not host:port")));
         }
         let (host, port) = if let Some(v6) = part.strip_prefix('[') {
@@ -117,11 +129,18 @@ pub fn bootstrap_servers(url: &str) -> Result<String> {
     Ok(servers.join(","))
 }
 
+fn strip_scheme(s: &str) -> Option<&str> {
+    s.strip_prefix("kafka://")
+        .or_else(|| s.strip_prefix(credentials::KAFKA_SSL_SCHEME))
+}
+
 /// Broker errors seen while running, shared by every client of one transport.
 #[derive(Default)]
 pub(crate) struct HealthState {
     errors: AtomicU64,
     last: Mutex<Option<String>>,
+    /// The last failed TLS handshake or SASL authentication, explained.
+    auth_failure: Mutex<Option<String>>,
 }
 
 impl HealthState {
@@ -133,6 +152,19 @@ impl HealthState {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
     }
 
+    /// Remembers a failed TLS handshake or authentication (besides counting it).
+    fn record_auth_failure(&self, explained: String) {
+        self.record("authentication", &explained);
+        *self.auth_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(explained);
+    }
+
+    fn auth_failure(&self) -> Option<String> {
+        self.auth_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn snapshot(&self) -> TransportHealth {
         TransportHealth {
             last_error: self.last.lock().unwrap_or_else(|p| p.into_inner()).clone(),
@@ -142,18 +174,89 @@ impl HealthState {
 }
 
 /// rdkafka client context shared by the admin client and the producers: routes librdkafka's
-/// logs to `tracing` and counts client errors.
+/// logs to `tracing`, counts client errors and gives OAUTHBEARER tokens.
 #[derive(Clone)]
 pub(crate) struct ClientCtx {
     pub(crate) health: Arc<HealthState>,
+    /// The broker URL with any password masked (it is printed in logs).
     pub(crate) url: Arc<str>,
+    /// Gives OAUTHBEARER tokens, when the credentials are OAuth ones.
+    pub(crate) oauth: Option<Arc<dyn TokenProvider>>,
     /// Someone waits for room in a producer queue ([`producer::room`]).
     pub(crate) room_wanted: Arc<std::sync::atomic::AtomicBool>,
     /// Signalled by delivery reports while someone waits for room.
     pub(crate) room: Arc<tokio::sync::Notify>,
 }
 
+impl ClientCtx {
+    /// A token from the provider, in rdkafka's shape.
+    pub(crate) fn oauth_token(
+        &self,
+    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
+        let Some(provider) = &self.oauth else {
+            return Err(
+                "no OAuth token provider: set OAuthCredentials as broker_credentials".into(),
+            );
+        };
+        let token = provider.token().map_err(|e| {
+            let text = format!("the OAuth token provider failed: {e}");
+            self.health.record("oauth", &text);
+            Box::<dyn std::error::Error>::from(text)
+        })?;
+        let lifetime_ms = token
+            .expires_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Ok(OAuthToken {
+            token: token.value.expose().to_string(),
+            principal_name: token.principal,
+            lifetime_ms,
+        })
+    }
+
+    /// Counts a client error; a failed TLS handshake or authentication is also remembered,
+    /// explained, for [`Transport::connect`] to fail with.
+    pub(crate) fn client_error(&self, error: &KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let code = error.rdkafka_error_code();
+        // A TLS alert from the broker (a client certificate required or refused) arrives as a
+        // transport failure after the handshake.
+        let auth = matches!(
+            code,
+            Some(
+                C::SSL
+                    | C::Authentication
+                    | C::SaslAuthenticationFailed
+                    | C::UnsupportedSASLMechanism
+                    | C::IllegalSASLState
+            )
+        ) || code == Some(C::BrokerTransportFailure)
+            && reason.to_ascii_lowercase().contains("ssl routines");
+        let explained = credentials::explain_auth_failure(reason);
+        match (auth, explained) {
+            (true, Some(text)) => self.health.record_auth_failure(text),
+            (true, None) => self.health.record_auth_failure(format!(
+                "authentication with the broker failed ({error}: {reason})"
+            )),
+            (false, _) => self.health.record(
+                &format!("broker {}", self.url),
+                format_args!("{error} ({reason})"),
+            ),
+        }
+    }
+}
+
 impl ClientContext for ClientCtx {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> std::result::Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.oauth_token()
+    }
+
     fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
         match level {
             RDKafkaLogLevel::Emerg
@@ -173,10 +276,7 @@ impl ClientContext for ClientCtx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.health.record(
-            &format!("broker {}", crate::redact::redact_url(&self.url)),
-            format_args!("{error} ({reason})"),
-        );
+        self.client_error(&error, reason);
     }
 }
 
@@ -185,6 +285,8 @@ pub(crate) struct Shared {
     pub(crate) url: String,
     pub(crate) bootstrap: String,
     pub(crate) settings: KafkaSettings,
+    /// Security properties derived from the credentials and the URL scheme.
+    security: Vec<(&'static str, String)>,
     connect_timeout: Duration,
     pub(crate) ctx: ClientCtx,
     admin: Mutex<Option<Arc<AdminClient<ClientCtx>>>>,
@@ -192,12 +294,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Settings every client gets: bootstrap servers and client id.
+    /// Settings every client gets: bootstrap servers, client id and the security properties.
     pub(crate) fn base_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap)
             .set("client.id", &self.settings.client_id)
             .set("log.connection.close", "false");
+        for (k, v) in &self.security {
+            c.set(*k, v);
+        }
         c
     }
 
@@ -210,10 +315,14 @@ impl Shared {
         let admin: AdminClient<ClientCtx> = self
             .base_config()
             .create_with_context(self.ctx.clone())
-            .map_err(|e| {
-                Error::broker(&self.url, format!("cannot create the admin client: {e}"))
-            })?;
+            .map_err(|e| Error::broker(&self.url, client_creation_error("admin client", &e)))?;
         let admin = Arc::new(admin);
+        main_queue::serve(&admin).map_err(|e| {
+            Error::broker(
+                &self.url,
+                format!("cannot start the admin client's event thread: {e}"),
+            )
+        })?;
         *slot = Some(admin.clone());
         Ok(admin)
     }
@@ -226,6 +335,16 @@ impl Shared {
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| Error::broker(&self.url, format!("a blocking Kafka call failed: {e}")))?
+    }
+}
+
+/// Explains why librdkafka refused to create a client (a key that cannot be decrypted, a CA
+/// file that is not PEM) when it is about the credentials.
+pub(crate) fn client_creation_error(what: &str, e: &KafkaError) -> String {
+    let text = e.to_string();
+    match credentials::explain_auth_failure(&text) {
+        Some(explained) => format!("cannot create the Kafka {what}: {explained}"),
+        None => format!("cannot create the Kafka {what}: {text}"),
     }
 }
 
@@ -253,7 +372,7 @@ pub struct KafkaTransport {
 impl fmt::Debug for KafkaTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KafkaTransport")
-            .field("url", &self.shared.url)
+            .field("url", &crate::redact::redact_url(&self.shared.url))
             .field("bootstrap.servers", &self.shared.bootstrap)
             .finish()
     }
@@ -266,9 +385,17 @@ impl KafkaTransport {
     pub fn new(url: &str, settings: &KafkaSettings, connect_timeout: Duration) -> Result<Self> {
         let url = url.trim().to_string();
         let bootstrap = bootstrap_servers(&url)?;
+        let security = credentials::kafka_properties(
+            settings.broker_credentials.as_ref(),
+            credentials::url_wants_tls(&url),
+        )?;
         let ctx = ClientCtx {
             health: Arc::new(HealthState::default()),
-            url: Arc::from(url.as_str()),
+            url: Arc::from(crate::redact::redact_url(&url).as_ref()),
+            oauth: settings
+                .broker_credentials
+                .as_ref()
+                .and_then(|c| c.token_provider().cloned()),
             room_wanted: Arc::default(),
             room: Arc::default(),
         };
@@ -277,6 +404,9 @@ impl KafkaTransport {
             ("consumer", &settings.consumer),
         ] {
             let mut c = ClientConfig::new();
+            for (k, v) in &security {
+                c.set(*k, v);
+            }
             for (k, v) in map {
                 c.set(k, v);
             }
@@ -288,6 +418,7 @@ impl KafkaTransport {
                 url,
                 bootstrap,
                 settings: settings.clone(),
+                security,
                 connect_timeout,
                 ctx,
                 admin: Mutex::new(None),
@@ -336,6 +467,39 @@ impl Transport for KafkaTransport {
                 Ok(Err(reason)) => reason,
                 Err(e) => e.to_string(),
             };
+            if let Some(mut cause) = shared.ctx.health.auth_failure() {
+                if cause.contains("certificate verify failed") {
+                    let bootstrap = shared.bootstrap.clone();
+                    let cafile = shared
+                        .settings
+                        .broker_credentials
+                        .as_ref()
+                        .and_then(|c| c.ssl())
+                        .and_then(|s| s.cafile.clone());
+                    let why = shared
+                        .blocking(move || {
+                            Ok(tls_check::verify_reason(
+                                &bootstrap,
+                                cafile.as_deref(),
+                                Duration::from_secs(3),
+                            ))
+                        })
+                        .await;
+                    if let Ok(Some(why)) = why {
+                        cause = credentials::explain_auth_failure(&format!(
+                            "certificate verify failed: {why}"
+                        ))
+                        .unwrap_or(cause);
+                    }
+                }
+                return Err(Error::broker(
+                    &shared.url,
+                    format!(
+                        "cannot connect (bootstrap.servers={}): {cause}",
+                        shared.bootstrap
+                    ),
+                ));
+            }
             let elapsed = started.elapsed();
             if elapsed >= deadline_after {
                 let e = Error::broker(

@@ -137,9 +137,12 @@ fn producer<'s>(shared: &'s Shared, record: &OutgoingRecord) -> Result<&'s Arc<K
         if idempotent { "true" } else { "false" },
     );
     let created: KafkaProducer = c.create_with_context(shared.ctx.clone()).map_err(|e| {
-        Error::config(format!(
-            "cannot create the Kafka producer (acks={}, idempotence={idempotent}): {e}",
-            acks.as_kafka()
+        Error::config(super::client_creation_error(
+            &format!(
+                "producer (acks={}, idempotence={idempotent})",
+                acks.as_kafka()
+            ),
+            &e,
         ))
     })?;
     // The slot is empty and we hold the creation lock: this sets it.

@@ -1,0 +1,183 @@
+//! faust-bench-tables: what a table costs an agent, and how fast recovery replays a changelog.
+//!
+//! ```text
+//! cargo run --release -p faust-bench --bin faust-bench-tables [-- RECORDS]
+//! ```
+//!
+//! On the embedded broker, `RECORDS` orders (default 200,000; 4 partitions, 1,000 keys) are
+//! written before the app starts; three agents read them in turn, each a fresh app: one only
+//! counts events, one also updates a table (`update(key, |n| *n += 1)`) with the in-memory store,
+//! one with the redb store. Each is timed from start until every input offset is committed
+//! (the table agents' offsets wait for their changelog records). Then each store recovers the
+//! whole changelog into an empty table: records per second from the table's health.
+
+use faust_runtime::transport::{NewTopic, OutgoingRecord};
+use faust_runtime::{App, MemoryBroker, Transport};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "bench-table-orders";
+const PARTITIONS: i32 = 4;
+
+mod plain {
+    use faust_runtime::prelude::*;
+
+    #[topic(name = "bench-table-orders", key = String, value = u64, partitions = 4)]
+    pub struct Orders;
+
+    /// Reads every order, no table.
+    #[agent(Orders)]
+    async fn count(mut orders: Events<Orders>) -> Result<()> {
+        let mut n = 0u64;
+        while let Some(ev) = orders.next().await {
+            n += ev.value;
+        }
+        std::hint::black_box(n);
+        Ok(())
+    }
+}
+
+mod counted {
+    use faust_runtime::prelude::*;
+
+    #[topic(name = "bench-table-orders", key = String, value = u64, partitions = 4)]
+    pub struct Orders;
+
+    #[table(name = "bench-counts", key = String, value = u64, default = 0, partitions = 4)]
+    pub struct Counts;
+
+    /// Reads every order and adds it to its key's total.
+    #[agent(Orders)]
+    async fn count(mut orders: Events<Orders>) -> Result<()> {
+        while let Some(ev) = orders.next().await {
+            let key = ev.key.clone().unwrap_or_default();
+            Counts.update(key, |n| *n += ev.value)?;
+        }
+        Ok(())
+    }
+}
+
+fn app(broker: &MemoryBroker, id: &str, module: &str, store: &str, dir: &std::path::Path) -> App {
+    let (store, dir) = (store.to_string(), dir.to_path_buf());
+    App::builder(id)
+        .transport(Arc::new(broker.clone()))
+        .include_module(module_path!().to_string() + "::" + module)
+        .commit_interval(Duration::from_millis(100))
+        .configure(move |s| {
+            s.store = store;
+            s.table_dir = Some(dir);
+        })
+        .build()
+        .expect("app")
+}
+
+async fn fill(broker: &MemoryBroker, n: u64) {
+    broker
+        .create_topic(&NewTopic {
+            name: TOPIC.into(),
+            partitions: PARTITIONS,
+            replication_factor: 1,
+            config: Default::default(),
+        })
+        .await
+        .expect("topic");
+    for i in 0..n {
+        let key = format!("k{}", i % 1000).into_bytes();
+        let h = broker
+            .send(OutgoingRecord::new(TOPIC, Some(key), Some(b"1".to_vec())))
+            .await
+            .expect("send");
+        drop(h);
+    }
+}
+
+/// Runs one agent over the filled topic; seconds until every offset is committed.
+async fn run(
+    broker: &MemoryBroker,
+    id: &str,
+    module: &str,
+    store: &str,
+    dir: &std::path::Path,
+) -> f64 {
+    let a = app(broker, id, module, store, dir);
+    let started = Instant::now();
+    a.start().await.expect("start");
+    let ends: Vec<i64> = (0..PARTITIONS)
+        .map(|p| broker.end_offset(TOPIC, p).expect("end"))
+        .collect();
+    loop {
+        let done =
+            (0..PARTITIONS).all(|p| broker.committed(id, TOPIC, p) == Some(ends[p as usize]));
+        if done {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "timed out");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    a.stop().await.expect("stop");
+    secs
+}
+
+/// Recovers the whole changelog of app `id` into an empty table with `store`; (records, seconds).
+async fn recover(
+    broker: &MemoryBroker,
+    id: &str,
+    store: &str,
+    dir: &std::path::Path,
+) -> (u64, f64) {
+    let _ = std::fs::remove_dir_all(dir);
+    let a = app(broker, id, "counted", store, dir);
+    a.start().await.expect("start");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let (records, millis) = loop {
+        let h = a.health();
+        if let Some(t) = h.tables.first() {
+            if t.recoveries > 0 && !t.recovering {
+                break (t.recovered_records, t.last_recovery_millis);
+            }
+        }
+        assert!(Instant::now() < deadline, "recovery timed out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    a.stop().await.expect("stop");
+    (records, millis as f64 / 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("RECORDS must be a number"))
+        .unwrap_or(200_000);
+    let dir = std::env::temp_dir().join(format!("faust-bench-tables-{}", std::process::id()));
+    let broker = MemoryBroker::new();
+    fill(&broker, n).await;
+    println!("{n} records, {PARTITIONS} partitions, 1000 keys, embedded broker");
+    let plain = run(&broker, "bench-plain", "plain", "memory://", &dir).await;
+    println!(
+        "agent, no table:           {:>9.0} events/s ({plain:.2} s)",
+        n as f64 / plain
+    );
+    let memory = run(&broker, "bench-memory", "counted", "memory://", &dir).await;
+    println!(
+        "agent + table, memory:     {:>9.0} events/s ({memory:.2} s, {:.2}x the time of no table)",
+        n as f64 / memory,
+        memory / plain
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let redb = run(&broker, "bench-redb", "counted", "redb://", &dir).await;
+    println!(
+        "agent + table, redb:       {:>9.0} events/s ({redb:.2} s, {:.2}x the time of no table)",
+        n as f64 / redb,
+        redb / plain
+    );
+    for store in ["memory://", "redb://"] {
+        let (records, secs) = recover(&broker, "bench-memory", store, &dir).await;
+        println!(
+            "recovery into {store:<10} {:>9.0} records/s ({records} records in {secs:.2} s)",
+            records as f64 / secs.max(1e-9)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
