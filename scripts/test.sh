@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, and every test of the workspace (unit, compile-fail UI
 # tests, embedded-broker tests, the Kafka integration tests and the fault suite) against a local
-# Kafka-protocol broker that this script installs (into .tools/), starts and stops again.
+# Kafka-protocol broker that this script installs (into .tools/), starts and stops again, and the
+# dashboard test in headless Chromium (Debian's `chromium`, installed with apt-get when missing).
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh -- ARGS         extra arguments for `cargo test` (e.g. a test name filter)
@@ -60,6 +61,18 @@ unset FAUST_SKIP_KAFKA
 echo "test.sh: Kafka tests run against $FAUST_TEST_KAFKA" >&2
 
 step() { echo "test.sh: $*" >&2; }
+
+# The dashboard test drives headless Chromium: Debian's `chromium`, installed here when missing.
+if [[ "${FAUST_SKIP_BROWSER:-}" != 1 && -z "${FAUST_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+        step "installing chromium (apt-get) for the dashboard test"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        step "error: the dashboard test needs Chromium: apt-get install chromium (as root), set FAUST_CHROMIUM=/path/to/chromium, or FAUST_SKIP_BROWSER=1 to skip it"
+        exit 1
+    fi
+fi
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

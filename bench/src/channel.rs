@@ -53,10 +53,8 @@ pub mod app {
 pub async fn channel_agent(case: &str, opts: &Opts) -> Result<CaseResult, String> {
     let n = opts.channel_records;
     app::PROBE.arm(n);
-    let app = App::builder("bench-channel")
-        .include_module(module_path!().to_string() + "::app")
-        .build()
-        .map_err(|e| e.to_string())?;
+    let app = App::builder("bench-channel").include_module(module_path!().to_string() + "::app");
+    let app = crate::tune(app).build().map_err(|e| e.to_string())?;
     app.start().await.map_err(|e| e.to_string())?;
     let sender = {
         let ticks = app::Ticks.on(&app);

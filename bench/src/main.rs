@@ -267,8 +267,12 @@ fn parse(args: &[String]) -> Result<(String, Option<String>, Opts), String> {
 }
 
 /// Applies diagnostic settings to the apps of the cases: `FAUST_BENCH_BUFFER=N` sets the
-/// agents' stream buffer (`stream_buffer_maxsize`, default 4096).
-pub fn tune(builder: faust_runtime::AppBuilder) -> faust_runtime::AppBuilder {
+/// agents' stream buffer (`stream_buffer_maxsize`, default 4096); `FAUST_BENCH_METRICS=1`
+/// registers the Prometheus metrics sensor (what a worker with its web server runs).
+pub fn tune(mut builder: faust_runtime::AppBuilder) -> faust_runtime::AppBuilder {
+    if std::env::var("FAUST_BENCH_METRICS").as_deref() == Ok("1") {
+        builder = builder.sensor(std::sync::Arc::new(faust_runtime::metrics::Metrics::new()));
+    }
     match std::env::var("FAUST_BENCH_BUFFER")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())

@@ -33,6 +33,7 @@ fn start_forwarder(url: &str, version: u32) -> Child {
         .arg(url)
         .env("FAUST_VERSION", version.to_string())
         .env("FAUST_COMMIT_INTERVAL", "100ms")
+        .env("FAUST_WEB_PORT", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -1,5 +1,5 @@
 //! The declaration macros of faust-rs: [`macro@topic`], [`macro@channel`], [`macro@agent`],
-//! [`macro@timer`] and [`main!`].
+//! [`macro@timer`], [`macro@command`] and [`main!`].
 //!
 //! Use them through `faust_runtime` (`use faust_runtime::prelude::*;`), which re-exports them and
 //! provides everything the generated code refers to. Each macro turns a declaration into a
@@ -15,8 +15,10 @@ extern crate proc_macro;
 mod agent;
 mod attr;
 mod channel;
+mod command;
 mod item;
 mod main_macro;
+mod page;
 mod record;
 mod table;
 mod timer;
@@ -169,6 +171,34 @@ pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
     agent::expand(attr.into(), item.into()).into()
 }
 
+/// Serves an `async fn` axum handler at a path of the worker's web server (Faust's
+/// `@app.page`).
+///
+/// ```
+/// use faust_runtime::prelude::*;
+/// use faust_runtime::web::axum::extract::{Path, State};
+///
+/// #[page("/hello/{name}")]
+/// async fn hello(State(app): State<App>, Path(name): Path<String>) -> String {
+///     format!("hello {name}, from {}", app.id())
+/// }
+///
+/// #[page("/reset", method = "post")]
+/// async fn reset() -> &'static str {
+///     "done"
+/// }
+/// ```
+///
+/// The path comes first: it starts with `/`, writes parameters as `{name}` (axum's syntax) and
+/// may not be one the server serves itself (`/`, `/metrics`, `/health`, `/ready`,
+/// `/api/dashboard`, `/api/topology`). `method` is `"get"` (the default), `"post"`, `"put"`, `"delete"` or
+/// `"patch"`. The handler takes any axum extractors (`State<App>` for the app) and returns
+/// anything axum turns into a response; it is left as written.
+#[proc_macro_attribute]
+pub fn page(attr: TokenStream, item: TokenStream) -> TokenStream {
+    page::expand(attr.into(), item.into()).into()
+}
+
 /// Declares a table: a dict partitioned like the stream that updates it, backed by the compacted
 /// changelog topic `{app_id}-{name}-changelog` and recovered on every assignment (Faust's
 /// `app.Table`). Put it on a unit struct, which becomes the table's handle.
@@ -222,6 +252,44 @@ pub fn table(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
     timer::expand(attr.into(), item.into()).into()
+}
+
+/// Adds a subcommand to the app's command line (Faust's `@app.command`).
+///
+/// ```no_run
+/// use faust_runtime::prelude::*;
+/// use faust_runtime::clap;
+///
+/// #[derive(clap::Args)]
+/// struct Seed {
+///     /// How many orders to send.
+///     #[arg(long, default_value_t = 10)]
+///     count: u32,
+/// }
+///
+/// #[topic(name = "orders", value = u32)]
+/// struct Orders;
+///
+/// /// Sends test orders.
+/// #[faust_runtime::command]
+/// async fn seed(app: App, args: Seed) -> Result<()> {
+///     for i in 0..args.count {
+///         Orders.on(&app).record(i).force(true).send_and_wait().await?;
+///     }
+///     Ok(())
+/// }
+/// # #[timer(interval = "1s")] async fn tick() {}
+///
+/// faust_runtime::main!(id = "shop"); // ./shop seed --count 3
+/// ```
+///
+/// The function takes the app (built from the command line and the environment, not running)
+/// and optionally one type deriving `clap::Args` (`faust_runtime::clap` is clap), and returns
+/// `()` or `Result<(), E>`. Its doc comment's first paragraph is its `--help` line; `name`
+/// defaults to the function's name with `_` written `-`.
+#[proc_macro_attribute]
+pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
+    command::expand(attr.into(), item.into()).into()
 }
 
 /// Writes the program's `fn main`: builds the app, runs `before_start`, the agents and timers

@@ -12,6 +12,7 @@ use syn::{Expr, Lit, LitStr, Path, Type};
 /// Every key `#[topic]` accepts, in the order the docs list them.
 pub(crate) const KEYS: &[&str] = &[
     "name",
+    "names",
     "key",
     "value",
     "key_serializer",
@@ -38,6 +39,8 @@ struct Settings {
     /// `name` was written (even if its value was refused).
     name_given: bool,
     name: Option<LitStr>,
+    /// `names = ["a", "b"]`: a handle covering several topics.
+    names: Option<Vec<LitStr>>,
     key: Option<Type>,
     value: Option<Type>,
     key_serializer: Option<LitStr>,
@@ -78,7 +81,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             format!("#[topic] needs `name`, the Kafka topic name, e.g. {EXAMPLE}"),
         );
     }
-    let name = s.name.as_ref().map(LitStr::value).unwrap_or_default();
+    let name = s
+        .name
+        .as_ref()
+        .or_else(|| s.names.as_ref().and_then(|n| n.first()))
+        .map(LitStr::value)
+        .unwrap_or_default();
 
     let key_ty = s
         .key
@@ -111,6 +119,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             fields.extend(quote!(#name: #v,));
         }
     };
+    field(
+        "names",
+        s.names.as_ref().map(|names| quote!(&[#(#names),*])),
+    );
     field("partitions", s.partitions.map(|p| some(quote!(#p))));
     field("replicas", s.replicas.map(|r| some(quote!(#r))));
     field("retention", s.retention.map(|n| some(duration_tokens(n))));
@@ -170,6 +182,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     quote! {
         #strukt
 
+        #[allow(clippy::result_large_err)]
         const _: () = {
             static __SPEC: #rt::TopicSpec = #rt::TopicSpec {
                 name: #name,
@@ -179,6 +192,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 // once, there.
                 __key_type: ::core::any::type_name::<<#ident as #rt::Channel>::Key>,
                 __value_type: ::core::any::type_name::<<#ident as #rt::Channel>::Value>,
+                __send_json: ::core::option::Option::Some(|app, record| {
+                    #[allow(unused_imports)]
+                    use {__Serde as _, __NotSerde as _};
+                    (&__Probe).__send_json(app, record)
+                }),
                 #fields
                 ..#rt::TopicSpec::DEFAULT
             };
@@ -211,6 +229,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     agent: &'static #rt::AgentSpec,
                     instances: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>>;
+
+                fn __send_json(
+                    &self,
+                    app: #rt::App,
+                    record: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture>;
             }
 
             impl __Serde for __Probe where #bounds {
@@ -221,6 +245,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     instances: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>> {
                     #rt::subscribe_topic::<#ident>(ctx, agent, instances)
+                }
+
+                fn __send_json(
+                    &self,
+                    app: #rt::App,
+                    record: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture> {
+                    #rt::send_json::<#ident>(app, record)
                 }
             }
 
@@ -233,6 +265,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     agent: &'static #rt::AgentSpec,
                     instances: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>>;
+
+                fn __send_json(
+                    &self,
+                    app: #rt::App,
+                    record: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture>;
             }
 
             impl __NotSerde for &__Probe {
@@ -242,6 +280,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     _: &'static #rt::AgentSpec,
                     _: usize,
                 ) -> #rt::Result<::std::vec::Vec<#rt::Stream<#ident>>> {
+                    ::core::unreachable!()
+                }
+
+                fn __send_json(
+                    &self,
+                    _: #rt::App,
+                    _: &#rt::JsonRecord,
+                ) -> #rt::Result<#rt::JsonSendFuture> {
                     ::core::unreachable!()
                 }
             }
@@ -349,9 +395,19 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
             continue;
         }
         match e.name().as_str() {
+            "name" | "names" if s.name_given => {
+                errors.spanned(
+                    key,
+                    "give the topic `name`, or `names = [..]` for a handle covering several, not both",
+                );
+            }
             "name" => {
                 s.name_given = true;
                 s.name = topic_name(errors, &e);
+            }
+            "names" => {
+                s.name_given = true;
+                s.names = topic_names(errors, &e);
             }
             "key" => s.key = e.parse(errors, "`key` expects a type, e.g. `key = String`"),
             "value" => s.value = e.parse(errors, "`value` expects a type, e.g. `value = Order`"),
@@ -411,31 +467,77 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
     s
 }
 
+/// `names = ["a", "b"]`: one or more distinct Kafka topic names.
+fn topic_names(errors: &Errors, e: &Entry) -> Option<Vec<LitStr>> {
+    const HINT: &str =
+        "`names` expects a list of topic names, e.g. `names = [\"clicks\", \"views\"]`";
+    let Ok(list) = syn::parse2::<syn::ExprArray>(e.value.clone()) else {
+        errors.spanned(&e.value, HINT);
+        return None;
+    };
+    if list.elems.is_empty() {
+        errors.spanned(&e.value, HINT);
+        return None;
+    }
+    let mut names: Vec<LitStr> = Vec::new();
+    let mut ok = true;
+    for elem in &list.elems {
+        match elem {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) => {
+                if !valid_topic_name(errors, "names", s) {
+                    ok = false;
+                } else if names.iter().any(|n| n.value() == s.value()) {
+                    errors.spanned(s, format!("`names`: \"{}\" is listed twice", s.value()));
+                    ok = false;
+                } else {
+                    names.push(s.clone());
+                }
+            }
+            other => {
+                errors.spanned(other, HINT);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(names)
+}
+
 /// A Kafka topic name: 1 to 249 characters among letters, digits, `.`, `_` and `-`.
 fn topic_name(errors: &Errors, e: &Entry) -> Option<LitStr> {
     let key = e.name();
     let s = attr::non_empty_string(errors, e, &format!("{key} = \"orders\""))?;
+    valid_topic_name(errors, &key, &s).then_some(s)
+}
+
+/// Whether `s` is a valid Kafka topic name (reported under `key` when not).
+fn valid_topic_name(errors: &Errors, key: &str, s: &LitStr) -> bool {
     let v = s.value();
+    if v.is_empty() {
+        errors.spanned(s, format!("`{key}`: a topic name must not be empty"));
+        return false;
+    }
     if let Some(bad) = v
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
     {
         errors.spanned(
-            &s,
+            s,
             format!(
                 "`{key}`: Kafka topic names may use only ASCII letters, digits, `.`, `_` and `-`, not {bad:?}"
             ),
         );
-        return None;
+        return false;
     }
     if v.len() > 249 || v == "." || v == ".." {
         errors.spanned(
-            &s,
+            s,
             format!("`{key}`: \"{v}\" is not a valid Kafka topic name"),
         );
-        return None;
+        return false;
     }
-    Some(s)
+    true
 }
 
 /// `acks`: `"all"`, `-1` or `true` for all replicas, `1` for the leader, `0` or `false` for none.

@@ -201,9 +201,14 @@ where
         } else {
             spec.name.to_string()
         };
+        // One span per instance (not per event): everything the agent logs carries its name.
+        let span = tracing::info_span!("agent", agent = spec.name, instance = i);
         ctx.spawn(
             name,
-            Box::pin(supervise::<H, I, F, Fut, R>(app, spec, i, stream, f)),
+            Box::pin(tracing::Instrument::instrument(
+                supervise::<H, I, F, Fut, R>(app, spec, i, stream, f),
+                span,
+            )),
         );
     }
     Ok(())

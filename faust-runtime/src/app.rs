@@ -294,6 +294,17 @@ impl AppBuilder {
         self
     }
 
+    /// Replaces the app id given to [`App::builder`] (the worker's `--id`).
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// The app id, settings and module filters so far (for the command line).
+    pub(crate) fn parts(&self) -> (&str, &Settings, &[String]) {
+        (&self.id, &self.settings, &self.modules)
+    }
+
     /// Builds the app: validates settings and creates the transport (no I/O yet).
     pub fn build(self) -> Result<App> {
         if self.id.trim().is_empty() {
@@ -448,6 +459,11 @@ impl App {
         &self.core.observe
     }
 
+    /// Where the web server listens, once started (`None` when it is off).
+    pub fn web_addr(&self) -> Option<std::net::SocketAddr> {
+        self.core.observe.web.addr()
+    }
+
     /// The sensors registered on the app (the metrics sensor among them when the web server
     /// is on).
     pub fn sensors(&self) -> &[Arc<dyn crate::sensor::Sensor>] {
@@ -516,7 +532,7 @@ impl App {
         self.define_topic(spec)
     }
 
-    /// The startup window (see [`crate::startup`]).
+    /// The startup window (see `crate::startup`).
     pub(crate) fn startup(&self) -> &Arc<crate::startup::Startup> {
         &self.core.startup
     }
@@ -819,6 +835,7 @@ impl App {
                 Ok(())
             }
             Err(e) => {
+                crate::web::stop(self, Duration::from_secs(1)).await;
                 self.core
                     .stop_signal
                     .send_replace(Some(tokio::time::Instant::now()));
@@ -838,15 +855,21 @@ impl App {
     }
 
     async fn ensure_topic(&self, spec: &TopicSpec) -> Result<i32> {
+        self.ensure_topic_named(spec, spec.name).await
+    }
+
+    /// Creates topic `name` with `spec`'s settings if it does not exist (a handle covering
+    /// several topics creates each).
+    async fn ensure_topic_named(&self, spec: &TopicSpec, name: &str) -> Result<i32> {
         let s = &self.core.settings;
         let t = &self.core.transport;
         let declared = spec.declared_partitions();
-        match t.describe_topic(spec.name).await? {
+        match t.describe_topic(name).await? {
             Some(existing) => {
                 if let Some(d) = declared {
                     if d != existing.partitions {
                         return Err(Error::PartitionsMismatch {
-                            topic: spec.name.to_string(),
+                            topic: name.to_string(),
                             declared: d,
                             actual: existing.partitions,
                         });
@@ -857,7 +880,7 @@ impl App {
             None => {
                 let partitions = declared.unwrap_or(s.topic_partitions);
                 let new = NewTopic {
-                    name: spec.name.to_string(),
+                    name: name.to_string(),
                     partitions,
                     replication_factor: spec
                         .declared_replicas()
@@ -866,12 +889,12 @@ impl App {
                 };
                 match t.create_topic(&new).await {
                     Ok(()) => {
-                        tracing::info!(topic = spec.name, partitions, "created topic");
+                        tracing::info!(topic = name, partitions, "created topic");
                         Ok(partitions)
                     }
                     // Another worker created it in between.
                     Err(Error::TopicExists(_)) => Ok(t
-                        .describe_topic(spec.name)
+                        .describe_topic(name)
                         .await?
                         .map(|d| d.partitions)
                         .unwrap_or(partitions)),
@@ -883,6 +906,7 @@ impl App {
 
     async fn start_inner(&self) -> Result<Running> {
         let sel = Selection::collect(&self.core.modules)?;
+        crate::web::start(self).await?;
         tracing::info!(
             app = %self.core.id,
             agents = ?sel.agents.iter().map(|a| a.name).collect::<Vec<_>>(),
@@ -894,8 +918,10 @@ impl App {
         self.core.transport.connect().await?;
         for spec in &sel.topics {
             spec.codecs()?;
-            let n = self.ensure_topic(spec).await?;
-            self.remember_partitions(spec.name, n);
+            for name in spec.topic_names() {
+                let n = self.ensure_topic_named(spec, name).await?;
+                self.remember_partitions(name, n);
+            }
             if self.error_policy_of(spec) == ErrorPolicy::DeadLetter {
                 self.define_internal(&spec.dead_letter_topic());
             }
@@ -938,10 +964,12 @@ impl App {
             );
         }
         for route in self.core.startup.close() {
-            let n = self.ensure_topic(route.spec).await?;
-            self.remember_partitions(route.spec.name, n);
-            watched.push(route.spec);
-            builder.add(route.spec.name, route.subscriber);
+            let n = self.ensure_topic_named(route.spec, route.name).await?;
+            self.remember_partitions(route.name, n);
+            if !watched.iter().any(|w| std::ptr::eq(*w, route.spec)) {
+                watched.push(route.spec);
+            }
+            builder.add(route.name, route.subscriber);
         }
         let consumer = if builder.is_empty() {
             self.core.observe.set_assigned();
@@ -983,6 +1011,10 @@ impl App {
                     }
                 }
             };
+            let fut = tracing::Instrument::instrument(
+                fut,
+                tracing::info_span!("timer", timer = spec.name),
+            );
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
         }
         if let Some(b) = &self.core.observe.blocking {
@@ -1097,6 +1129,10 @@ impl App {
         let flushed = crate::producer::flush(self, left).await;
         // After the producer's flush: the last changelog deliveries are in the stores' buffers.
         self.core.tables.close().await;
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_secs(1));
+        crate::web::stop(self, left).await;
         self.core.state.store(STOPPED, Ordering::Release);
         self.core.stopped.send_replace(true);
         tracing::info!(app = %self.core.id, "app stopped");

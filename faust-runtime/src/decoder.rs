@@ -91,6 +91,12 @@ where
         }
     }
 
+    /// The same decoder for topic `name` of a handle covering several.
+    pub(crate) fn for_topic(mut self, name: &'static str) -> Self {
+        self.topic = name;
+        self
+    }
+
     /// Whether headers are copied out of the records (for a values-only agent, see
     /// [`HeadersWanted`]).
     #[inline]

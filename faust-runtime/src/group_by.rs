@@ -33,9 +33,11 @@
 use crate::app::App;
 use crate::channel::{Channel, SourceRef};
 use crate::error::{Error, Result};
-use crate::runtime_topic::{DynTopic, Dynamic};
+use crate::event::Event;
+use crate::runtime_topic::Dynamic;
 use crate::startup::LateRoute;
 use crate::stream::{Core, Delivery, Source, Stream, TopicSource};
+use crate::topic::TopicSpec;
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -49,22 +51,20 @@ pub(crate) trait Forward: Send {
     fn poll_forward(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
-struct Forwarder<K0, V, NK, F> {
-    core: Core<K0, V>,
-    key: F,
-    target: DynTopic<NK, V>,
+/// Sends one source event on (to the repartition topic, or `through`'s target).
+pub(crate) type SendOn<K, V> = Box<dyn FnMut(Event<K, V>) -> Result<()> + Send>;
+
+struct Forwarder<K0, V0> {
+    core: Core<K0, V0>,
+    send: SendOn<K0, V0>,
+    /// Where it forwards to, for errors.
+    target: &'static str,
     app: App,
     agent: &'static str,
     ended: bool,
 }
 
-impl<K0, V, NK, F> Forward for Forwarder<K0, V, NK, F>
-where
-    K0: Send + 'static,
-    V: Serialize + DeserializeOwned + Send + 'static,
-    NK: Serialize + DeserializeOwned + Send + 'static,
-    F: FnMut(&V) -> NK + Send + 'static,
-{
+impl<K0: Send + 'static, V0: Send + 'static> Forward for Forwarder<K0, V0> {
     fn poll_forward(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.ended {
             return Poll::Ready(());
@@ -78,17 +78,10 @@ where
                 }
                 Poll::Ready(Some(ev)) => ev,
             };
-            let key = (self.key)(&ev.value);
             let (partition, offset) = (ev.partition, ev.offset);
             // Sent while the source event is current: attached to it.
-            let sent = self
-                .target
-                .record(ev.value)
-                .key(key)
-                .timestamp(ev.timestamp)
-                .send_soon();
-            match sent {
-                Ok(_delivery) => self.core.finish_current(),
+            match (self.send)(ev) {
+                Ok(()) => self.core.finish_current(),
                 Err(e) => {
                     // The event stays uncommitted: whoever owns the partition next reads it again.
                     if let Some(cur) = self.core.take_current() {
@@ -102,8 +95,8 @@ where
                             partition,
                             offset,
                             reason: format!(
-                                "group_by could not forward the event to '{}': {e}",
-                                self.target.name()
+                                "could not forward the event to '{}': {e}",
+                                self.target
                             ),
                         };
                         tracing::error!(error = %err, "stopping the worker");
@@ -113,7 +106,7 @@ where
                 }
             }
         }
-        // More may be ready: come back after the repartitioned events had their turn.
+        // More may be ready: come back after the other tasks had their turn.
         cx.waker().wake_by_ref();
         Poll::Pending
     }
@@ -132,7 +125,7 @@ fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) struct Grouped<K, V> {
     forward: SharedForward,
     task: tokio::task::JoinHandle<()>,
-    source: Option<TopicSource<K, V>>,
+    source: Option<Source<K, V>>,
     /// Keeps the repartition queue for the agent's restart.
     park: Option<Park<K, V>>,
 }
@@ -144,7 +137,7 @@ impl<K, V> Grouped<K, V> {
     #[inline]
     pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
         match &mut self.source {
-            Some(s) => s.poll_delivery(cx),
+            Some(s) => s.poll_delivery(cx, "<forwarded>"),
             None => Poll::Ready(None),
         }
     }
@@ -156,7 +149,7 @@ impl<K, V> Drop for Grouped<K, V> {
         let forward = lock(&self.forward).take();
         drop(forward);
         self.task.abort();
-        if let (Some(source), Some(park)) = (self.source.take(), self.park.take()) {
+        if let (Some(Source::Topic(source)), Some(park)) = (self.source.take(), self.park.take()) {
             park(source);
         }
     }
@@ -165,13 +158,123 @@ impl<K, V> Drop for Grouped<K, V> {
 /// Forwards the source in a task of its own (Faust's passive stream), so the source keeps
 /// flowing while the agent processes repartitioned events. What it sends is attached to the
 /// source event it is forwarding.
-fn spawn_forwarder(forward: SharedForward) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(crate::engine::context::scope(futures::future::poll_fn(
-        move |cx| match lock(&forward).as_mut() {
+fn spawn_forwarder(app: &App, forward: SharedForward) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let forwarding = futures::future::poll_fn(move |cx| match lock(&forward).as_mut() {
             Some(f) => f.poll_forward(cx),
             None => Poll::Ready(()),
-        },
-    )))
+        });
+        app.scope(crate::engine::context::scope(forwarding)).await
+    })
+}
+
+/// Where a forwarded stream reads from.
+pub(crate) enum ReadFrom<K, V> {
+    /// A topic, subscribed at startup (its queue kept across the agent's restarts).
+    Topic(&'static TopicSpec),
+    /// A channel's queue.
+    Channel(Box<Core<K, V>>),
+}
+
+/// The stream that forwards `core`'s events with `send` (in a task of its own) and reads
+/// `read` (what `group_by` and `through` return).
+pub(crate) fn forward_and_read<K0, V0, K, V>(
+    core: Core<K0, V0>,
+    send: SendOn<K0, V0>,
+    read: ReadFrom<K, V>,
+    what: &str,
+) -> Result<Stream<Dynamic<K, V>>>
+where
+    K0: Send + 'static,
+    V0: Send + 'static,
+    K: DeserializeOwned + Send + 'static,
+    V: DeserializeOwned + Send + 'static,
+{
+    let (Some(app), Some(agent)) = (core.app.clone(), core.agent) else {
+        return Err(Error::state(format!(
+            "{what} on '{}': only an agent's own stream can be forwarded",
+            core.name()
+        )));
+    };
+    if agent.concurrency > 1 {
+        return Err(Error::config(format!(
+            "{what} in agent '{}': an agent with concurrency {} cannot forward its stream (one instance only, as in Faust)",
+            agent.name, agent.concurrency
+        )));
+    }
+    let values_only = core.values_only;
+    let startup = app.startup().clone();
+    let (source, headers, name, park): (Source<K, V>, _, &'static str, Option<Park<K, V>>) =
+        match read {
+            ReadFrom::Topic(spec) => {
+                let (source, headers) = match startup.unpark::<TopicSource<K, V>>(spec.name)? {
+                    // The agent restarted: its queue was kept.
+                    Some(source) => (source, None),
+                    None => {
+                        let (subscribers, mut sources) = crate::stream::topic_queues::<K, V>(
+                            &app,
+                            spec,
+                            agent.name,
+                            values_only,
+                            1,
+                        )?;
+                        let Some((source, headers)) = sources.pop() else {
+                            return Err(Error::state("no queue for a forwarded stream"));
+                        };
+                        for (name, subscriber) in subscribers {
+                            startup
+                                .add_route(LateRoute {
+                                    spec,
+                                    name,
+                                    subscriber,
+                                })
+                                .map_err(|e| {
+                                    Error::state(format!(
+                                        "{what} in agent '{}': {e} (call it first thing in the agent)",
+                                        agent.name
+                                    ))
+                                })?;
+                        }
+                        (source, headers)
+                    }
+                };
+                let park_name = spec.name;
+                let startup = startup.clone();
+                let park: Park<K, V> =
+                    Box::new(move |q: TopicSource<K, V>| startup.park(park_name, Box::new(q)));
+                (Source::Topic(source), headers, spec.name, Some(park))
+            }
+            ReadFrom::Channel(mut c) => {
+                let name = c.name();
+                let source = std::mem::replace(&mut c.source, Source::Failed(None));
+                (source, None, name, None)
+            }
+        };
+    let mut core = core;
+    let arrival = core.arrival.take();
+    let target = name;
+    let forward: SharedForward = Arc::new(Mutex::new(Some(Box::new(Forwarder {
+        core,
+        send,
+        target,
+        app: app.clone(),
+        agent: agent.name,
+        ended: false,
+    }))));
+    let grouped = Grouped {
+        task: spawn_forwarder(&app, forward.clone()),
+        forward,
+        source: Some(source),
+        park,
+    };
+    let mut core = Core::new(Source::Grouped(Box::new(grouped)), name);
+    core.app = Some(app);
+    core.agent = Some(agent);
+    core.arrival = arrival;
+    core.values_only = values_only;
+    core.headers = headers;
+    Ok(Stream::from_core(core))
 }
 
 /// The repartition topic name of `group_by(.., name)` in agent `agent` reading `source`.
@@ -205,8 +308,7 @@ where
         NK: Serialize + DeserializeOwned + Send + 'static,
         F: FnMut(&H::Value) -> NK + Send + 'static,
     {
-        let values_only = self.values_only();
-        let mut core = self.into_core();
+        let core = self.into_core();
         let (Some(app), Some(agent)) = (core.app.clone(), core.agent) else {
             return Err(Error::state(format!(
                 "group_by('{name}') on '{}': only an agent's own stream can be repartitioned",
@@ -219,12 +321,6 @@ where
                 agent.name
             )));
         }
-        if agent.concurrency > 1 {
-            return Err(Error::config(format!(
-                "group_by('{name}') in agent '{}': an agent with concurrency {} cannot repartition its stream (one instance only, as in Faust)",
-                agent.name, agent.concurrency
-            )));
-        }
         let SourceRef::Topic(source_spec) = (agent.source)() else {
             return Err(Error::config(format!(
                 "group_by('{name}') in agent '{}': only a topic stream can be repartitioned, '{}' is a channel",
@@ -234,65 +330,29 @@ where
         };
         let topic = repartition_topic_name(agent.name, core.name(), name);
         check_topic_name(&topic)?;
-        let startup = app.startup().clone();
         let partitions = app.partitions_of(source_spec.name)?;
         let target = app
-            .topic::<NK, H::Value>(topic.clone())
+            .topic::<NK, H::Value>(topic)
             .partitions(partitions)
             .key_serializer(source_spec.key_serializer_name())
             .value_serializer(source_spec.value_serializer_name())
             .build()?;
         let spec = target.spec();
-        let (repartitioned, headers) = match startup.unpark::<TopicSource<NK, H::Value>>(&topic)? {
-            // The agent restarted: its queue was kept.
-            Some(source) => (source, None),
-            None => {
-                let (subscriber, mut sources) = crate::stream::topic_queues::<NK, H::Value>(
-                    &app,
-                    spec,
-                    agent.name,
-                    values_only,
-                    1,
-                )?;
-                let Some((source, headers)) = sources.pop() else {
-                    return Err(Error::state("no repartition queue"));
-                };
-                startup
-                    .add_route(LateRoute { spec, subscriber })
-                    .map_err(|e| {
-                        Error::state(format!(
-                            "group_by('{name}') in agent '{}': {e} (call group_by first thing in the agent)",
-                            agent.name
-                        ))
-                    })?;
-                (source, headers)
-            }
-        };
-        let arrival = core.arrival.take();
-        let forward = Forwarder {
+        let mut key = key;
+        let send: SendOn<H::Key, H::Value> = Box::new(move |ev| {
+            let k = key(&ev.value);
+            target
+                .record(ev.value)
+                .key(k)
+                .timestamp(ev.timestamp)
+                .send_soon()
+                .map(drop)
+        });
+        forward_and_read(
             core,
-            key,
-            target,
-            app: app.clone(),
-            agent: agent.name,
-            ended: false,
-        };
-        let park_name = spec.name;
-        let forward: SharedForward = Arc::new(Mutex::new(Some(Box::new(forward))));
-        let grouped = Grouped {
-            task: spawn_forwarder(forward.clone()),
-            forward,
-            source: Some(repartitioned),
-            park: Some(Box::new(move |q: TopicSource<NK, H::Value>| {
-                startup.park(park_name, Box::new(q))
-            })),
-        };
-        let mut core = Core::new(Source::Grouped(Box::new(grouped)), spec.name);
-        core.app = Some(app);
-        core.agent = Some(agent);
-        core.arrival = arrival;
-        core.values_only = values_only;
-        core.headers = headers;
-        Ok(Stream::from_core(core))
+            send,
+            ReadFrom::Topic(spec),
+            &format!("group_by('{name}')"),
+        )
     }
 }

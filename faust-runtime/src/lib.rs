@@ -43,6 +43,7 @@ pub mod agent_handle;
 pub mod app;
 pub mod blocking;
 pub mod channel;
+pub mod cli;
 pub mod codec;
 mod decoder;
 pub mod engine;
@@ -68,20 +69,23 @@ mod startup;
 pub mod stream;
 pub mod table;
 pub mod testing;
+pub mod through;
 pub mod timer;
 pub mod topic;
 pub mod topology;
 pub mod transport;
 pub mod watchdog;
-mod worker;
+pub mod web;
+pub mod worker;
 
 pub use agent::{AgentInput, AgentSpec, Outcome};
 pub use agent_handle::AgentApi;
 pub use app::{App, AppBuilder, AppState, Health};
 pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+pub use clap;
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, main, record, table, timer, topic};
+pub use faust_macros::{agent, channel, command, main, page, record, table, timer, topic};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
@@ -91,6 +95,7 @@ pub use schema::Schema;
 pub use settings::{KafkaSettings, MissingTopicPolicy, Settings, WebSettings};
 pub use stream::{Events, Stream};
 pub use table::{Table, TableApi, TableHealth};
+pub use through::Target;
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
 pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Transport};
@@ -98,8 +103,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, record, table, timer, topic, App, Channel, Event, Events, Result, Stream,
-        Table, Topic, Yield,
+        agent, channel, command, page, record, table, timer, topic, App, Channel, Event, Events,
+        Result, Stream, Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -122,6 +127,8 @@ pub mod __private {
         pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};
         pub use crate::channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
+        pub use crate::cli::command::{command_future, CommandSpec};
+        pub use crate::cli::send::{send_json, JsonRecord, JsonSendFuture};
         pub use crate::error::Result;
         pub use crate::registry::Registration;
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
@@ -134,6 +141,14 @@ pub mod __private {
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
         pub use futures::future::BoxFuture;
+
+        /// What `#[page]` expansions use.
+        pub mod web {
+            pub use crate::web::PageSpec;
+            pub use axum::routing::{delete, get, patch, post, put};
+            pub use axum::Router;
+        }
+        pub use clap;
         pub use inventory;
         pub use serde;
 

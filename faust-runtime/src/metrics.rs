@@ -59,8 +59,46 @@ pub struct RecentError {
     pub error: String,
 }
 
+/// The series a per-event hook updates, resolved once per thread (see [`Metrics::cached`]).
+#[derive(Clone)]
+enum Series {
+    Counter(IntCounter),
+    Timed(IntCounter, Histogram),
+    Histogram(Histogram),
+}
+
+/// Which per-event metric a cached series belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    MessageIn,
+    MessageAcked,
+    EventIn,
+    EventOut,
+    Send,
+    SendLatency,
+}
+
+struct Cached {
+    metrics: u64,
+    kind: Kind,
+    a: Box<str>,
+    b: Box<str>,
+    series: Series,
+}
+
+thread_local! {
+    /// This thread's resolved series: the per-event hooks find theirs here by label values
+    /// instead of hashing them into the registry's locked map every time.
+    static SERIES: std::cell::RefCell<Vec<Cached>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Series cached per thread at most (beyond, the cache starts over).
+const CACHED_MAX: usize = 512;
+
 /// The metrics sensor; see the module docs.
 pub struct Metrics {
+    /// Tells this instance's cached series from another's.
+    id: u64,
     registry: Registry,
     messages_in: IntCounterVec,
     messages_acked: IntCounterVec,
@@ -248,7 +286,9 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
+            id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             registry,
             messages_in,
             messages_acked,
@@ -304,6 +344,59 @@ impl Metrics {
         lock(&self.errors).iter().cloned().collect()
     }
 
+    /// Runs `f` on the series of `kind` for label values `a`, `b` (resolved with `make` the
+    /// first time this thread needs it).
+    #[inline]
+    fn cached(
+        &self,
+        kind: Kind,
+        a: &str,
+        b: &str,
+        make: impl FnOnce() -> Series,
+        f: impl FnOnce(&Series),
+    ) {
+        SERIES.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(c) = cache
+                .iter()
+                .find(|c| c.metrics == self.id && c.kind == kind && *c.a == *a && *c.b == *b)
+            {
+                f(&c.series);
+                return;
+            }
+            if cache.len() >= CACHED_MAX {
+                cache.clear();
+            }
+            let series = make();
+            f(&series);
+            cache.push(Cached {
+                metrics: self.id,
+                kind,
+                a: a.into(),
+                b: b.into(),
+                series,
+            });
+        });
+    }
+
+    #[inline]
+    fn count(&self, kind: Kind, vec: &IntCounterVec, a: &str, b: Option<&str>) {
+        self.cached(
+            kind,
+            a,
+            b.unwrap_or(""),
+            || match b {
+                Some(b) => Series::Counter(vec.with_label_values(&[a, b])),
+                None => Series::Counter(vec.with_label_values(&[a])),
+            },
+            |s| {
+                if let Series::Counter(c) = s {
+                    c.inc();
+                }
+            },
+        );
+    }
+
     fn error(&self, what: String, event: Option<String>, error: &str) {
         let mut q = lock(&self.errors);
         if q.len() == RECENT_ERRORS {
@@ -320,24 +413,35 @@ impl Metrics {
 
 impl Sensor for Metrics {
     fn on_message_in(&self, tp: &TopicPartition, _offset: i64) {
-        self.messages_in.with_label_values(&[&tp.topic]).inc();
+        self.count(Kind::MessageIn, &self.messages_in, &tp.topic, None);
     }
 
     fn on_message_acked(&self, tp: &TopicPartition, _offset: i64) {
-        self.messages_acked.with_label_values(&[&tp.topic]).inc();
+        self.count(Kind::MessageAcked, &self.messages_acked, &tp.topic, None);
     }
 
     fn on_stream_event_in(&self, e: &EventRef<'_>) {
-        self.events_in.with_label_values(&[e.source, e.agent]).inc();
+        self.count(Kind::EventIn, &self.events_in, e.source, Some(e.agent));
     }
 
     fn on_stream_event_out(&self, e: &EventRef<'_>, took: Duration) {
-        self.events_out
-            .with_label_values(&[e.source, e.agent])
-            .inc();
-        self.event_seconds
-            .with_label_values(&[e.source, e.agent])
-            .observe(took.as_secs_f64());
+        self.cached(
+            Kind::EventOut,
+            e.source,
+            e.agent,
+            || {
+                Series::Timed(
+                    self.events_out.with_label_values(&[e.source, e.agent]),
+                    self.event_seconds.with_label_values(&[e.source, e.agent]),
+                )
+            },
+            |s| {
+                if let Series::Timed(c, h) = s {
+                    c.inc();
+                    h.observe(took.as_secs_f64());
+                }
+            },
+        );
     }
 
     fn on_agent_error(&self, agent: &str, event: Option<&EventRef<'_>>, error: &str) {
@@ -355,13 +459,21 @@ impl Sensor for Metrics {
     }
 
     fn on_send_initiated(&self, topic: &str) {
-        self.sends.with_label_values(&[topic]).inc();
+        self.count(Kind::Send, &self.sends, topic, None);
     }
 
     fn on_send_completed(&self, topic: &str, latency: Duration) {
-        self.send_latency
-            .with_label_values(&[topic])
-            .observe(latency.as_secs_f64());
+        self.cached(
+            Kind::SendLatency,
+            topic,
+            "",
+            || Series::Histogram(self.send_latency.with_label_values(&[topic])),
+            |s| {
+                if let Series::Histogram(h) = s {
+                    h.observe(latency.as_secs_f64());
+                }
+            },
+        );
     }
 
     fn on_send_error(&self, topic: &str, error: &Error, _latency: Duration) {
@@ -379,9 +491,16 @@ impl Sensor for Metrics {
             None => {
                 self.commits.inc();
                 for o in offsets {
-                    self.committed
-                        .with_label_values(&[o.topic.as_str(), &o.partition.to_string()])
-                        .set(o.offset);
+                    let partition = o.partition.to_string();
+                    let labels = [o.topic.as_str(), partition.as_str()];
+                    self.committed.with_label_values(&labels).set(o.offset);
+                    // Between two end-offset checks, the lag shrinks with the commits (the
+                    // log ends at least where the group committed).
+                    if let Ok(end) = self.end_offset.get_metric_with_label_values(&labels) {
+                        let end = end.get().max(o.offset);
+                        self.end_offset.with_label_values(&labels).set(end);
+                        self.lag.with_label_values(&labels).set(end - o.offset);
+                    }
                 }
             }
         }
@@ -450,6 +569,25 @@ mod tests {
     }
 
     #[test]
+    fn two_registries_on_one_thread_count_apart() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        for _ in 0..3 {
+            a.on_message_in(&tp("t", 0), 0);
+        }
+        b.on_message_in(&tp("t", 0), 0);
+        a.on_message_in(&tp("u", 0), 0);
+        assert!(a
+            .render()
+            .contains("faust_messages_received_total{topic=\"t\"} 3"));
+        assert!(a
+            .render()
+            .contains("faust_messages_received_total{topic=\"u\"} 1"));
+        assert!(b
+            .render()
+            .contains("faust_messages_received_total{topic=\"t\"} 1"));
+    }
+
+    #[test]
     fn hooks_become_prometheus_text() {
         let m = Metrics::new();
         let e = EventRef {
@@ -488,7 +626,7 @@ mod tests {
             "faust_sends_total{topic=\"totals\"} 1",
             "faust_send_latency_seconds_count{topic=\"totals\"} 1",
             "faust_assigned_partitions{topic=\"orders\"} 2",
-            "faust_consumer_lag{partition=\"1\",topic=\"orders\"} 4",
+            "faust_consumer_lag{partition=\"1\",topic=\"orders\"} 3",
             "faust_end_offset{partition=\"1\",topic=\"orders\"} 9",
             "faust_committed_offset{partition=\"1\",topic=\"orders\"} 6",
             "faust_commits_total 1",

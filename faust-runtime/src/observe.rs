@@ -16,6 +16,7 @@ pub(crate) struct Observe {
     pub(crate) sensors: Sensors,
     pub(crate) metrics: Option<Arc<Metrics>>,
     pub(crate) blocking: Option<Arc<Blocking>>,
+    pub(crate) web: crate::web::WebHandle,
     /// The consumer had its first assignment and its hooks ran (or the app reads no topic).
     pub(crate) assigned: AtomicBool,
 }
@@ -32,6 +33,7 @@ impl Observe {
             blocking: settings
                 .blocking_timeout
                 .map(|t| Arc::new(Blocking::new(t))),
+            web: Default::default(),
             assigned: AtomicBool::new(false),
         }
     }
@@ -58,6 +60,10 @@ impl Observe {
 
     pub(crate) fn set_assigned(&self) {
         self.assigned.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_assigned(&self) -> bool {
+        self.assigned.load(Ordering::Acquire)
     }
 }
 

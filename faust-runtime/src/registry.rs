@@ -21,6 +21,8 @@ pub enum Registration {
     Agent(&'static AgentSpec),
     /// A `#[timer]`.
     Timer(&'static TimerSpec),
+    /// A `#[page]`.
+    Page(&'static crate::web::PageSpec),
 }
 
 inventory::collect!(Registration);
@@ -32,6 +34,7 @@ impl Registration {
             Registration::Channel(s) => s.module,
             Registration::Agent(s) => s.module,
             Registration::Timer(s) => s.module,
+            Registration::Page(s) => s.module,
         }
     }
 }
@@ -39,6 +42,21 @@ impl Registration {
 /// Whether `module` is `prefix` or inside it (`a::b` is inside `a`, `ab` is not).
 pub(crate) fn module_matches(module: &str, prefix: &str) -> bool {
     module == prefix || (module.starts_with(prefix) && module[prefix.len()..].starts_with("::"))
+}
+
+/// The `#[page]`s declared in `modules` (all when empty).
+pub(crate) fn pages(modules: &[String]) -> Vec<&'static crate::web::PageSpec> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .filter_map(|reg| match *reg {
+            Registration::Page(p)
+                if modules.is_empty() || modules.iter().any(|m| module_matches(p.module, m)) =>
+            {
+                Some(p)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The registrations one app runs, sorted by qualified name.
@@ -70,6 +88,7 @@ impl Selection {
                 Registration::Channel(s) => sel.channels.push(s),
                 Registration::Agent(s) => sel.agents.push(s),
                 Registration::Timer(s) => sel.timers.push(s),
+                Registration::Page(_) => {}
             }
         }
         for agent in sel.agents.clone() {

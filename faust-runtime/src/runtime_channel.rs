@@ -150,6 +150,10 @@ impl<K: Send + 'static, V: Send + 'static> DynChannel<K, V> {
         self.api.spec().effective_maxsize()
     }
 
+    pub(crate) fn api(&self) -> &ChannelApi<Dynamic<K, V>> {
+        &self.api
+    }
+
     /// Starts building a value with a key, headers or timestamp.
     pub fn record(&self, value: V) -> ChannelRecord<Dynamic<K, V>> {
         self.api.record(value)

@@ -106,10 +106,10 @@ pub trait Sensor: Send + Sync + 'static {
     /// A timer ran for `took`; `error` is its failure as text.
     fn on_timer_run(&self, timer: &str, took: Duration, error: Option<&str>) {}
 
-    /// A table key was read (tables are not there yet: never called today).
+    /// A table key was read (not called yet: reserved for the tables' hooks).
     fn on_table_get(&self, table: &str) {}
 
-    /// A table key was written (tables are not there yet: never called today).
+    /// A table key was written (not called yet: reserved for the tables' hooks).
     fn on_table_set(&self, table: &str) {}
 }
 

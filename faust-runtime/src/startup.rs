@@ -26,6 +26,8 @@ pub(crate) const STARTUP_READ_WAIT: Duration = Duration::from_secs(5);
 /// A topic an agent asked to read during the startup window, with its subscriber.
 pub(crate) struct LateRoute {
     pub(crate) spec: &'static TopicSpec,
+    /// The topic name (one of the spec's, for a handle covering several).
+    pub(crate) name: &'static str,
     pub(crate) subscriber: Box<dyn Subscriber>,
 }
 
@@ -90,7 +92,7 @@ impl Startup {
             }
             None => Err(Error::state(format!(
                 "topic '{}' must be subscribed at startup, before the agent first reads its stream",
-                route.spec.name
+                route.name
             ))),
         }
     }

@@ -48,6 +48,8 @@ pub(crate) struct Encoded {
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: i64,
+    /// Which of the stream's topics it came from (a handle covering several).
+    pub(crate) topic: u16,
     pub(crate) ack: Option<Queued>,
 }
 
@@ -138,6 +140,15 @@ enum BatchTx<K, V> {
     Shared(async_channel::Sender<Batch<K, V>>),
 }
 
+impl<K, V> Clone for BatchTx<K, V> {
+    fn clone(&self) -> Self {
+        match self {
+            BatchTx::One(tx) => BatchTx::One(tx.clone()),
+            BatchTx::Shared(tx) => BatchTx::Shared(tx.clone()),
+        }
+    }
+}
+
 impl<K, V> BatchRx<K, V> {
     #[inline]
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Batch<K, V>>> {
@@ -166,15 +177,20 @@ fn batch_queues<K, V>(depth: usize, instances: usize) -> (BatchTx<K, V>, Vec<Bat
 pub(crate) struct TopicSource<K, V> {
     rx: BatchRx<K, V>,
     encoded: std::vec::IntoIter<Encoded>,
-    decoder: Arc<dyn DecodeShared<K, V>>,
+    /// One per topic of the handle (most handles: one).
+    decoders: Vec<Arc<dyn DecodeShared<K, V>>>,
 }
 
 impl<K, V> TopicSource<K, V> {
     fn new(rx: BatchRx<K, V>, decoder: Arc<dyn DecodeShared<K, V>>) -> Self {
+        Self::of_topics(rx, vec![decoder])
+    }
+
+    fn of_topics(rx: BatchRx<K, V>, decoders: Vec<Arc<dyn DecodeShared<K, V>>>) -> Self {
         TopicSource {
             rx,
             encoded: Vec::new().into_iter(),
-            decoder,
+            decoders,
         }
     }
 
@@ -182,7 +198,10 @@ impl<K, V> TopicSource<K, V> {
     pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
         loop {
             if let Some(e) = self.encoded.next() {
-                match self.decoder.decode_shared(e) {
+                let Some(decoder) = self.decoders.get(usize::from(e.topic)) else {
+                    continue;
+                };
+                match decoder.decode_shared(e) {
                     Ok(Some(d)) => return Poll::Ready(Some(d)),
                     Ok(None) => continue,
                     Err(_) => return Poll::Ready(None),
@@ -192,6 +211,28 @@ impl<K, V> TopicSource<K, V> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Batch(v, _))) => self.encoded = v.into_iter(),
+            }
+        }
+    }
+}
+
+impl<K, V> Source<K, V> {
+    /// The next delivery of the source of stream `name`.
+    #[inline]
+    pub(crate) fn poll_delivery(
+        &mut self,
+        cx: &mut Context<'_>,
+        name: &str,
+    ) -> Poll<Option<Delivery<K, V>>> {
+        match self {
+            Source::Topic(src) => src.poll_delivery(cx),
+            Source::Grouped(g) => g.poll_delivery(cx),
+            Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
+            Source::Failed(e) => {
+                if let Some(e) = e.take() {
+                    tracing::error!(stream = name, error = %e, "stream could not start");
+                }
+                Poll::Ready(None)
             }
         }
     }
@@ -221,7 +262,7 @@ pub(crate) struct Returned<K, V> {
 pub(crate) type ReturnSlot<K, V> = Arc<Mutex<Option<Returned<K, V>>>>;
 
 pub(crate) struct Core<K, V> {
-    source: Source<K, V>,
+    pub(crate) source: Source<K, V>,
     name: &'static str,
     exhausted: bool,
     return_slot: Option<ReturnSlot<K, V>>,
@@ -241,8 +282,10 @@ pub(crate) struct Core<K, V> {
     open: Option<Open>,
     /// The agent reading the stream.
     pub(crate) agent: Option<&'static AgentSpec>,
-    /// Given up at the first read (see [`crate::startup`]).
+    /// Given up at the first read (see the startup window in `crate::startup`).
     pub(crate) arrival: Option<crate::startup::Arrival>,
+    /// Where each event is also sent ([`Stream::echo`]).
+    pub(crate) echo: Vec<crate::through::EchoFn<K, V>>,
     _guard: Option<ReaderGuard>,
 }
 
@@ -263,6 +306,7 @@ impl<K, V> Core<K, V> {
             open: None,
             agent: None,
             arrival: None,
+            echo: Vec::new(),
             _guard: None,
         }
     }
@@ -299,17 +343,7 @@ impl<K, V> Core<K, V> {
 
     #[inline]
     fn next_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
-        match &mut self.source {
-            Source::Topic(src) => src.poll_delivery(cx),
-            Source::Grouped(g) => g.poll_delivery(cx),
-            Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
-            Source::Failed(e) => {
-                if let Some(e) = e.take() {
-                    tracing::error!(stream = self.name, error = %e, "stream could not start");
-                }
-                Poll::Ready(None)
-            }
-        }
+        self.source.poll_delivery(cx, self.name)
     }
 
     /// The next event; `with_hold` gives the event a hold of its own (events mode).
@@ -362,6 +396,10 @@ impl<K, V> Core<K, V> {
                     timestamp: event.timestamp,
                 });
                 context::set_reply(reply);
+            }
+            if !self.echo.is_empty() && !self.run_echoes(&event) {
+                self.exhausted = true;
+                return Poll::Ready(None);
             }
             self.yielded += 1;
             if let Some(p) = &self.probe {
@@ -437,6 +475,10 @@ impl<H: Channel> Stream<H> {
 
     pub(crate) fn from_core(core: Core<H::Key, H::Value>) -> Self {
         Stream { core }
+    }
+
+    pub(crate) fn core_mut(&mut self) -> &mut Core<H::Key, H::Value> {
+        &mut self.core
     }
 
     pub(crate) fn with_source(source: Source<H::Key, H::Value>, name: &'static str) -> Self {
@@ -617,6 +659,8 @@ fn batch_shape(buffer: usize) -> (usize, usize) {
 }
 
 struct TopicSubscriber<K, V> {
+    /// Index of its topic among the stream's (a handle covering several).
+    topic: u16,
     /// The agent's queue; `None` once closed.
     tx: Option<BatchTx<K, V>>,
     /// The batch being filled.
@@ -634,6 +678,7 @@ where
 {
     fn new(tx: BatchTx<K, V>, batch: usize, decoder: Arc<Decoder<K, V>>) -> Self {
         TopicSubscriber {
+            topic: 0,
             tx: Some(tx),
             pending: Vec::new(),
             batch,
@@ -748,6 +793,7 @@ where
             partition: msg.partition,
             offset: msg.offset,
             timestamp: msg.timestamp,
+            topic: self.topic,
             ack: Some(Queued::new(ack)),
         });
         let full = self.pending.len() >= self.batch;
@@ -792,7 +838,7 @@ where
     let spec = T::spec();
     let app = ctx.app().clone();
     let values_only = ctx.values_only();
-    let (sub, sources) =
+    let (subs, sources) =
         topic_queues::<T::Key, T::Value>(&app, spec, agent.name, values_only, instances)?;
     let streams = sources
         .into_iter()
@@ -805,12 +851,15 @@ where
             s
         })
         .collect();
-    ctx.add_subscriber(spec.name, sub);
+    for (name, sub) in subs {
+        ctx.add_subscriber(name, sub);
+    }
     Ok(streams)
 }
 
-/// The subscriber of agent `agent` to topic `spec` and the sources of its `instances` streams
-/// (with each one's switch of header copying when it reads values only).
+/// The subscribers of agent `agent` to topic `spec` (one per topic name of a handle covering
+/// several) and the sources of its `instances` streams (with each one's switch of header
+/// copying when it reads values only).
 #[allow(clippy::type_complexity)]
 pub(crate) fn topic_queues<K, V>(
     app: &App,
@@ -819,7 +868,7 @@ pub(crate) fn topic_queues<K, V>(
     values_only: bool,
     instances: usize,
 ) -> Result<(
-    Box<dyn Subscriber>,
+    Vec<(&'static str, Box<dyn Subscriber>)>,
     Vec<(TopicSource<K, V>, Option<HeadersWanted>)>,
 )>
 where
@@ -831,26 +880,66 @@ where
         .unwrap_or(app.settings().stream_buffer_maxsize)
         .max(1);
     let (batch, depth) = batch_shape(buffer);
-    let decoder = Arc::new(Decoder::<K, V>::new(
-        Arc::new(spec.codecs()?.clone()),
+    let names = spec.topic_names();
+    if names.len() > usize::from(u16::MAX) {
+        return Err(Error::config(format!(
+            "topic handle {} covers {} topics; at most {} are supported",
+            spec.type_name,
+            names.len(),
+            u16::MAX
+        )));
+    }
+    let codecs = Arc::new(spec.codecs()?.clone());
+    let first = Decoder::<K, V>::new(
+        codecs.clone(),
         spec,
         agent,
         app.error_policy_of(spec),
         app.clone(),
         values_only,
-    ));
+    );
+    let headers = first.headers.clone();
+    let decoders: Vec<Arc<Decoder<K, V>>> = names
+        .iter()
+        .map(|name| {
+            let mut d = Decoder::<K, V>::new(
+                codecs.clone(),
+                spec,
+                agent,
+                app.error_policy_of(spec),
+                app.clone(),
+                values_only,
+            )
+            .for_topic(name);
+            d.headers = headers.clone();
+            Arc::new(d)
+        })
+        .collect();
     let (tx, rxs) = batch_queues(depth, instances.max(1));
     let sources = rxs
         .into_iter()
         .map(|rx| {
+            let ds: Vec<Arc<dyn DecodeShared<K, V>>> = decoders
+                .iter()
+                .map(|d| d.clone() as Arc<dyn DecodeShared<K, V>>)
+                .collect();
             (
-                TopicSource::new(rx, decoder.clone()),
-                values_only.then(|| decoder.headers.clone()),
+                TopicSource::of_topics(rx, ds),
+                values_only.then(|| headers.clone()),
             )
         })
         .collect();
-    let sub = TopicSubscriber::<K, V>::new(tx, batch, decoder);
-    Ok((Box::new(sub), sources))
+    let subscribers = names
+        .iter()
+        .zip(decoders)
+        .enumerate()
+        .map(|(i, (name, decoder))| {
+            let mut sub = TopicSubscriber::<K, V>::new(tx.clone(), batch, decoder);
+            sub.topic = i as u16;
+            (*name, Box::new(sub) as Box<dyn Subscriber>)
+        })
+        .collect();
+    Ok((subscribers, sources))
 }
 
 /// Subscribes `instances` streams of agent `agent` to channel `C` (generated code calls this).

@@ -170,3 +170,99 @@ async fn items_yield_key_and_value_and_enumerate_counts_them() {
     assert_eq!(app.health().agent_errors, 0);
     app.stop().await.unwrap();
 }
+
+mod mapped {
+    use super::*;
+
+    #[topic(name = "op-map", key = String, value = u64, partitions = 1)]
+    pub struct Numbers;
+
+    pub static SEEN: Mutex<Vec<(usize, u64)>> = Mutex::new(Vec::new());
+    pub static STEP: Gate = Gate::new();
+
+    #[agent(Numbers)]
+    async fn doubled(values: Stream<Numbers>) -> Result<()> {
+        let mut doubled = values.map(|v| v * 2).enumerate();
+        while let Some((i, v)) = doubled.next().await {
+            SEEN.lock().unwrap().push((i, v));
+            if i == 2 {
+                STEP.passed().await;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn map_and_enumerate_keep_the_event_held_until_the_next_is_asked_for() {
+    let broker = MemoryBroker::new();
+    let app = app(&broker, "op-map", "mapped");
+    app.start().await.unwrap();
+    let numbers = mapped::Numbers.on(&app);
+    for i in 0..5u64 {
+        numbers.send("k", i).await.unwrap();
+    }
+    assert!(eventually(WAIT, || mapped::SEEN.lock().unwrap().len() == 3).await);
+    // The agent holds the third value (offset 2): 0 and 1 are done, 2 is not.
+    assert!(eventually(WAIT, || broker.committed("op-map", "op-map", 0) == Some(2)).await);
+    assert!(
+        !eventually(Duration::from_millis(200), || broker
+            .committed("op-map", "op-map", 0)
+            != Some(2))
+        .await
+    );
+    mapped::STEP.open();
+    assert!(eventually(WAIT, || broker.committed("op-map", "op-map", 0) == Some(5)).await);
+    assert_eq!(
+        *mapped::SEEN.lock().unwrap(),
+        vec![(0, 0), (1, 2), (2, 4), (3, 6), (4, 8)]
+    );
+    app.stop().await.unwrap();
+}
+
+mod events_filtered {
+    use super::*;
+
+    #[topic(name = "op-efilter", key = String, value = u64, partitions = 1)]
+    pub struct Numbers;
+
+    pub static KEPT: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+
+    #[agent(Numbers)]
+    async fn multiples(events: Events<Numbers>) -> Result<()> {
+        let mut kept = events.filter(|e| futures::future::ready(e.value % 3 == 0));
+        while let Some(ev) = kept.next().await {
+            KEPT.lock().unwrap().push(ev.offset);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_filtered_out_of_an_events_stream_are_acknowledged_once_looked_at() {
+    let broker = MemoryBroker::new();
+    let app = app(&broker, "op-efilter", "events_filtered");
+    app.start().await.unwrap();
+    let numbers = events_filtered::Numbers.on(&app);
+    for i in 0..7u64 {
+        numbers.send("k", i).await.unwrap();
+    }
+    assert!(eventually(WAIT, || events_filtered::KEPT.lock().unwrap().len() == 3).await);
+    // 6 was the last kept (held until the next is asked for, which the agent did); nothing is
+    // left over.
+    assert!(
+        eventually(WAIT, || broker.committed("op-efilter", "op-efilter", 0)
+            == Some(7))
+        .await
+    );
+    // 7 and 8 are filtered out while the agent waits for a multiple of 3: done at once.
+    numbers.send("k", 7).await.unwrap();
+    numbers.send("k", 8).await.unwrap();
+    assert!(
+        eventually(WAIT, || broker.committed("op-efilter", "op-efilter", 0)
+            == Some(9))
+        .await
+    );
+    assert_eq!(*events_filtered::KEPT.lock().unwrap(), vec![0, 3, 6]);
+    app.stop().await.unwrap();
+}

@@ -340,3 +340,86 @@ async fn runtime_channels_send_read_and_close_at_stop() {
     assert_eq!(got[5], (None, 5, None));
     assert!(notes.send(order(6)).await.is_err());
 }
+
+mod several {
+    use super::*;
+
+    #[topic(names = ["multi-a", "multi-b"], key = String, value = u64, partitions = 2)]
+    pub struct Both;
+    /// (topic, partition, value) of every event read.
+    pub static SEEN: std::sync::Mutex<Vec<(String, i32, u64)>> = std::sync::Mutex::new(Vec::new());
+
+    #[agent(Both)]
+    async fn read_both(mut events: Events<Both>) -> Result<()> {
+        while let Some(ev) = events.next().await {
+            SEEN.lock()
+                .unwrap()
+                .push((ev.topic.to_string(), ev.partition, ev.value));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_handle_covering_several_topics_reads_them_all_in_partition_order() {
+    use std::sync::Arc;
+    let broker = faust_runtime::MemoryBroker::new();
+    let app = App::builder("several")
+        .transport(Arc::new(broker.clone()))
+        .include_module(format!("{}::several", module_path!()))
+        .commit_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    app.start().await.unwrap();
+    for name in ["multi-a", "multi-b"] {
+        let d = app.topics().describe_topic(name).await.unwrap();
+        assert_eq!(
+            d.map(|d| d.partitions),
+            Some(2),
+            "{name} created with the handle's settings"
+        );
+    }
+    // Each topic sent to on its own (the handle covering both cannot be sent to).
+    let a = app.topic::<String, u64>("multi-a").build().unwrap();
+    let b = app.topic::<String, u64>("multi-b").build().unwrap();
+    for n in 0..20u64 {
+        a.send(format!("k{}", n % 4), n).await.unwrap();
+        b.send(format!("k{}", n % 4), 100 + n).await.unwrap();
+    }
+    let err = several::Both.on(&app).send("k", 1).await.unwrap_err();
+    assert!(err.to_string().contains("covers several topics"), "{err}");
+    let ok = common::eventually(Duration::from_secs(15), || {
+        several::SEEN.lock().unwrap().len() == 40
+    })
+    .await;
+    assert!(ok, "read {}", several::SEEN.lock().unwrap().len());
+    let seen = several::SEEN.lock().unwrap().clone();
+    for (topic, offset_base) in [("multi-a", 0u64), ("multi-b", 100)] {
+        for p in 0..2 {
+            let values: Vec<u64> = seen
+                .iter()
+                .filter(|s| s.0 == topic && s.1 == p)
+                .map(|s| s.2)
+                .collect();
+            assert!(
+                values.windows(2).all(|w| w[0] < w[1]),
+                "{topic}[{p}]: {values:?}"
+            );
+            assert!(values
+                .iter()
+                .all(|v| (offset_base..offset_base + 20).contains(v)));
+            let end = broker.end_offset(topic, p).unwrap();
+            assert_eq!(values.len() as i64, end);
+            assert!(
+                common::eventually(Duration::from_secs(15), || broker
+                    .committed("several", topic, p)
+                    == Some(end)
+                    || end == 0)
+                .await,
+                "{topic}[{p}] committed {:?} of {end}",
+                broker.committed("several", topic, p)
+            );
+        }
+    }
+    app.stop().await.unwrap();
+}

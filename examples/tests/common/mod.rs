@@ -39,6 +39,7 @@ pub fn run_until(name: &str, args: &[&str], wait_for: &[&str], deadline: Duratio
         .args(args)
         .env_remove("FAUST_BROKER")
         .env("RUST_LOG", "warn")
+        .env("FAUST_WEB_PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
