@@ -7,12 +7,15 @@
 //! faust-bench fill --broker URL [--records N]           (re)fill the consume topic and empty the
 //!                                                      output topics, e.g. to profile one case
 //! faust-bench list                                     the case names
+//! faust-bench ask [--records N] [--broker URL]          `ask` round-trip latency (N asks, one
+//!                                                      at a time), embedded broker and Kafka
 //! ```
 //!
 //! `run` starts every case in a child process of this binary (`case NAME`), so each run gets a
 //! fresh process and its own peak RSS, and interleaves framework and raw runs. Without
 //! `--broker` (or `FAUST_BENCH_BROKER`) the Kafka groups are skipped.
 
+mod ask;
 mod channel;
 mod data;
 mod forward;
@@ -211,7 +214,8 @@ fn usage() -> &'static str {
      \x20                  [--window N] [--only kafka-consume,kafka-produce,kafka-forward,memory-topic,channel] [--timeout SECS]\n\
      \x20      faust-bench case NAME [options] [--group ID]\n\
      \x20      faust-bench fill --broker kafka://HOST:PORT [--records N]\n\
-     \x20      faust-bench list"
+     \x20      faust-bench list\n\
+     \x20      faust-bench ask [--records N] [--broker kafka://HOST:PORT]"
 }
 
 fn parse(args: &[String]) -> Result<(String, Option<String>, Opts), String> {
@@ -528,6 +532,7 @@ fn main() -> std::process::ExitCode {
                 Ok(())
             }),
         },
+        "ask" => runtime().block_on(ask::run(&opts)),
         "list" => {
             for c in Case::ALL {
                 println!("{:<26} {}", c.name(), c.label());

@@ -15,7 +15,13 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Ident, LitStr, Path, ReturnType, Type};
 
 /// The `key = value` settings of `#[agent]` (after the topic or channel).
-pub(crate) const KEYS: &[&str] = &["name", "concurrency", "handle", "sink"];
+pub(crate) const KEYS: &[&str] = &[
+    "name",
+    "concurrency",
+    "handle",
+    "sink",
+    "isolated_partitions",
+];
 
 #[derive(Default)]
 struct Settings {
@@ -30,6 +36,10 @@ struct Settings {
     sinks: Vec<Path>,
     /// The span of the `sink` key, for errors.
     sink_key: Option<Span>,
+    /// `isolated_partitions = true`: one instance per assigned partition.
+    isolated: Option<bool>,
+    /// The span of the `isolated_partitions` key, for errors.
+    isolated_key: Option<Span>,
 }
 
 /// The agent's arguments: the stream, and what it yields (`out: Yield<R>`).
@@ -54,6 +64,20 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let args = arguments(sig, &errors);
     let arg_ty = args.stream;
     ok &= arg_ty.is_some();
+    if let (Some(true), Some(n), Some(span)) = (
+        settings.isolated,
+        settings.concurrency,
+        settings.isolated_key,
+    ) {
+        if n > 1 {
+            errors.at(
+                span,
+                "an agent with `isolated_partitions = true` runs one instance per partition: \
+                 remove `concurrency` (as in Faust, concurrency must be 1 with isolated partitions)",
+            );
+            ok = false;
+        }
+    }
     if let (Some(span), None) = (settings.sink_key, &args.yields) {
         errors.at(
             span,
@@ -119,7 +143,23 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Some(r) => r.to_token_stream(),
         None => quote!(#rt::NoReply),
     };
+    let isolated = settings.isolated.unwrap_or(false);
     let start = match &args.yields {
+        None if isolated => quote! {
+            #rt::start_isolated_agent::<#handle, #arg_ty, _, _, #ret_ty>(ctx, &__SPEC, #fn_ident, false)
+        },
+        Some(r) if isolated => {
+            let forward = sink_forwarding(&settings.sinks, r);
+            quote! {{
+                #forward
+                #rt::start_isolated_agent::<#handle, #arg_ty, _, _, #ret_ty>(
+                    ctx,
+                    &__SPEC,
+                    |stream: #arg_ty| #fn_ident(stream, #rt::Yield::__new(__sinks)),
+                    true,
+                )
+            }}
+        }
         None => quote! {
             #rt::start_agent::<#handle, #arg_ty, _, _, #ret_ty>(ctx, &__SPEC, #fn_ident)
         },
@@ -344,6 +384,10 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                 errors,
                 "`handle` names the agent handle struct to declare, e.g. `handle = ProcessOrders`",
             ),
+            "isolated_partitions" => {
+                s.isolated_key = Some(key.span());
+                s.isolated = attr::boolean(errors, &e);
+            }
             "sink" => {
                 s.sink_key = Some(key.span());
                 let hint =
@@ -394,7 +438,7 @@ mod tests {
         )
         .to_string();
         assert!(out.contains("#[agent] functions must be `async fn`"));
-        assert!(out.contains("an agent takes exactly one argument"));
+        assert!(out.contains("an agent takes the stream as its first argument"));
         assert!(out.contains("`concurrency` must be greater than zero"));
     }
 

@@ -248,7 +248,10 @@ pub fn table(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// `interval` is required: a string such as `"250ms"`, `"5s"`, `"1.5s"`, `"1m"`, `"1h"`, `"2d"`,
 /// or a number of seconds (`"5"`, `5`, `0.5`); it is checked when the crate compiles. `name`
 /// defaults to the function's name. The function takes no arguments and returns `()` or
-/// `Result<(), E>`. The first run happens one interval after the app starts.
+/// `Result<(), E>`. The first run happens one interval after the app starts. `on_leader = true`
+/// runs it on the group's leader only (the worker holding partition 0 of
+/// `{app_id}-__assignor-__leader`, as in Faust). A failed run is logged and counted in
+/// `Health::timer_errors`; the timer keeps its schedule.
 #[proc_macro_attribute]
 pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
     timer::expand(attr.into(), item.into()).into()
@@ -290,6 +293,47 @@ pub fn timer(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn command(attr: TokenStream, item: TokenStream) -> TokenStream {
     command::expand(attr.into(), item.into()).into()
+}
+
+/// Runs an `async fn` at the times of a cron expression while the app runs (Faust's
+/// `@app.crontab`).
+///
+/// ```
+/// use faust_runtime::prelude::*;
+///
+/// #[crontab("*/5 * * * *", timezone = "Europe/Paris", on_leader = true)]
+/// async fn every_five_minutes() -> Result<()> {
+///     println!("five more minutes");
+///     Ok(())
+/// }
+/// ```
+///
+/// The expression comes first (minute, hour, day of month, month, day of week; a sixth, leading
+/// field for seconds; `@hourly`, `@daily` ...), checked when the crate compiles. `timezone` is an
+/// IANA name (default UTC), checked when the app starts. `on_leader = true` runs it on the
+/// group's leader only. A failed run is logged and counted; the schedule goes on.
+#[proc_macro_attribute]
+pub fn crontab(attr: TokenStream, item: TokenStream) -> TokenStream {
+    timer::expand_kind(timer::Kind::Crontab, attr.into(), item.into()).into()
+}
+
+/// Runs an `async fn` once, after the app has started (Faust's `@app.task`).
+///
+/// ```
+/// use faust_runtime::prelude::*;
+///
+/// #[task]
+/// async fn warm_up() -> Result<()> {
+///     println!("started");
+///     Ok(())
+/// }
+/// ```
+///
+/// `on_leader = true` waits until this worker is the group's leader (and never runs if it does
+/// not become it before stopping). A failure is logged and counted.
+#[proc_macro_attribute]
+pub fn task(attr: TokenStream, item: TokenStream) -> TokenStream {
+    timer::expand_kind(timer::Kind::Task, attr.into(), item.into()).into()
 }
 
 /// Writes the program's `fn main`: builds the app, runs `before_start`, the agents and timers

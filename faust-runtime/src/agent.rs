@@ -214,6 +214,50 @@ where
     Ok(())
 }
 
+/// Subscribes agent `spec` with `isolated_partitions = true`: one instance per assigned
+/// partition of topic `H`, started and stopped with the assignment (see [`crate::isolated`];
+/// generated code calls this). `replies`: the agent takes a `Yield<R>`.
+pub fn start_isolated_agent<H, I, F, Fut, R>(
+    ctx: &mut SubscribeCtx<'_>,
+    spec: &'static AgentSpec,
+    f: F,
+    replies: bool,
+) -> Result<()>
+where
+    H: crate::Topic,
+    I: AgentInput<H>,
+    F: Fn(I) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: Outcome,
+{
+    ctx.values_only = I::__VALUES_ONLY && !replies;
+    let streams = crate::stream::PartitionStreams::<H>::new(ctx, spec);
+    ctx.values_only = false;
+    let streams = streams?;
+    let app = ctx.app().clone();
+    let make: crate::isolated::Factory = Box::new(move |partition: i32| {
+        let (sub, stream) = streams.make();
+        tracing::debug!(
+            agent = spec.name,
+            partition,
+            "starting the partition's agent instance"
+        );
+        app.spawn_agent_task(Box::pin(supervise::<H, I, F, Fut, R>(
+            app.clone(),
+            spec,
+            partition as usize,
+            stream,
+            f,
+        )));
+        sub
+    });
+    let topic = H::spec().name;
+    let (sub, assigned, revoked) = crate::isolated::subscriber(topic, make);
+    ctx.add_subscriber(topic, Box::new(sub));
+    ctx.driver.add_hooks(assigned, revoked);
+    Ok(())
+}
+
 /// How long to wait before restarting an agent instance after its `failures`-th failure in a
 /// row without an event processed in between: at once the first time, then 100 ms doubling up
 /// to 6.4 s.

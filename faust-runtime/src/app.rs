@@ -57,9 +57,13 @@ pub struct Stats {
     dead_lettered: AtomicU64,
     agent_errors: AtomicU64,
     agent_restarts: AtomicU64,
+    timer_errors: AtomicU64,
 }
 
 impl Stats {
+    pub(crate) fn record_timer_error(&self) {
+        self.timer_errors.fetch_add(1, Ordering::Relaxed);
+    }
     pub(crate) fn set_missing_topics(&self, names: Vec<String>) {
         *lock(&self.missing_topics) = names;
     }
@@ -93,6 +97,8 @@ pub struct Health {
     pub agent_errors: u64,
     /// Agent restarts after failures.
     pub agent_restarts: u64,
+    /// Failed runs (errors and panics) of timers, crontabs and tasks.
+    pub timer_errors: u64,
     /// The error that stopped the worker, if any.
     pub fatal: Option<String>,
     /// Broker errors seen by the transport.
@@ -136,6 +142,8 @@ pub(crate) struct AppCore {
     readers: AtomicU64,
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
+    on_startup: Vec<crate::hooks::Hook>,
+    on_shutdown: Vec<crate::hooks::Hook>,
     pub(crate) producer: crate::producer::Overflow,
     /// Sensors, metrics, blocking-timeout slots, readiness.
     pub(crate) observe: crate::observe::Observe,
@@ -149,6 +157,8 @@ pub(crate) struct AppCore {
     startup: Arc<crate::startup::Startup>,
     /// The reply topic and waiting callers of `ask`, made on first use ([`crate::reply`]).
     pub(crate) replies: tokio::sync::OnceCell<Arc<crate::reply::Replies>>,
+    /// Whether this worker leads its group ([`crate::leader`]).
+    pub(crate) leadership: crate::leader::Leadership,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -184,6 +194,8 @@ pub struct AppBuilder {
     on_assign: Vec<PartitionHook>,
     on_revoke: Vec<PartitionHook>,
     sensors: Vec<Arc<dyn crate::sensor::Sensor>>,
+    on_startup: Vec<crate::hooks::Hook>,
+    on_shutdown: Vec<crate::hooks::Hook>,
 }
 
 impl AppBuilder {
@@ -198,6 +210,31 @@ impl AppBuilder {
     /// (Faust's `blocking_timeout`); see [`crate::blocking`].
     pub fn blocking_timeout(mut self, timeout: Duration) -> Self {
         self.settings.blocking_timeout = Some(timeout);
+        self
+    }
+
+    /// Runs `hook` while the app starts, once its topics exist and before any agent consumes
+    /// (and before timers and tasks start); an error fails [`App::start`]. Hooks run in the
+    /// order given. See [`crate::hooks`].
+    pub fn on_startup<F, Fut, E>(mut self, hook: F) -> Self
+    where
+        F: Fn(App) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: Into<crate::BoxError> + 'static,
+    {
+        self.on_startup.push(crate::hooks::hook(hook));
+        self
+    }
+
+    /// Runs `hook` while the app stops, once its agents have stopped and their offsets are
+    /// committed, before the producer's final flush (it may still send); an error is logged.
+    pub fn on_shutdown<F, Fut, E>(mut self, hook: F) -> Self
+    where
+        F: Fn(App) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: Into<crate::BoxError> + 'static,
+    {
+        self.on_shutdown.push(crate::hooks::hook(hook));
         self
     }
 
@@ -336,6 +373,8 @@ impl AppBuilder {
                 readers: AtomicU64::new(0),
                 on_assign: self.on_assign,
                 on_revoke: self.on_revoke,
+                on_startup: self.on_startup,
+                on_shutdown: self.on_shutdown,
                 producer: Default::default(),
                 observe,
                 defined: RwLock::new(Vec::new()),
@@ -343,6 +382,7 @@ impl AppBuilder {
                 tables: Default::default(),
                 startup: Default::default(),
                 replies: tokio::sync::OnceCell::new(),
+                leadership: Default::default(),
             }),
         })
     }
@@ -395,6 +435,8 @@ impl App {
             on_assign: Vec::new(),
             on_revoke: Vec::new(),
             sensors: Vec::new(),
+            on_startup: Vec::new(),
+            on_shutdown: Vec::new(),
         }
     }
 
@@ -537,6 +579,19 @@ impl App {
         &self.core.startup
     }
 
+    /// An internal topic of `partitions` partitions (the leader election topic).
+    fn define_internal_with(&self, name: &str, partitions: i32) -> &'static TopicSpec {
+        if let Some(s) = self.defined_topic(name) {
+            return s;
+        }
+        let spec: &'static TopicSpec = Box::leak(Box::new(TopicSpec {
+            name: Box::leak(name.to_string().into_boxed_str()),
+            partitions: Some(partitions),
+            ..TopicSpec::DEFAULT
+        }));
+        self.define_topic(spec)
+    }
+
     /// The topic manager (create, delete, list).
     pub fn topics(&self) -> TopicManager<'_> {
         TopicManager::new(self)
@@ -551,6 +606,13 @@ impl App {
             STOPPING => AppState::Stopping,
             _ => AppState::Stopped,
         }
+    }
+
+    /// Whether this worker is its group's leader: it holds partition 0 of the election topic
+    /// `{app_id}-__assignor-__leader` (only apps with an `on_leader` timer take part; see
+    /// [`crate::leader`]).
+    pub fn is_leader(&self) -> bool {
+        self.core.leadership.is_leader()
     }
 
     /// Whether the app is running (sends without `force` are allowed).
@@ -613,6 +675,7 @@ impl App {
             dead_lettered: s.dead_lettered.load(Ordering::Relaxed),
             agent_errors: s.agent_errors.load(Ordering::Relaxed),
             agent_restarts: s.agent_restarts.load(Ordering::Relaxed),
+            timer_errors: s.timer_errors.load(Ordering::Relaxed),
             fatal: lock(&self.core.fatal_text).clone(),
             transport: self.core.transport.health(),
             missing_topics: lock(&s.missing_topics).clone(),
@@ -933,7 +996,18 @@ impl App {
         }
         let mut watched: Vec<&'static TopicSpec> =
             sel.topics.iter().copied().chain(defined).collect();
+        for spec in &sel.timers {
+            crate::timer::check(spec)?;
+        }
         let mut builder = DriverBuilder::default();
+        let mut election = None;
+        if sel.timers.iter().any(|t| t.on_leader) {
+            let (topic, subscriber, gained, lost) = crate::leader::election(self);
+            let spec = self.define_internal_with(&topic, 1);
+            self.ensure_declared(spec).await?;
+            builder.add(spec.name, subscriber);
+            election = Some((gained, lost));
+        }
         let mut tasks = Vec::new();
         self.core.startup.open();
         {
@@ -971,6 +1045,7 @@ impl App {
             }
             builder.add(route.name, route.subscriber);
         }
+        crate::hooks::startup(self, &self.core.on_startup).await?;
         let consumer = if builder.is_empty() {
             self.core.observe.set_assigned();
             None
@@ -981,38 +1056,19 @@ impl App {
                 from_earliest: self.core.settings.auto_offset_reset_earliest,
             };
             let consumer = self.core.transport.consumer(config).await?;
-            let driver = builder.build(
-                consumer,
-                self.driver_options(true, self.core.stop_signal.subscribe()),
-            );
+            let mut options = self.driver_options(true, self.core.stop_signal.subscribe());
+            if let Some((gained, lost)) = election {
+                options.on_assign.push(gained);
+                options.on_revoke.push(lost);
+            }
+            let driver = builder.build(consumer, options);
             Some(self.spawn_driver(driver))
         };
         let (timer_stop, _) = watch::channel(false);
         let mut timers = JoinSet::new();
         for spec in sel.timers {
-            let mut stop = timer_stop.subscribe();
-            let app = self.clone();
-            let fut = async move {
-                let busy = crate::observe::timer_slot(app.observe(), spec);
-                let mut ticks = tokio::time::interval_at(
-                    tokio::time::Instant::now() + spec.interval,
-                    spec.interval,
-                );
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        _ = ticks.tick() => {}
-                        _ = stop.wait_for(|s| *s) => return,
-                    }
-                    if let Err(e) =
-                        crate::observe::run_timer(app.observe(), spec, busy.as_deref()).await
-                    {
-                        tracing::error!(timer = spec.name, error = %e, "timer failed");
-                    }
-                }
-            };
             let fut = tracing::Instrument::instrument(
-                fut,
+                crate::timer::run(self.clone(), spec, timer_stop.subscribe()),
                 tracing::info_span!("timer", timer = spec.name),
             );
             timers.spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
@@ -1031,6 +1087,12 @@ impl App {
             timers,
             timer_stop,
         })
+    }
+
+    /// Spawns an agent instance started while the app runs (isolated partitions), as one of
+    /// the app's tasks.
+    pub(crate) fn spawn_agent_task(&self, fut: futures::future::BoxFuture<'static, ()>) {
+        tokio::spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
     }
 
     /// Runs a consume driver; if it fails or panics, the app fails with that error.
@@ -1086,6 +1148,7 @@ impl App {
         self.core.stop_tx.send_replace(true);
         let timeout = self.core.settings.shutdown_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
+        let ran = guard.is_some();
         if let Some(mut r) = guard.take() {
             r.timer_stop.send_replace(true);
             if tokio::time::timeout_at(deadline, async {
@@ -1123,6 +1186,9 @@ impl App {
             }
         }
         self.core.stop_signal.send_replace(Some(deadline));
+        if ran {
+            crate::hooks::shutdown(self, &self.core.on_shutdown).await;
+        }
         let left = deadline
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));

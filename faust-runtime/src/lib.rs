@@ -45,11 +45,16 @@ pub mod blocking;
 pub mod channel;
 pub mod cli;
 pub mod codec;
+#[cfg(feature = "cron")]
+mod crontab;
 mod decoder;
 pub mod engine;
 pub mod error;
 pub mod event;
 pub mod group_by;
+pub mod hooks;
+pub mod isolated;
+pub mod leader;
 pub mod manager;
 pub mod metrics;
 mod observe;
@@ -85,7 +90,9 @@ pub use channel::{Channel, ChannelApi, ChannelSpec, SourceRef};
 pub use clap;
 pub use error::{BoxError, Error, Result};
 pub use event::Event;
-pub use faust_macros::{agent, channel, command, main, page, record, table, timer, topic};
+pub use faust_macros::{
+    agent, channel, command, crontab, main, page, record, table, task, timer, topic,
+};
 pub use manager::TopicManager;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
@@ -103,8 +110,8 @@ pub use transport::{DeliveryHandle, Headers, RecordMetadata, TopicPartition, Tra
 /// Everything an app module needs: `use faust_runtime::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        agent, channel, command, page, record, table, timer, topic, App, Channel, Event, Events,
-        Result, Stream, Table, Topic, Yield,
+        agent, channel, command, crontab, page, record, table, task, timer, topic, App, Channel,
+        Event, Events, Result, Stream, Table, Topic, Yield,
     };
     pub use futures::StreamExt;
     pub use serde::{Deserialize, Serialize};
@@ -121,8 +128,8 @@ pub mod __private {
     /// The items of version 0.1.0 of the generated code.
     pub mod v0_1_0 {
         pub use crate::agent::{
-            start_agent, start_yielding_agent, timer_future, AgentInput, AgentSpec, Outcome,
-            SubscribeCtx,
+            start_agent, start_isolated_agent, start_yielding_agent, timer_future, AgentInput,
+            AgentSpec, Outcome, SubscribeCtx,
         };
         pub use crate::agent_handle::AgentApi;
         pub use crate::app::{App, AppBuilder};
@@ -137,7 +144,7 @@ pub mod __private {
             make_table, make_windowed_table, Table, TableApi, TableRegistration, TableSpec,
             WindowSpec, WindowedTable, WindowedTableApi,
         };
-        pub use crate::timer::TimerSpec;
+        pub use crate::timer::{TimerKind, TimerSpec};
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};
         pub use crate::worker::{hook_future, run_main, MainHooks};
         pub use futures::future::BoxFuture;

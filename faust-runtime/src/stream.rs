@@ -942,6 +942,64 @@ where
     Ok((subscribers, sources))
 }
 
+/// Makes the stream and subscriber of each partition of an isolated agent on topic `T`
+/// ([`crate::isolated`]); they share one decoder.
+pub(crate) struct PartitionStreams<T: Topic> {
+    app: App,
+    decoder: Arc<Decoder<T::Key, T::Value>>,
+    batch: usize,
+    depth: usize,
+    values_only: bool,
+}
+
+impl<T> PartitionStreams<T>
+where
+    T: Topic,
+    T::Key: Serialize + DeserializeOwned,
+    T::Value: Serialize + DeserializeOwned,
+{
+    pub(crate) fn new(ctx: &SubscribeCtx<'_>, agent: &'static AgentSpec) -> Result<Self> {
+        let spec = T::spec();
+        let app = ctx.app().clone();
+        let buffer = spec
+            .declared_maxsize()
+            .unwrap_or(app.settings().stream_buffer_maxsize)
+            .max(1);
+        let (batch, depth) = batch_shape(buffer);
+        let values_only = ctx.values_only();
+        let decoder = Arc::new(Decoder::<T::Key, T::Value>::new(
+            Arc::new(spec.codecs()?.clone()),
+            spec,
+            agent.name,
+            app.error_policy_of(spec),
+            app.clone(),
+            values_only,
+        ));
+        Ok(PartitionStreams {
+            app,
+            decoder,
+            batch,
+            depth,
+            values_only,
+        })
+    }
+
+    /// The subscriber and the stream of one partition's instance.
+    pub(crate) fn make(&self) -> (Box<dyn Subscriber>, Stream<T>) {
+        let (tx, mut rxs) = batch_queues(self.depth, 1);
+        let rx = rxs.pop().expect("one queue");
+        let mut s = Stream::<T>::with_source(
+            Source::Topic(TopicSource::new(rx, self.decoder.clone())),
+            T::spec().name,
+        );
+        s.core.values_only = self.values_only;
+        s.core.headers = self.values_only.then(|| self.decoder.headers.clone());
+        s.core.app = Some(self.app.clone());
+        let sub = TopicSubscriber::<T::Key, T::Value>::new(tx, self.batch, self.decoder.clone());
+        (Box::new(sub), s)
+    }
+}
+
 /// Subscribes `instances` streams of agent `agent` to channel `C` (generated code calls this).
 pub fn subscribe_channel<C: Channel>(
     ctx: &mut SubscribeCtx<'_>,

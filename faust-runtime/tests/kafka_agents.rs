@@ -1,5 +1,6 @@
 //! Agent handles and agent features on the Kafka-protocol test broker: request-reply between two
-//! apps, with the requests committed once answered.
+//! apps (the requests committed once answered), `concurrency = 4` sharing one stream, and an
+//! `on_leader` timer with two workers.
 //!
 //! Needs `FAUST_TEST_KAFKA=kafka://host:port` (scripts/test.sh starts a broker and sets it).
 //! Without it these tests fail, unless `FAUST_SKIP_KAFKA=1` asks to skip them.
@@ -103,4 +104,195 @@ async fn one_app_asks_an_agent_of_another_and_the_answered_requests_are_committe
     let offsets = committed(&url, &group, "ka-numbers", 2).await;
     let total: i64 = offsets.iter().map(|o| o.unwrap_or(0)).sum();
     assert_eq!(total, 5, "every answered request is committed: {offsets:?}");
+}
+
+fn worker_of(app: &App) -> usize {
+    std::sync::Arc::as_ptr(app.transport()) as *const () as usize
+}
+
+static LEADER_RUNS: std::sync::Mutex<Option<std::collections::HashMap<usize, u64>>> =
+    std::sync::Mutex::new(None);
+
+fn leader_runs(app: &App) -> u64 {
+    LEADER_RUNS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(&worker_of(app)).copied())
+        .unwrap_or(0)
+}
+
+mod leader {
+    use super::*;
+
+    #[timer(interval = "50ms", on_leader = true)]
+    async fn only_on_the_leader() -> Result<()> {
+        let me = worker_of(&App::current()?);
+        *LEADER_RUNS
+            .lock()
+            .unwrap()
+            .get_or_insert_with(std::collections::HashMap::new)
+            .entry(me)
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_one_of_two_workers_leads_and_the_other_takes_over_when_it_stops() {
+    let url = kafka_or_skip!();
+    let id = unique("ka-leader");
+    let a = app(&url, &id, Some("leader"));
+    let b = app(&url, &id, Some("leader"));
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    assert!(
+        common::eventually(WAIT, || a.is_leader() != b.is_leader()).await,
+        "exactly one worker leads: a {} b {}",
+        a.is_leader(),
+        b.is_leader()
+    );
+    let (leader, other) = if a.is_leader() { (a, b) } else { (b, a) };
+    assert!(common::eventually(WAIT, || leader_runs(&leader) >= 3).await);
+    assert_eq!(leader_runs(&other), 0, "the other worker never ran it");
+
+    leader.stop().await.unwrap();
+    assert!(
+        common::eventually(WAIT, || other.is_leader()).await,
+        "the remaining worker takes over"
+    );
+    assert!(common::eventually(WAIT, || leader_runs(&other) >= 3).await);
+    other.stop().await.unwrap();
+}
+
+static SEEN: std::sync::Mutex<Vec<(u64, tokio::task::Id)>> = std::sync::Mutex::new(Vec::new());
+
+mod concurrent {
+    use super::*;
+
+    #[topic(name = "ka-concurrent", key = String, value = u64, partitions = 2)]
+    pub struct Work;
+
+    #[agent(Work, concurrency = 4)]
+    async fn work(mut stream: Stream<Work>) {
+        while let Some(v) = stream.next().await {
+            // Uneven work, so that instances finish out of order.
+            for _ in 0..(v % 5) * 20 {
+                tokio::task::yield_now().await;
+            }
+            SEEN.lock().unwrap().push((v, tokio::task::id()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_four_instances_share_the_stream_and_commit_only_finished_work() {
+    let url = kafka_or_skip!();
+    fresh_topic(&url, "ka-concurrent").await;
+    let group = unique("ka-concurrent");
+    let app = app(&url, &group, Some("concurrent"));
+    app.start().await.unwrap();
+    let work = concurrent::Work.on(&app);
+    for i in 0..400u64 {
+        work.send_soon(format!("k{i}"), i).unwrap();
+    }
+    assert!(common::eventually(WAIT, || SEEN.lock().unwrap().len() >= 400).await);
+    app.stop().await.unwrap();
+
+    let seen = SEEN.lock().unwrap().clone();
+    let mut values: Vec<u64> = seen.iter().map(|(v, _)| *v).collect();
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), 400, "every value processed");
+    let instances: std::collections::HashSet<_> = seen.iter().map(|(_, t)| *t).collect();
+    assert!(instances.len() > 1, "the work was shared: {instances:?}");
+    let offsets = committed(&url, &group, "ka-concurrent", 2).await;
+    let total: i64 = offsets.iter().map(|o| o.unwrap_or(0)).sum();
+    assert_eq!(total, 400, "everything processed is committed: {offsets:?}");
+}
+
+/// Instances of the isolated agent running now, per worker.
+static ISO_LIVE: std::sync::Mutex<Option<std::collections::HashMap<usize, i64>>> =
+    std::sync::Mutex::new(None);
+static ISO_SEEN: std::sync::Mutex<Vec<(i32, tokio::task::Id)>> = std::sync::Mutex::new(Vec::new());
+
+fn iso_live_change(app: &App, by: i64) {
+    *ISO_LIVE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(std::collections::HashMap::new)
+        .entry(worker_of(app))
+        .or_default() += by;
+}
+
+fn iso_live(app: &App) -> i64 {
+    ISO_LIVE
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(&worker_of(app)).copied())
+        .unwrap_or(0)
+}
+
+mod isolated {
+    use super::*;
+
+    #[topic(name = "ka-isolated", key = String, value = u64, partitions = 4)]
+    pub struct In;
+
+    #[agent(In, isolated_partitions = true)]
+    async fn per_partition(mut events: Events<In>) {
+        let app = App::current().unwrap();
+        iso_live_change(&app, 1);
+        while let Some(e) = events.next().await {
+            ISO_SEEN
+                .lock()
+                .unwrap()
+                .push((e.partition, tokio::task::id()));
+        }
+        iso_live_change(&app, -1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_isolated_instances_follow_the_assignment_of_two_workers() {
+    let url = kafka_or_skip!();
+    fresh_topic(&url, "ka-isolated").await;
+    let group = unique("ka-isolated");
+    let a = app(&url, &group, Some("isolated"));
+    a.start().await.unwrap();
+    let input = isolated::In.on(&a);
+    for i in 0..200u64 {
+        input.send_soon(format!("k{i}"), i).unwrap();
+    }
+    assert!(common::eventually(WAIT, || ISO_SEEN.lock().unwrap().len() >= 200).await);
+    assert!(common::eventually(WAIT, || iso_live(&a) == 4).await);
+    let b = app(&url, &group, Some("isolated"));
+    b.start().await.unwrap();
+    for i in 200..400u64 {
+        input.send_soon(format!("k{i}"), i).unwrap();
+    }
+    assert!(
+        common::eventually(WAIT, || iso_live(&a) + iso_live(&b) == 4
+            && iso_live(&b) > 0)
+        .await,
+        "the partitions moved with their instances: a {} b {}",
+        iso_live(&a),
+        iso_live(&b)
+    );
+    assert!(common::eventually(WAIT, || ISO_SEEN.lock().unwrap().len() >= 400).await);
+    b.stop().await.unwrap();
+    a.stop().await.unwrap();
+    let mut tasks_of: std::collections::HashMap<tokio::task::Id, std::collections::HashSet<i32>> =
+        Default::default();
+    for (p, t) in ISO_SEEN.lock().unwrap().iter() {
+        tasks_of.entry(*t).or_default().insert(*p);
+    }
+    assert!(
+        tasks_of.values().all(|ps| ps.len() == 1),
+        "every instance read one partition: {tasks_of:?}"
+    );
+    let offsets = committed(&url, &group, "ka-isolated", 4).await;
+    let total: i64 = offsets.iter().map(|o| o.unwrap_or(0)).sum();
+    assert_eq!(total, 400, "{offsets:?}");
 }

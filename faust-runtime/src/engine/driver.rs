@@ -77,6 +77,8 @@ struct Route {
 #[derive(Default)]
 pub(crate) struct DriverBuilder {
     routes: Vec<Route>,
+    /// Hooks subscribers need (isolated partitions), run after the app's own.
+    hooks: Vec<(PartitionHook, PartitionHook)>,
 }
 
 impl DriverBuilder {
@@ -99,7 +101,16 @@ impl DriverBuilder {
         self.routes.iter().map(|r| r.topic.clone()).collect()
     }
 
-    pub(crate) fn build(self, consumer: Box<dyn Consumer>, options: DriverOptions) -> Driver {
+    /// Adds hooks run when partitions are assigned and revoked.
+    pub(crate) fn add_hooks(&mut self, assigned: PartitionHook, revoked: PartitionHook) {
+        self.hooks.push((assigned, revoked));
+    }
+
+    pub(crate) fn build(self, consumer: Box<dyn Consumer>, mut options: DriverOptions) -> Driver {
+        for (a, r) in self.hooks {
+            options.on_assign.push(a);
+            options.on_revoke.push(r);
+        }
         Driver {
             consumer: Some(consumer),
             routes: self.routes,
