@@ -86,9 +86,9 @@ async fn process(item: &Item) -> Result<()> {
     // One write per event, unbuffered: a SIGKILL loses no line of a finished event.
     b.log
         .lock()
-        .unwrap()
+        .unwrap_or_else(|p| p.into_inner())
         .write_all(format!("{}\n", item.id).as_bytes())
-        .expect("write FAULT_LOG");
+        .map_err(|e| Error::state(format!("fault_worker: cannot write FAULT_LOG: {e}")))?;
     if b.panic_at == Some(item.id) && !PANICKED.swap(true, Ordering::Relaxed) {
         panic!("fault_worker: panicking once, on id {}", item.id);
     }

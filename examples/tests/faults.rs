@@ -99,12 +99,24 @@ async fn sigkill(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
     let counts = produce(&t, "faults-in", good(0, N, 0)).await?;
     let log = ctx.log("kill");
     let w = Worker::start(&ctx.spec(&ctx.url, &log), "kill-1");
-    wait_lines(&log, (N * 4 / 10) as usize, &w).await?;
+    // Killed mid-stream once it has committed some of its work.
+    wait_until("a tenth committed", LIMIT, || {
+        let t = t.clone();
+        let group = ctx.group();
+        async move {
+            committed(&t, &group, "faults-in")
+                .await
+                .map(|c| c.iter().sum::<i64>() >= N as i64 / 10)
+                .unwrap_or(false)
+        }
+    })
+    .await?;
     w.signal(libc::SIGKILL);
     let e = w.wait(STOP).await?;
     row.exit(&e);
     let before = read_ids(&log).len();
     let at_kill: i64 = committed(&t, &ctx.group(), "faults-in").await?.iter().sum();
+    row.check(before < N as usize, "the worker finished before the kill");
     let w = Worker::start(&ctx.spec(&ctx.url, &log), "kill-2");
     wait_committed(&t, &ctx.group(), "faults-in", &counts, LIMIT).await?;
     w.signal(libc::SIGINT);
@@ -550,6 +562,96 @@ async fn slow_backlog(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
     Ok(())
 }
 
+/// Bad configuration: each a clear error naming the problem, exit code 2, no panic, quickly.
+async fn bad_configuration(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let bin = common::example_binary("fault_worker");
+    let log = ctx.log("config");
+    let non_utf8 = std::ffi::OsStr::from_bytes(b"kafka://\xff:9092").to_os_string();
+    // (arguments, environment, what the message must name)
+    type Env = Vec<(&'static str, std::ffi::OsString)>;
+    let env = |k: &'static str, v: &str| -> Env { vec![(k, v.into())] };
+    let cases: Vec<(Vec<&str>, Env, &str)> = vec![
+        (vec!["--broker"], vec![], "--broker"),
+        (vec!["--broker", ""], vec![], "broker"),
+        (vec!["--broker", "kafka://%%%"], vec![], "%%%"),
+        (vec!["--broker", "bogus://x"], vec![], "bogus://x"),
+        (vec!["--frobnicate"], vec![], "--frobnicate"),
+        // The environment feeds the option: the message names the option.
+        (vec![], env("FAUST_BROKER", ""), "--broker"),
+        // Named only as "invalid UTF-8 ... in one or more arguments" (the variable is not).
+        (vec![], vec![("FAUST_BROKER", non_utf8)], "UTF-8"),
+        (vec![], env("FAUST_COMMIT_INTERVAL", "soon"), "soon"),
+        (vec![], env("FAUST_COMMIT_INTERVAL", "0"), "commit_interval"),
+        (vec![], env("FAUST_VERSION", "abc"), "FAUST_VERSION"),
+        (
+            vec![],
+            env("FAUST_TOPIC_PARTITIONS", "0"),
+            "topic_partitions",
+        ),
+        (vec![], env("FAUST_SHUTDOWN_TIMEOUT", "forever"), "forever"),
+        (vec![], env("FAUST_ON_MISSING_TOPIC", "shrug"), "shrug"),
+    ];
+    row.expected = cases.len();
+    for (args, env, names) in cases {
+        let started = Instant::now();
+        let env_shown = env.clone();
+        let out = tokio::task::spawn_blocking({
+            let bin = bin.clone();
+            let log = log.clone();
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            move || {
+                let mut cmd = std::process::Command::new(bin);
+                cmd.args(&args)
+                    .env_remove("FAUST_BROKER")
+                    .env("FAULT_LOG", &log)
+                    .env("RUST_LOG", "warn")
+                    .stdin(std::process::Stdio::null());
+                for (k, v) in &env {
+                    cmd.env(k, v);
+                }
+                cmd.output()
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let took = started.elapsed();
+        let code = out.status.code();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let what = format!(
+            "{args:?} {:?}",
+            env_shown
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect::<Vec<_>>()
+        );
+        row.exits.push(code.map_or("sig".into(), |c| c.to_string()));
+        row.check(
+            code == Some(2),
+            format!("{what}: exit {code:?}, not 2: {err}"),
+        );
+        row.check(
+            err.contains(names),
+            format!("{what}: the error does not name '{names}': {err}"),
+        );
+        row.check(
+            !err.contains("panicked"),
+            format!("{what}: panicked: {err}"),
+        );
+        row.check(
+            took < Duration::from_secs(10),
+            format!("{what}: took {took:?}"),
+        );
+        if code == Some(2) && err.contains(names) {
+            row.distinct += 1;
+        }
+    }
+    row.lost = row.expected - row.distinct;
+    row.note = "clear error + exit 2 for each".into();
+    Ok(())
+}
+
 type Case = for<'a> fn(&'a Ctx, &'a mut Row) -> futures::future::BoxFuture<'a, Fallible<()>>;
 
 macro_rules! case {
@@ -580,6 +682,7 @@ async fn fault_suite() {
         case!("sigterm under load + restart", sigterm_under_load),
         case!("sigterm, slow agent", sigterm_slow_agent),
         case!("slow agent, 100 MiB backlog", slow_backlog),
+        case!("bad configuration matrix", bad_configuration),
     ];
     let dir = scratch();
     let base = 100 + std::process::id() % 10_000 * 100;

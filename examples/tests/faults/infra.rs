@@ -121,7 +121,9 @@ impl Worker {
         let stderr = spec.log.with_file_name(format!("{name}.stderr"));
         let err = std::fs::File::create(&stderr).unwrap();
         let mut cmd = Command::new(crate::common::example_binary("fault_worker"));
-        cmd.arg("--broker")
+        // Several workers run side by side: none serves HTTP (they would share a port).
+        cmd.arg("--without-web")
+            .arg("--broker")
             .arg(spec.broker)
             .env_remove("FAUST_BROKER")
             .env("FAUST_VERSION", spec.version.to_string())
