@@ -46,14 +46,14 @@ pub(crate) async fn watch_topics(
                     app.fail(Error::state(format!(
                         "topic '{}' is gone from the broker {} (deleted, or the broker lost its data); on_missing_topic is stop",
                         spec.name,
-                        app.transport().url()
+                        crate::redact::redact_url(app.transport().url())
                     )));
                     return;
                 }
                 MissingTopicPolicy::Recreate => {
                     tracing::warn!(
                         topic = spec.name,
-                        broker = %app.transport().url(),
+                        broker = %crate::redact::redact_url(app.transport().url()),
                         "topic is gone from the broker (deleted, or the broker lost its data); recreating it with its declared settings"
                     );
                     match app.recreate_topic(spec).await {

@@ -6,7 +6,7 @@
 //! | `/` | the live dashboard (plain HTML and JavaScript served from the binary) |
 //! | `/metrics` | the Prometheus metrics ([`crate::metrics`]) in the text exposition format |
 //! | `/health` | `200` while the worker is alive (not failed, not stopped), else `503` |
-//! | `/ready` | `200` once topics are created, partitions assigned and the assignment hooks (state recovery) ran, else `503` |
+//! | `/ready` | `200` once topics are created, partitions assigned and the assignment hooks (state recovery) ran, and while none of the app's topics is missing from the broker; else `503` |
 //! | `/api/dashboard` | what the dashboard shows, as JSON |
 //! | `/api/topology` | the app's [`Topology`](crate::topology::Topology) (nodes and edges), as JSON |
 //! | user pages | every `#[page("/path")]` handler ([`macro@crate::page`]) |
@@ -162,17 +162,43 @@ async fn health(State(app): State<App>) -> Response {
 async fn ready(State(app): State<App>) -> Response {
     let running = app.state() == AppState::Running;
     let assigned = app.observe().is_assigned();
-    let ready = running && assigned;
+    let missing = app.health().missing_topics;
+    let (ready, body) = readiness(running, assigned, &missing);
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    (code, Json(body)).into_response()
+}
+
+/// Whether the worker is ready, and the `/ready` body: running, partitions assigned (their
+/// assignment hooks, table recovery first, done) and none of its topics missing from the
+/// broker (see [`crate::watchdog`]).
+fn readiness(running: bool, assigned: bool, missing: &[String]) -> (bool, serde_json::Value) {
+    let ready = running && assigned && missing.is_empty();
     let body = serde_json::json!({
         "ready": ready,
-        "topics_created": running,
+        "topics_created": running && missing.is_empty(),
         "partitions_assigned": assigned,
         "recovery_done": assigned,
+        "missing_topics": missing,
     });
-    (code, Json(body)).into_response()
+    (ready, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readiness;
+
+    #[test]
+    fn a_topic_missing_from_the_broker_makes_the_worker_not_ready() {
+        assert!(readiness(true, true, &[]).0);
+        let (ready, body) = readiness(true, true, &["orders".to_string()]);
+        assert!(!ready);
+        assert_eq!(body["missing_topics"][0], "orders");
+        assert_eq!(body["topics_created"], false);
+        assert!(!readiness(true, false, &[]).0);
+        assert!(!readiness(false, true, &[]).0);
+    }
 }
