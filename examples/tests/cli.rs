@@ -199,11 +199,11 @@ fn exit_codes_follow_the_rule() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let out = cmd.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("FAUST_BROKER is not valid UTF-8"),
+        "the error names the variable: {stderr}"
     );
 
     let (_, help, _) = run(&["--help"], &[]);

@@ -577,10 +577,17 @@ async fn bad_configuration(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
         (vec!["--broker", "kafka://%%%"], vec![], "%%%"),
         (vec!["--broker", "bogus://x"], vec![], "bogus://x"),
         (vec!["--frobnicate"], vec![], "--frobnicate"),
-        // The environment feeds the option: the message names the option.
-        (vec![], env("FAUST_BROKER", ""), "--broker"),
-        // Named only as "invalid UTF-8 ... in one or more arguments" (the variable is not).
-        (vec![], vec![("FAUST_BROKER", non_utf8)], "UTF-8"),
+        // The environment feeds the option: the message names the variable and the option.
+        (
+            vec![],
+            env("FAUST_BROKER", ""),
+            "FAUST_BROKER is set but empty",
+        ),
+        (
+            vec![],
+            vec![("FAUST_BROKER", non_utf8)],
+            "FAUST_BROKER is not valid UTF-8",
+        ),
         (vec![], env("FAUST_COMMIT_INTERVAL", "soon"), "soon"),
         (vec![], env("FAUST_COMMIT_INTERVAL", "0"), "commit_interval"),
         (vec![], env("FAUST_VERSION", "abc"), "FAUST_VERSION"),

@@ -220,6 +220,47 @@ pub enum GraphFormat {
     Dot,
 }
 
+/// The worker's own options (argument ids and how they are written).
+const WORKER_OPTIONS: [(&str, &str); 5] = [
+    ("id", "--id"),
+    ("web_port", "--web-port"),
+    ("web_bind", "--web-bind"),
+    ("without_web", "--without-web"),
+    ("json", "--json"),
+];
+
+/// The variables behind the command line's options, with the option each feeds.
+const OPTION_VARIABLES: [(&str, &str); 7] = [
+    ("FAUST_BROKER", "--broker"),
+    ("FAUST_LOGLEVEL", "--loglevel"),
+    ("FAUST_ID", "--id"),
+    ("FAUST_WEB_PORT", "--web-port"),
+    ("FAUST_WEB_BIND", "--web-bind"),
+    ("FAUST_WITHOUT_WEB", "--without-web"),
+    ("FAUST_LOG_JSON", "--json"),
+];
+
+/// A variable behind an option that is set but blank, or not UTF-8, is a usage error naming
+/// the variable (clap would name only the option, or say "invalid UTF-8" of the arguments).
+fn check_environment() -> Outcome {
+    for (var, option) in OPTION_VARIABLES {
+        match std::env::var(var) {
+            Ok(v) if v.trim().is_empty() => {
+                return Err(Failure::usage(format!(
+                    "{var} is set but empty: unset it or give it a value (it feeds {option})"
+                )))
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(Failure::usage(format!(
+                    "{var} is not valid UTF-8 (it feeds {option})"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn non_blank(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())
@@ -359,6 +400,7 @@ impl Main {
                     .after_help(EXIT_CODES),
             ));
         }
+        check_environment()?;
         let matches = match cmd.try_get_matches_from(args) {
             Ok(m) => m,
             Err(e) => {
@@ -379,6 +421,16 @@ impl Main {
                 };
             }
         };
+        if let Some(name) = matches.subcommand_name().filter(|n| *n != "worker") {
+            // `--web-port 1 agents`: the worker's options before another command do nothing.
+            for (id, option) in WORKER_OPTIONS {
+                if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                    return Err(Failure::usage(format!(
+                        "{option} is an option of the worker; the command '{name}' does not take it"
+                    )));
+                }
+            }
+        }
         let global =
             GlobalArgs::from_arg_matches(&matches).map_err(|e| Failure::usage(e.to_string()))?;
         if let Some((name, sub)) = matches.subcommand() {
