@@ -98,7 +98,11 @@ async fn sigkill(ctx: &Ctx, row: &mut Row) -> Fallible<()> {
     let t = client(&ctx.url).await?;
     let counts = produce(&t, "faults-in", good(0, N, 0)).await?;
     let log = ctx.log("kill");
-    let w = Worker::start(&ctx.spec(&ctx.url, &log), "kill-1");
+    // 1 ms per event: the kill lands mid-stream however fast the machine is (without it, a
+    // fast run can process all before its first commit is seen).
+    let mut slow = ctx.spec(&ctx.url, &log);
+    slow.env = vec![("FAULT_SLOW_MS", "1".into())];
+    let w = Worker::start(&slow, "kill-1");
     // Killed mid-stream once it has committed some of its work.
     wait_until("a tenth committed", LIMIT, || {
         let t = t.clone();
