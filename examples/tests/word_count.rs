@@ -140,7 +140,7 @@ async fn word_count_killed_with_sigkill_never_counts_fewer_than_it_was_sent() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Every word read back from the repartition topic is counted (its offset committed).
+    // One repartition topic, named as Faust names it.
     let repartition: Vec<String> = t
         .list_topics()
         .await
@@ -150,38 +150,8 @@ async fn word_count_killed_with_sigkill_never_counts_fewer_than_it_was_sent() {
         .filter(|n| n.ends_with("-wc-words-word-repartition"))
         .collect();
     assert_eq!(repartition.len(), 1, "{repartition:?}");
-    let words: Vec<TopicPartition> = (0..PARTITIONS)
-        .flat_map(|p| {
-            ["wc-words".to_string(), repartition[0].clone()]
-                .into_iter()
-                .map(move |topic| TopicPartition {
-                    topic,
-                    partition: p,
-                })
-        })
-        .collect();
-    let mut ends = Vec::new();
-    for tp in &words {
-        ends.push(Some(probe.end_offset(tp).await.unwrap()));
-    }
-    while probe
-        .committed(&words)
-        .await
-        .unwrap()
-        .iter()
-        .zip(&ends)
-        .any(|(c, e)| c.unwrap_or(0) < e.unwrap_or(0))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the restarted worker did not count every word"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(unsafe { libc::kill(worker.id() as i32, libc::SIGINT) }, 0);
-    assert!(worker.wait().unwrap().success());
-
-    // The changelog's last value of each word: never fewer than the times it was sent.
+    // Wait for the counts themselves, not for committed offsets to reach the end offsets: the
+    // test broker under-reports end offsets after batched writes.
     let changelog = format!("word-count-v{version}-word-counts-changelog");
     let starts: Vec<(TopicPartition, i64)> = (0..PARTITIONS)
         .map(|p| {
@@ -194,23 +164,39 @@ async fn word_count_killed_with_sigkill_never_counts_fewer_than_it_was_sent() {
             )
         })
         .collect();
-    let mut reader = t.partition_reader(&starts).await.unwrap();
-    let mut last: BTreeMap<String, (i64, u64)> = BTreeMap::new();
-    while reader
-        .read(Duration::from_secs(2), &mut |m| {
-            let key = String::from_utf8_lossy(m.key.unwrap_or_default()).to_string();
-            let n: u64 = String::from_utf8_lossy(m.value.unwrap_or_default())
-                .parse()
-                .unwrap();
-            let e = last.entry(key).or_insert((-1, 0));
-            if m.offset > e.0 {
-                *e = (m.offset, n);
-            }
-        })
-        .await
-        .unwrap()
-        > 0
-    {}
+    // The changelog's last value of each word.
+    let read_last = || async {
+        let mut reader = t.partition_reader(&starts).await.unwrap();
+        let mut last: BTreeMap<String, (i64, u64)> = BTreeMap::new();
+        while reader
+            .read(Duration::from_secs(2), &mut |m| {
+                let key = String::from_utf8_lossy(m.key.unwrap_or_default()).to_string();
+                let n: u64 = String::from_utf8_lossy(m.value.unwrap_or_default())
+                    .parse()
+                    .unwrap();
+                let e = last.entry(key).or_insert((-1, 0));
+                if m.offset > e.0 {
+                    *e = (m.offset, n);
+                }
+            })
+            .await
+            .unwrap()
+            > 0
+        {}
+        last
+    };
+    let done = |last: &BTreeMap<String, (i64, u64)>| {
+        last.len() == WORDS as usize && last.values().all(|(_, n)| *n >= (LINES / WORDS) as u64)
+    };
+    let mut last = read_last().await;
+    while !done(&last) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        last = read_last().await;
+    }
+    assert_eq!(unsafe { libc::kill(worker.id() as i32, libc::SIGINT) }, 0);
+    assert!(worker.wait().unwrap().success());
+
+    // Never fewer than the times each word was sent.
     assert_eq!(last.len(), WORDS as usize, "{last:?}");
     for (word, (_, n)) in &last {
         assert!(
