@@ -155,7 +155,7 @@ impl std::fmt::Debug for Settings {
 
 /// The value of `FAUST_{name}` (or `F_{name}`): `None` when unset, an error when set but empty
 /// or not UTF-8.
-fn env_var(name: &str) -> Result<Option<String>> {
+pub(crate) fn env_var(name: &str) -> Result<Option<String>> {
     for key in [format!("FAUST_{name}"), format!("F_{name}")] {
         match std::env::var(&key) {
             Ok(v) if v.trim().is_empty() => {

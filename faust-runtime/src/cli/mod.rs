@@ -244,19 +244,9 @@ const OPTION_VARIABLES: [(&str, &str); 7] = [
 /// the variable (clap would name only the option, or say "invalid UTF-8" of the arguments).
 fn check_environment() -> Outcome {
     for (var, option) in OPTION_VARIABLES {
-        match std::env::var(var) {
-            Ok(v) if v.trim().is_empty() => {
-                return Err(Failure::usage(format!(
-                    "{var} is set but empty: unset it or give it a value (it feeds {option})"
-                )))
-            }
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(Failure::usage(format!(
-                    "{var} is not valid UTF-8 (it feeds {option})"
-                )))
-            }
-            _ => {}
-        }
+        let name = var.strip_prefix("FAUST_").unwrap_or(var);
+        crate::settings::env_var(name)
+            .map_err(|e| Failure::usage(format!("{e} (it feeds {option})")))?;
     }
     Ok(())
 }
