@@ -21,6 +21,8 @@ pub(crate) const KEYS: &[&str] = &[
     "handle",
     "sink",
     "isolated_partitions",
+    "key",
+    "value",
 ];
 
 #[derive(Default)]
@@ -40,6 +42,12 @@ struct Settings {
     isolated: Option<bool>,
     /// The span of the `isolated_partitions` key, for errors.
     isolated_key: Option<Span>,
+    /// `key = K` of the agent's own topic (an agent declared without a topic).
+    key: Option<Type>,
+    /// `value = V` of the agent's own topic.
+    value: Option<Type>,
+    /// The span of the first of `key` / `value`, for errors.
+    types_key: Option<Span>,
 }
 
 /// The agent's arguments: the stream, and what it yields (`out: Yield<R>`).
@@ -86,17 +94,82 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         );
         ok = false;
     }
-    if !settings.handle_given {
-        let example = arg_ty
-            .and_then(stream_item_type)
-            .unwrap_or_else(|| "MyTopic".to_string());
-        errors.at(
-            Span::call_site(),
-            format!("missing the topic or channel: write #[agent({example})]"),
-        );
-        ok = false;
+    // An agent without a topic reads its own, `{app_id}-{name}`, of the declared types.
+    let own_topic = !settings.handle_given && settings.value.is_some();
+    match (settings.handle_given, settings.types_key) {
+        (true, Some(span)) => {
+            errors.at(
+                span,
+                format!(
+                    "`key` and `value` declare the types of an agent's own topic (an agent \
+                     declared without a topic); this agent reads `{}`, whose declaration gives \
+                     its types: remove them",
+                    settings
+                        .handle
+                        .as_ref()
+                        .map(attr::type_string)
+                        .unwrap_or_default()
+                ),
+            );
+            ok = false;
+        }
+        (false, Some(span)) if settings.value.is_none() => {
+            errors.at(
+                span,
+                "an agent without a topic needs the value type of its own topic: \
+                 `value = Order` (and optionally `key = String`)",
+            );
+            ok = false;
+        }
+        (false, None) => {
+            let example = arg_ty
+                .and_then(stream_item_type)
+                .unwrap_or_else(|| "MyTopic".to_string());
+            errors.at(
+                Span::call_site(),
+                format!(
+                    "missing the topic or channel: write #[agent({example})], or give the \
+                     agent its own topic with `handle = Name, value = Type`"
+                ),
+            );
+            ok = false;
+        }
+        _ => {}
     }
-    ok &= settings.handle.is_some();
+    let mut handle_path = settings.handle.clone();
+    if own_topic {
+        match &settings.agent_handle {
+            Some(h) => handle_path = Some(Path::from(h.clone())),
+            None => {
+                errors.at(
+                    Span::call_site(),
+                    "an agent without a topic reads its own topic `{app_id}-{agent_name}`: \
+                     name its handle with `handle = Name` and take `stream: Stream<Name>`",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok &= handle_path.is_some();
+    let name = settings
+        .name
+        .as_ref()
+        .map(LitStr::value)
+        .unwrap_or_else(|| fn_ident.unraw().to_string());
+    // Also when the value type is missing (then `()`), so that `Stream<Handle>` adds no
+    // "not a topic" error to the one reported.
+    let unit: Type = syn::parse_quote!(());
+    let own_topic_impls = match &settings.agent_handle {
+        Some(h) if !settings.handle_given && settings.types_key.is_some() => {
+            Some(crate::topic::agent_topic(
+                h,
+                &name,
+                settings.key.as_ref(),
+                Some(settings.value.as_ref().unwrap_or(&unit)),
+            ))
+        }
+        _ => None,
+    };
 
     let vis = &func.vis;
     if !ok {
@@ -112,6 +185,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         return quote! {
             #func
             #stub
+            #own_topic_impls
             const _: () = {
                 let _ = #fn_ident;
             };
@@ -119,18 +193,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         };
     }
 
-    let handle = settings.handle.as_ref().expect("checked above");
+    let handle = handle_path.as_ref().expect("checked above");
     let arg_ty = arg_ty.expect("checked above");
     let ret_ty = match &sig.output {
         ReturnType::Type(_, ty) if !matches!(**ty, Type::ImplTrait(_)) => ty.to_token_stream(),
         ReturnType::Type(..) => quote!(_),
         ReturnType::Default => quote!(()),
     };
-    let name = settings
-        .name
-        .as_ref()
-        .map(LitStr::value)
-        .unwrap_or_else(|| fn_ident.unraw().to_string());
     let fn_str = fn_ident.unraw().to_string();
     let concurrency = settings.concurrency.unwrap_or(1);
     let source = quote::quote_spanned!(handle.span()=> <#handle as #rt::Channel>::__source);
@@ -176,18 +245,25 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let agent_handle = settings.agent_handle.as_ref().map(|h| {
+        let reads = if own_topic {
+            format!("its own topic `{{app_id}}-{name}`")
+        } else {
+            format!("`{}`", attr::type_string(handle))
+        };
         let doc = format!(
-            "Handle of agent `{name}` (reads `{}`): `send`, `cast`, `ask`, `map`, `kvmap` and \
-             `join` through [`AgentApi`]({rt_path}::AgentApi).",
-            attr::type_string(handle),
+            "Handle of agent `{name}` (reads {reads}): `send`, `cast`, `ask`, `map`, `kvmap` \
+             and `join` through [`AgentApi`]({rt_path}::AgentApi).",
             rt_path = "faust_runtime",
         );
-        let assert_topic = quote::quote_spanned! {handle.span()=>
-            const _: fn() = || {
-                fn agent_handles_need_a_topic<T: #rt::Topic>() {}
-                agent_handles_need_a_topic::<#handle>();
-            };
-        };
+        // An agent's own topic is a topic by construction (its types are checked there).
+        let assert_topic = (!own_topic).then(|| {
+            quote::quote_spanned! {handle.span()=>
+                const _: fn() = || {
+                    fn agent_handles_need_a_topic<T: #rt::Topic>() {}
+                    agent_handles_need_a_topic::<#handle>();
+                };
+            }
+        });
         quote! {
             #[doc = #doc]
             #[derive(Debug, Clone, Copy)]
@@ -202,6 +278,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
 
             #assert_topic
+
+            #own_topic_impls
         }
     });
 
@@ -384,6 +462,14 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                 errors,
                 "`handle` names the agent handle struct to declare, e.g. `handle = ProcessOrders`",
             ),
+            "key" => {
+                s.types_key.get_or_insert(key.span());
+                s.key = e.parse(errors, "`key` expects a type, e.g. `key = String`");
+            }
+            "value" => {
+                s.types_key.get_or_insert(key.span());
+                s.value = e.parse(errors, "`value` expects a type, e.g. `value = Order`");
+            }
             "isolated_partitions" => {
                 s.isolated_key = Some(key.span());
                 s.isolated = attr::boolean(errors, &e);

@@ -73,7 +73,6 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let s = parse_settings(attr, &errors);
     let ident = &strukt.ident;
-    let ident_str = ident.to_string();
 
     if !s.name_given {
         errors.at(
@@ -88,6 +87,47 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         .map(LitStr::value)
         .unwrap_or_default();
 
+    let mark_used = item::mark_used(&strukt);
+    let impls = impls(ident, &s, name, mark_used, false);
+    let strukt = item::with_handle_derives(&strukt);
+    let errors = errors.into_compile_errors();
+    quote! {
+        #strukt
+
+        #impls
+
+        #errors
+    }
+}
+
+/// The `Channel` and `Topic` impls of the topic an agent declared without one reads:
+/// `{app_id}-{agent}` (the spec carries `agent` and `has_prefix`), with the given key and value
+/// types. No `Deref` (the handle dereferences to the agent's API) and no registration (the
+/// agent's source is collected with the agent).
+pub(crate) fn agent_topic(
+    ident: &syn::Ident,
+    agent: &str,
+    key: Option<&Type>,
+    value: Option<&Type>,
+) -> TokenStream {
+    let s = Settings {
+        name_given: true,
+        key: key.cloned(),
+        value: value.cloned(),
+        ..Settings::default()
+    };
+    impls(ident, &s, agent.to_string(), TokenStream::new(), true)
+}
+
+/// The spec, impls and registration of topic handle `ident` named `name`.
+fn impls(
+    ident: &syn::Ident,
+    s: &Settings,
+    name: String,
+    mark_used: TokenStream,
+    agent_topic: bool,
+) -> TokenStream {
+    let ident_str = ident.to_string();
     let key_ty = s
         .key
         .as_ref()
@@ -175,17 +215,32 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             const _: () = #rt::check_topic_type::<#ty>();
         ));
     }
-    let mark_used = item::mark_used(&strukt);
-    let strukt = item::with_handle_derives(&strukt);
+    let has_prefix = agent_topic;
+    let deref = (!agent_topic).then(|| {
+        quote! {
+            impl ::core::ops::Deref for #ident {
+                type Target = #rt::TopicApi<#ident>;
 
-    let errors = errors.into_compile_errors();
+                fn deref(&self) -> &Self::Target {
+                    static API: #rt::TopicApi<#ident> = #rt::TopicApi::UNBOUND;
+                    &API
+                }
+            }
+        }
+    });
+    let register = (!agent_topic).then(|| {
+        quote! {
+            #rt::inventory::submit! {
+                #rt::Registration::Topic(&__SPEC)
+            }
+        }
+    });
     quote! {
-        #strukt
-
         #[allow(clippy::result_large_err)]
         const _: () = {
             static __SPEC: #rt::TopicSpec = #rt::TopicSpec {
                 name: #name,
+                has_prefix: #has_prefix,
                 type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
                 module: ::core::module_path!(),
                 // Through the impl's associated types: a missing or unknown type is reported
@@ -298,28 +353,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 }
             }
 
-            impl ::core::ops::Deref for #ident {
-                type Target = #rt::TopicApi<#ident>;
-
-                fn deref(&self) -> &Self::Target {
-                    static API: #rt::TopicApi<#ident> = #rt::TopicApi::UNBOUND;
-                    &API
-                }
-            }
+            #deref
 
             #mark_used
 
             #checks
 
-            #rt::inventory::submit! {
-                #rt::Registration::Topic(&__SPEC)
-            }
+            #register
         };
-
-        #errors
     }
 }
-
 /// Stub impls of `Channel`, `Topic` and `Deref` for a type the attribute could not make a handle
 /// of (the error is already reported): code that names the type as a topic then type-checks
 /// against the declared key and value types instead of adding "not a topic" errors. The crate

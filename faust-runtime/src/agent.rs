@@ -251,7 +251,7 @@ where
         )));
         sub
     });
-    let topic = H::spec().name;
+    let topic = ctx.app().resolve_topic(H::spec()).name;
     let (sub, assigned, revoked) = crate::isolated::subscriber(topic, make);
     ctx.add_subscriber(topic, Box::new(sub));
     ctx.driver.add_hooks(assigned, revoked);
@@ -285,7 +285,7 @@ async fn supervise<H, I, F, Fut, R>(
     Fut: Future<Output = R> + Send + 'static,
     R: Outcome,
 {
-    let source = (spec.source)();
+    let source = app.resolve_source((spec.source)());
     let slot: ReturnSlot<H::Key, H::Value> = Arc::new(Mutex::new(None));
     let mut failures: u32 = 0;
     let name = stream.name();

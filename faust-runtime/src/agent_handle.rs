@@ -118,9 +118,13 @@ impl<T: Topic, R: 'static> AgentApi<T, R> {
         self.agent
     }
 
-    /// The name of the topic the agent reads.
+    /// The name of the topic the agent reads (for an agent declared without a topic,
+    /// `{app_id}-{agent_name}` of the handle's app, or of the current one).
     pub fn topic_name(&self) -> &'static str {
-        T::spec().name
+        match self.app() {
+            Ok(app) => app.resolve_topic(T::spec()).name,
+            Err(_) => T::spec().name,
+        }
     }
 
     /// Sends `value` under `key` to the agent's topic; see [`TopicApi::send`].
@@ -173,11 +177,11 @@ impl<T: Topic, R: DeserializeOwned + Send + 'static> AgentApi<T, R> {
             .await
             .ok_or_else(|| Error::AskTimeout {
                 agent: self.agent.to_string(),
-                topic: T::spec().name.to_string(),
+                topic: self.topic_name().to_string(),
                 timeout: self.timeout,
             })?;
         serde_json::from_str(&text).map_err(|e| Error::Deserialize {
-            topic: T::spec().name.to_string(),
+            topic: self.topic_name().to_string(),
             partition: -1,
             offset: -1,
             what: "reply",

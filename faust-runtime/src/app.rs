@@ -159,6 +159,8 @@ pub(crate) struct AppCore {
     pub(crate) replies: tokio::sync::OnceCell<Arc<crate::reply::Replies>>,
     /// Whether this worker leads its group ([`crate::leader`]).
     pub(crate) leadership: crate::leader::Leadership,
+    /// The app's copies of agents' own topics (see `crate::agent_topic`).
+    pub(crate) agent_topics: crate::agent_topic::AgentTopics,
 }
 
 /// A stream-processing application: a handle, cheap to clone.
@@ -383,6 +385,7 @@ impl AppBuilder {
                 startup: Default::default(),
                 replies: tokio::sync::OnceCell::new(),
                 leadership: Default::default(),
+                agent_topics: Default::default(),
             }),
         })
     }
@@ -776,7 +779,12 @@ impl App {
                     let app = App { core };
                     let stop = Selection::collect(&app.core.modules)
                         .ok()
-                        .and_then(|sel| sel.topics.iter().find(|t| t.name == tp.topic).copied())
+                        .and_then(|sel| {
+                            sel.topics
+                                .iter()
+                                .map(|t| app.resolve_topic(t))
+                                .find(|t| t.name == tp.topic)
+                        })
                         .map(|spec| app.error_policy_of(spec) == ErrorPolicy::Stop)
                         .unwrap_or(false);
                     if stop {
@@ -979,7 +987,9 @@ impl App {
             "starting"
         );
         self.core.transport.connect().await?;
-        for spec in &sel.topics {
+        let topics: Vec<&'static TopicSpec> =
+            sel.topics.iter().map(|t| self.resolve_topic(t)).collect();
+        for spec in &topics {
             spec.codecs()?;
             for name in spec.topic_names() {
                 let n = self.ensure_topic_named(spec, name).await?;
@@ -994,8 +1004,7 @@ impl App {
         for spec in &defined {
             self.ensure_declared(spec).await?;
         }
-        let mut watched: Vec<&'static TopicSpec> =
-            sel.topics.iter().copied().chain(defined).collect();
+        let mut watched: Vec<&'static TopicSpec> = topics.iter().copied().chain(defined).collect();
         for spec in &sel.timers {
             crate::timer::check(spec)?;
         }

@@ -321,7 +321,7 @@ where
                 agent.name
             )));
         }
-        let SourceRef::Topic(source_spec) = (agent.source)() else {
+        let SourceRef::Topic(source_spec) = app.resolve_source((agent.source)()) else {
             return Err(Error::config(format!(
                 "group_by('{name}') in agent '{}': only a topic stream can be repartitioned, '{}' is a channel",
                 agent.name,

@@ -40,6 +40,7 @@
 
 pub mod agent;
 pub mod agent_handle;
+mod agent_topic;
 pub mod app;
 pub mod blocking;
 pub mod channel;

@@ -123,7 +123,8 @@ impl Selection {
         self.timers.sort_by_key(|t| (t.name, t.qualified));
         let mut problems = Vec::new();
         let mut names: BTreeMap<&str, &str> = BTreeMap::new();
-        for t in &self.topics {
+        // An agent's own topic is named after its agent (whose names are checked below).
+        for t in self.topics.iter().filter(|t| !t.has_prefix) {
             if let Some(prev) = names.insert(t.name, t.type_name) {
                 problems.push(format!(
                     "topic '{}' is declared twice: by `{}` and by `{}`",

@@ -835,8 +835,8 @@ where
     T::Key: Serialize + DeserializeOwned,
     T::Value: Serialize + DeserializeOwned,
 {
-    let spec = T::spec();
     let app = ctx.app().clone();
+    let spec = app.resolve_topic(T::spec());
     let values_only = ctx.values_only();
     let (subs, sources) =
         topic_queues::<T::Key, T::Value>(&app, spec, agent.name, values_only, instances)?;
@@ -959,8 +959,8 @@ where
     T::Value: Serialize + DeserializeOwned,
 {
     pub(crate) fn new(ctx: &SubscribeCtx<'_>, agent: &'static AgentSpec) -> Result<Self> {
-        let spec = T::spec();
         let app = ctx.app().clone();
+        let spec = app.resolve_topic(T::spec());
         let buffer = spec
             .declared_maxsize()
             .unwrap_or(app.settings().stream_buffer_maxsize)
@@ -990,7 +990,7 @@ where
         let rx = rxs.pop().expect("one queue");
         let mut s = Stream::<T>::with_source(
             Source::Topic(TopicSource::new(rx, self.decoder.clone())),
-            T::spec().name,
+            self.app.resolve_topic(T::spec()).name,
         );
         s.core.values_only = self.values_only;
         s.core.headers = self.values_only.then(|| self.decoder.headers.clone());

@@ -163,7 +163,7 @@ impl<H: Channel> Stream<H> {
         };
         let what = format!("through('{}')", target.target_name());
         let read = match (target.__topic(), target.__channel_stream(&app)) {
-            (Some(spec), _) => ReadFrom::Topic(spec),
+            (Some(spec), _) => ReadFrom::Topic(app.resolve_topic(spec)),
             (None, Some(s)) => ReadFrom::Channel(Box::new(s.into_core())),
             (None, None) => {
                 return Err(Error::config(format!("{what}: nothing to read there")));

@@ -53,6 +53,9 @@ pub struct TopicSpec {
     /// `app.topic("a", "b")`); empty for a handle of one topic, `name`. Agents read them all (in
     /// order within each partition); such a handle cannot be sent to.
     pub names: &'static [&'static str],
+    /// The Kafka name is `{app_id}-{name}`: the topic of an agent declared without one
+    /// (Faust's `has_prefix`). Each app resolves such a spec with [`App::resolve_topic`].
+    pub has_prefix: bool,
     /// Rust path of the handle type (for messages).
     pub type_name: &'static str,
     /// Module that declared it.
@@ -158,6 +161,7 @@ impl TopicSpec {
     pub const DEFAULT: TopicSpec = TopicSpec {
         name: "",
         names: &[],
+        has_prefix: false,
         type_name: "",
         module: "",
         __key_type: undeclared_type,
@@ -447,7 +451,7 @@ where
         T::spec().declared_partitions().unwrap_or_else(|| {
             // The count found on the broker at startup, else the app's default.
             self.app()
-                .and_then(|a| a.partitions_of(T::spec().name))
+                .and_then(|a| a.partitions_of(a.resolve_topic(T::spec()).name))
                 .unwrap_or(crate::settings::DEFAULT_TOPIC_PARTITIONS)
         })
     }
@@ -688,8 +692,7 @@ where
     /// full), with a handle that resolves on the broker's acknowledgement. With `force`, before
     /// the app has started, the topic is first created with its declared settings if missing.
     pub async fn send(self) -> Result<DeliveryHandle> {
-        let spec = self.spec;
-        let (app, record) = self.build()?;
+        let (app, spec, record) = self.build()?;
         if app.before_start() {
             app.ensure_declared(spec).await?;
         }
@@ -705,8 +708,7 @@ where
     /// returned here and nothing is sent. A full producer queue does not fail the call: the
     /// record waits its turn in order.
     pub fn send_soon(self) -> Result<DeliveryHandle> {
-        let spec = self.spec;
-        let (app, record) = self.build()?;
+        let (app, spec, record) = self.build()?;
         if app.before_start() {
             // Before start (`force`): the topic may have to be created first.
             let task = tokio::spawn(async move {
@@ -725,13 +727,14 @@ where
         app.produce_soon(record)
     }
 
-    /// Encodes the record; checks that the app may send.
-    fn build(self) -> Result<(App, OutgoingRecord)> {
+    /// Encodes the record; checks that the app may send. Returns the topic's spec as the app
+    /// names it (an agent's own topic is prefixed with the app id).
+    fn build(self) -> Result<(App, &'static TopicSpec, OutgoingRecord)> {
         let app = match self.app {
             Some(a) => a,
             None => App::current()?,
         };
-        let spec = self.spec;
+        let spec = app.resolve_topic(self.spec);
         if spec.names.len() > 1 {
             return Err(Error::config(format!(
                 "topic handle {} covers several topics ({}): send to one of them",
@@ -797,7 +800,7 @@ where
         record.acks = spec.declared_acks();
         record.delivery_guarantee = spec.declared_delivery_guarantee();
         record.notice.callback = self.callback;
-        Ok((app, record))
+        Ok((app, spec, record))
     }
 }
 

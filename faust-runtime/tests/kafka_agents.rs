@@ -296,3 +296,46 @@ async fn on_kafka_isolated_instances_follow_the_assignment_of_two_workers() {
     let total: i64 = offsets.iter().map(|o| o.unwrap_or(0)).sum();
     assert_eq!(total, 400, "{offsets:?}");
 }
+
+/// An agent declared without a topic: it reads `{app_id}-triple`.
+mod tripler {
+    use super::*;
+
+    #[agent(handle = Tripler, key = String, value = u64)]
+    pub async fn triple(mut stream: Stream<Tripler>, out: Yield<u64>) -> Result<()> {
+        while let Some(n) = stream.next().await {
+            out.send(n * 3).await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_an_agent_without_a_topic_gets_its_own_prefixed_topic() {
+    let url = kafka_or_skip!();
+    let id = unique("ka-own");
+    let topic = format!("{id}-triple");
+    let server = app(&url, &id, Some("tripler"));
+    server.start().await.unwrap();
+    let created = server.topics().describe_topic(&topic).await.unwrap();
+    assert_eq!(
+        created.map(|d| d.partitions),
+        Some(server.settings().topic_partitions),
+        "{topic} is created at startup with the app's default partitions"
+    );
+
+    let tripler = tripler::Tripler.on(&server).timeout(WAIT);
+    assert_eq!(tripler.topic_name(), topic);
+    assert_eq!(tripler.ask_key("a", 5).await.unwrap(), 15);
+    tripler.send("b", 1).await.unwrap().await.unwrap();
+    assert_eq!(tripler.ask(7).await.unwrap(), 21);
+    server.stop().await.unwrap();
+
+    let partitions = server.settings().topic_partitions;
+    let offsets = committed(&url, &id, &topic, partitions).await;
+    let total: i64 = offsets.iter().map(|o| o.unwrap_or(0)).sum();
+    assert_eq!(
+        total, 3,
+        "the three records read are committed: {offsets:?}"
+    );
+}

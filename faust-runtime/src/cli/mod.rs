@@ -657,13 +657,13 @@ impl Main {
     }
 
     fn agents(self, global: &GlobalArgs, args: &ListArgs, scrubber: &Scrubber) -> Outcome {
-        let (_, sel) = self.selection(global, scrubber)?;
+        let (app, sel) = self.selection(global, scrubber)?;
         let rows: Vec<AgentRow> = sel
             .agents
             .iter()
             .map(|a| AgentRow {
                 name: a.name,
-                reads: (a.source)().name(),
+                reads: app.resolve_source((a.source)()).name(),
                 concurrency: a.concurrency,
                 sinks: a.sinks.iter().map(|s| s().name()).collect(),
                 function: a.qualified,

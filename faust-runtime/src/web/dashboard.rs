@@ -156,7 +156,7 @@ fn snapshot(app: &App) -> Dashboard {
         .iter()
         .map(|a| Agent {
             name: a.name,
-            source: (a.source)().name(),
+            source: app.resolve_source((a.source)()).name(),
             concurrency: a.concurrency,
             received: events_in.sum(&[("agent", a.name)]),
             processed: events_out.sum(&[("agent", a.name)]),
