@@ -13,6 +13,7 @@ use syn::{Expr, Lit, LitStr, Path, Type};
 pub(crate) const KEYS: &[&str] = &[
     "name",
     "names",
+    "pattern",
     "key",
     "value",
     "key_serializer",
@@ -41,6 +42,8 @@ struct Settings {
     name: Option<LitStr>,
     /// `names = ["a", "b"]`: a handle covering several topics.
     names: Option<Vec<LitStr>>,
+    /// `pattern = "^events-.*"`: a handle reading every matching topic.
+    pattern: Option<LitStr>,
     key: Option<Type>,
     value: Option<Type>,
     key_serializer: Option<LitStr>,
@@ -84,6 +87,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         .name
         .as_ref()
         .or_else(|| s.names.as_ref().and_then(|n| n.first()))
+        .or(s.pattern.as_ref())
         .map(LitStr::value)
         .unwrap_or_default();
 
@@ -163,6 +167,7 @@ fn impls(
         "names",
         s.names.as_ref().map(|names| quote!(&[#(#names),*])),
     );
+    field("pattern", s.pattern.is_some().then(|| quote!(true)));
     field("partitions", s.partitions.map(|p| some(quote!(#p))));
     field("replicas", s.replicas.map(|r| some(quote!(#r))));
     field("retention", s.retention.map(|n| some(duration_tokens(n))));
@@ -216,7 +221,21 @@ fn impls(
         ));
     }
     let has_prefix = agent_topic;
-    let deref = (!agent_topic).then(|| {
+    // A pattern names no topic to send to: its handle dereferences to the pattern API, whose
+    // `send` does not compile.
+    let pattern_deref = (!agent_topic && s.pattern.is_some()).then(|| {
+        quote! {
+            impl ::core::ops::Deref for #ident {
+                type Target = #rt::PatternApi<#ident>;
+
+                fn deref(&self) -> &Self::Target {
+                    static API: #rt::PatternApi<#ident> = #rt::PatternApi::NEW;
+                    &API
+                }
+            }
+        }
+    });
+    let deref = (!agent_topic && s.pattern.is_none()).then(|| {
         quote! {
             impl ::core::ops::Deref for #ident {
                 type Target = #rt::TopicApi<#ident>;
@@ -354,6 +373,7 @@ fn impls(
             }
 
             #deref
+            #pattern_deref
 
             #mark_used
 
@@ -438,11 +458,16 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
             continue;
         }
         match e.name().as_str() {
-            "name" | "names" if s.name_given => {
+            "name" | "names" | "pattern" if s.name_given => {
                 errors.spanned(
                     key,
-                    "give the topic `name`, or `names = [..]` for a handle covering several, not both",
+                    "give the topic `name`, `names = [..]` for a handle covering several, or \
+                     `pattern = \"^...\"` for every matching topic: one of them",
                 );
+            }
+            "pattern" => {
+                s.name_given = true;
+                s.pattern = topic_pattern(errors, &e);
             }
             "name" => {
                 s.name_given = true;
@@ -545,6 +570,31 @@ fn topic_names(errors: &Errors, e: &Entry) -> Option<Vec<LitStr>> {
         }
     }
     ok.then_some(names)
+}
+
+/// `pattern = "^events-.*"`: a regular expression starting with `^` (how Kafka clients tell a
+/// pattern from a topic name), checked here.
+fn topic_pattern(errors: &Errors, e: &Entry) -> Option<LitStr> {
+    let s = attr::non_empty_string(errors, e, "pattern = \"^events-.*\"")?;
+    let v = s.value();
+    if !v.starts_with('^') {
+        errors.spanned(
+            &s,
+            format!(
+                "a topic pattern starts with `^` (that is how Kafka clients tell a pattern from \
+                 a topic name): `pattern = \"^{v}\"`, or `name = \"{v}\"` for one topic"
+            ),
+        );
+        return None;
+    }
+    if let Err(err) = regex_syntax::Parser::new().parse(&v) {
+        errors.spanned(
+            &s,
+            format!("`pattern` is not a valid regular expression: {err}"),
+        );
+        return None;
+    }
+    Some(s)
 }
 
 /// A Kafka topic name: 1 to 249 characters among letters, digits, `.`, `_` and `-`.

@@ -136,6 +136,14 @@ impl<'a> SubscribeCtx<'a> {
         self.driver.add(topic, subscriber);
     }
 
+    pub(crate) fn add_pattern(
+        &mut self,
+        pattern: crate::pattern::Pattern,
+        factory: Box<dyn crate::pattern::SubscriberFactory>,
+    ) {
+        self.driver.add_pattern(pattern, factory);
+    }
+
     fn spawn(&mut self, name: String, fut: BoxFuture<'static, ()>) {
         self.tasks.push((name, fut));
     }
@@ -230,6 +238,13 @@ where
     Fut: Future<Output = R> + Send + 'static,
     R: Outcome,
 {
+    if H::spec().pattern {
+        return Err(crate::Error::config(format!(
+            "agent '{}': isolated_partitions is not supported on a topic pattern ({})",
+            spec.name,
+            H::spec().name
+        )));
+    }
     ctx.values_only = I::__VALUES_ONLY && !replies;
     let streams = crate::stream::PartitionStreams::<H>::new(ctx, spec);
     ctx.values_only = false;

@@ -56,6 +56,7 @@ fn prefixed(spec: &'static TopicSpec, name: String) -> TopicSpec {
         name: Box::leak(name.into_boxed_str()),
         names: spec.names,
         has_prefix: false,
+        pattern: spec.pattern,
         type_name: spec.type_name,
         module: spec.module,
         __key_type: spec.__key_type,

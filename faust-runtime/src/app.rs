@@ -991,11 +991,18 @@ impl App {
             sel.topics.iter().map(|t| self.resolve_topic(t)).collect();
         for spec in &topics {
             spec.codecs()?;
-            for name in spec.topic_names() {
+            // A pattern creates nothing: it reads the topics that match, whenever they exist.
+            for name in spec.topic_names().iter().filter(|_| !spec.pattern) {
                 let n = self.ensure_topic_named(spec, name).await?;
                 self.remember_partitions(name, n);
             }
             if self.error_policy_of(spec) == ErrorPolicy::DeadLetter {
+                if spec.pattern && spec.dead_letter.is_none() {
+                    return Err(Error::config(format!(
+                        "topic pattern {} has the dead_letter error policy: name its dead-letter topic with `dead_letter = \"...\"`",
+                        spec.name
+                    )));
+                }
                 self.define_internal(&spec.dead_letter_topic());
             }
         }
@@ -1004,7 +1011,12 @@ impl App {
         for spec in &defined {
             self.ensure_declared(spec).await?;
         }
-        let mut watched: Vec<&'static TopicSpec> = topics.iter().copied().chain(defined).collect();
+        let mut watched: Vec<&'static TopicSpec> = topics
+            .iter()
+            .copied()
+            .filter(|t| !t.pattern)
+            .chain(defined)
+            .collect();
         for spec in &sel.timers {
             crate::timer::check(spec)?;
         }

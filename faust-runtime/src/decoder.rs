@@ -40,6 +40,22 @@ pub(crate) struct Decoder<K, V> {
     _t: PhantomData<fn() -> (K, V)>,
 }
 
+impl<K, V> Clone for Decoder<K, V> {
+    fn clone(&self) -> Self {
+        Decoder {
+            codecs: self.codecs.clone(),
+            topic: self.topic,
+            agent: self.agent,
+            policy: self.policy,
+            dead_letter: self.dead_letter.clone(),
+            app: self.app.clone(),
+            values_only: self.values_only,
+            headers: self.headers.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
 /// Whether the records of a values-only stream (an agent taking `Stream<T>`) get their headers
 /// copied out. On until the agent first reads a value (so that `stream.events()` called first
 /// gets every event's headers), off from then on, on again if the stream is turned into

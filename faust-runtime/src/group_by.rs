@@ -328,6 +328,12 @@ where
                 core.name()
             )));
         };
+        if source_spec.pattern {
+            return Err(Error::config(format!(
+                "group_by('{name}') in agent '{}': a stream of the topic pattern {} cannot be repartitioned (its topics are not known up front)",
+                agent.name, source_spec.name
+            )));
+        }
         let topic = repartition_topic_name(agent.name, core.name(), name);
         check_topic_name(&topic)?;
         let partitions = app.partitions_of(source_spec.name)?;

@@ -61,6 +61,7 @@ pub mod metrics;
 mod observe;
 pub mod operators;
 pub mod partitioner;
+pub mod pattern;
 mod producer;
 pub mod record;
 pub mod redact;
@@ -95,6 +96,7 @@ pub use faust_macros::{
     agent, channel, command, crontab, main, page, record, table, task, timer, topic,
 };
 pub use manager::TopicManager;
+pub use pattern::PatternApi;
 pub use record::Record;
 pub use reply::{NoReply, Yield};
 pub use runtime_channel::{ChannelBuilder, DynChannel};
@@ -138,6 +140,7 @@ pub mod __private {
         pub use crate::cli::command::{command_future, CommandSpec};
         pub use crate::cli::send::{send_json, JsonRecord, JsonSendFuture};
         pub use crate::error::Result;
+        pub use crate::pattern::PatternApi;
         pub use crate::registry::Registration;
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};

@@ -179,7 +179,13 @@ pub(crate) struct TopicSource<K, V> {
     encoded: std::vec::IntoIter<Encoded>,
     /// One per topic of the handle (most handles: one).
     decoders: Vec<Arc<dyn DecodeShared<K, V>>>,
+    /// A pattern's decoders, one per topic matched so far: `decoders` is refreshed from it when
+    /// a record of a newly matched topic arrives.
+    matched: Option<SharedDecoders<K, V>>,
 }
+
+/// The decoders of the topics a pattern matched, in the order they were matched.
+type SharedDecoders<K, V> = Arc<Mutex<Vec<Arc<dyn DecodeShared<K, V>>>>>;
 
 impl<K, V> TopicSource<K, V> {
     fn new(rx: BatchRx<K, V>, decoder: Arc<dyn DecodeShared<K, V>>) -> Self {
@@ -191,14 +197,25 @@ impl<K, V> TopicSource<K, V> {
             rx,
             encoded: Vec::new().into_iter(),
             decoders,
+            matched: None,
         }
+    }
+
+    /// The decoder of the stream's topic number `i`.
+    #[inline]
+    fn decoder(&mut self, i: usize) -> Option<&Arc<dyn DecodeShared<K, V>>> {
+        if i >= self.decoders.len() {
+            let shared = self.matched.as_ref()?;
+            self.decoders = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
+        self.decoders.get(i)
     }
 
     #[inline]
     pub(crate) fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
         loop {
             if let Some(e) = self.encoded.next() {
-                let Some(decoder) = self.decoders.get(usize::from(e.topic)) else {
+                let Some(decoder) = self.decoder(usize::from(e.topic)) else {
                     continue;
                 };
                 match decoder.decode_shared(e) {
@@ -838,9 +855,31 @@ where
     let app = ctx.app().clone();
     let spec = app.resolve_topic(T::spec());
     let values_only = ctx.values_only();
+    if spec.pattern {
+        let pattern = crate::pattern::Pattern::new(spec.name)?;
+        let (factory, sources) =
+            pattern_queues::<T::Key, T::Value>(&app, spec, agent.name, values_only, instances)?;
+        ctx.add_pattern(pattern, Box::new(factory));
+        return Ok(streams_of::<T>(&app, spec, agent, values_only, sources));
+    }
     let (subs, sources) =
         topic_queues::<T::Key, T::Value>(&app, spec, agent.name, values_only, instances)?;
-    let streams = sources
+    for (name, sub) in subs {
+        ctx.add_subscriber(name, sub);
+    }
+    Ok(streams_of::<T>(&app, spec, agent, values_only, sources))
+}
+
+/// The agent's streams over its sources.
+#[allow(clippy::type_complexity)]
+fn streams_of<T: Channel>(
+    app: &App,
+    spec: &'static TopicSpec,
+    agent: &'static AgentSpec,
+    values_only: bool,
+    sources: Vec<(TopicSource<T::Key, T::Value>, Option<HeadersWanted>)>,
+) -> Vec<Stream<T>> {
+    sources
         .into_iter()
         .map(|(source, headers)| {
             let mut s = Stream::<T>::with_source(Source::Topic(source), spec.name);
@@ -850,11 +889,119 @@ where
             s.core.app = Some(app.clone());
             s
         })
-        .collect();
-    for (name, sub) in subs {
-        ctx.add_subscriber(name, sub);
+        .collect()
+}
+
+/// Makes the subscribers of the topics a pattern matches, for one agent: each topic gets its
+/// decoder (numbered in the order topics are matched) and a subscriber feeding the agent's
+/// one queue.
+struct PatternSubscribers<K, V> {
+    /// `None` once the driver stopped (the agent's stream may then end).
+    tx: Option<BatchTx<K, V>>,
+    batch: usize,
+    /// The decoder every matched topic's is made from.
+    template: Decoder<K, V>,
+    decoders: SharedDecoders<K, V>,
+}
+
+impl<K, V> crate::pattern::SubscriberFactory for PatternSubscribers<K, V>
+where
+    K: DeserializeOwned + Send + 'static,
+    V: DeserializeOwned + Send + 'static,
+{
+    fn make(&mut self, topic: &'static str) -> Box<dyn Subscriber> {
+        let decoder = Arc::new(self.template.clone().for_topic(topic));
+        let mut decoders = self.decoders.lock().unwrap_or_else(|p| p.into_inner());
+        let index = decoders.len();
+        decoders.push(decoder.clone() as Arc<dyn DecodeShared<K, V>>);
+        drop(decoders);
+        let Some(tx) = self.tx.clone() else {
+            return Box::new(Ended);
+        };
+        let Ok(index) = u16::try_from(index) else {
+            tracing::error!(
+                agent = self.template.agent,
+                topic,
+                "a pattern matched more than {} topics; this one is not read",
+                u16::MAX
+            );
+            return Box::new(Ended);
+        };
+        let mut sub = TopicSubscriber::<K, V>::new(tx, self.batch, decoder);
+        sub.topic = index;
+        Box::new(sub)
     }
-    Ok(streams)
+
+    fn close(&mut self) {
+        self.tx = None;
+    }
+}
+
+/// The subscriber of a topic no agent reads any more: its share of each record is done.
+struct Ended;
+
+impl Subscriber for Ended {
+    fn deliver(&mut self, _msg: &RawMessage<'_>, ack: Ack) -> Deliver {
+        drop(ack);
+        Deliver::Sent
+    }
+    fn flush(&mut self) -> Deliver {
+        Deliver::Sent
+    }
+    fn purge(&mut self) {}
+    fn close(&mut self) {}
+}
+
+/// The subscriber factory of agent `agent` on pattern topic `spec` and the sources of its
+/// `instances` streams.
+#[allow(clippy::type_complexity)]
+fn pattern_queues<K, V>(
+    app: &App,
+    spec: &'static TopicSpec,
+    agent: &'static str,
+    values_only: bool,
+    instances: usize,
+) -> Result<(
+    PatternSubscribers<K, V>,
+    Vec<(TopicSource<K, V>, Option<HeadersWanted>)>,
+)>
+where
+    K: DeserializeOwned + Send + 'static,
+    V: DeserializeOwned + Send + 'static,
+{
+    let buffer = spec
+        .declared_maxsize()
+        .unwrap_or(app.settings().stream_buffer_maxsize)
+        .max(1);
+    let (batch, depth) = batch_shape(buffer);
+    let template = Decoder::<K, V>::new(
+        Arc::new(spec.codecs()?.clone()),
+        spec,
+        agent,
+        app.error_policy_of(spec),
+        app.clone(),
+        values_only,
+    );
+    let headers = template.headers.clone();
+    let decoders: SharedDecoders<K, V> = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rxs) = batch_queues(depth, instances.max(1));
+    let sources = rxs
+        .into_iter()
+        .map(|rx| {
+            let mut source = TopicSource::of_topics(rx, Vec::new());
+            source.matched = Some(decoders.clone());
+            (source, values_only.then(|| headers.clone()))
+        })
+        .collect();
+    Ok((
+        PatternSubscribers {
+            tx: Some(tx),
+            batch,
+            template,
+            decoders,
+        },
+        sources,
+    ))
 }
 
 /// The subscribers of agent `agent` to topic `spec` (one per topic name of a handle covering

@@ -56,6 +56,10 @@ pub struct TopicSpec {
     /// The Kafka name is `{app_id}-{name}`: the topic of an agent declared without one
     /// (Faust's `has_prefix`). Each app resolves such a spec with [`App::resolve_topic`].
     pub has_prefix: bool,
+    /// `name` is a regular expression starting with `^` (`#[topic(pattern = "^events-.*")]`,
+    /// Faust's `pattern=`): agents read every matching topic, also those created after they
+    /// started, in order within each partition. Such a handle cannot be sent to.
+    pub pattern: bool,
     /// Rust path of the handle type (for messages).
     pub type_name: &'static str,
     /// Module that declared it.
@@ -162,6 +166,7 @@ impl TopicSpec {
         name: "",
         names: &[],
         has_prefix: false,
+        pattern: false,
         type_name: "",
         module: "",
         __key_type: undeclared_type,
@@ -735,6 +740,12 @@ where
             None => App::current()?,
         };
         let spec = app.resolve_topic(self.spec);
+        if spec.pattern {
+            return Err(Error::config(format!(
+                "topic handle {} reads every topic matching the pattern {}: send to one of them",
+                spec.type_name, spec.name
+            )));
+        }
         if spec.names.len() > 1 {
             return Err(Error::config(format!(
                 "topic handle {} covers several topics ({}): send to one of them",

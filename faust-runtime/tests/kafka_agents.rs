@@ -339,3 +339,98 @@ async fn on_kafka_an_agent_without_a_topic_gets_its_own_prefixed_topic() {
         "the three records read are committed: {offsets:?}"
     );
 }
+
+/// One agent reading every topic matching `^kpt-events-.*`.
+mod pattern {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// (topic, partition) -> values in the order read.
+    pub static SEEN: Mutex<BTreeMap<(String, i32), Vec<u64>>> = Mutex::new(BTreeMap::new());
+
+    #[topic(pattern = "^kpt-events-.*", key = String, value = u64)]
+    pub struct AllEvents;
+
+    #[agent(AllEvents)]
+    pub async fn collect(stream: Stream<AllEvents>) -> Result<()> {
+        let mut events = stream.events();
+        while let Some(ev) = events.next().await {
+            SEEN.lock()
+                .unwrap()
+                .entry((ev.topic.to_string(), ev.partition))
+                .or_default()
+                .push(ev.value);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_a_pattern_reads_every_matching_topic_also_one_created_after_start() {
+    let url = kafka_or_skip!();
+    let run = unique("r");
+    let (eu, asia) = (
+        format!("kpt-events-{run}-eu"),
+        format!("kpt-events-{run}-asia"),
+    );
+    let id = unique("ka-pattern");
+    let app = app(&url, &id, Some("pattern"));
+    let eu_topic = faust_runtime::create_topic::<String, u64>(&app, &eu, 2, 1, &[])
+        .await
+        .unwrap();
+    for v in 0..10u64 {
+        eu_topic
+            .record(v)
+            .key("k")
+            .partition((v % 2) as i32)
+            .force(true)
+            .send_and_wait()
+            .await
+            .unwrap();
+    }
+    app.start().await.unwrap();
+    let ours = |topic: &str| -> usize {
+        pattern::SEEN
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((t, _), _)| t == topic)
+            .map(|(_, v)| v.len())
+            .sum()
+    };
+    assert!(
+        common::eventually(WAIT, || ours(&eu) == 10).await,
+        "read {} of 10 on {eu}",
+        ours(&eu)
+    );
+
+    // Created after the start: found at the consumer's next metadata refresh.
+    let asia_topic = faust_runtime::create_topic::<String, u64>(&app, &asia, 1, 1, &[])
+        .await
+        .unwrap();
+    for v in 100..105u64 {
+        asia_topic.record(v).key("k").send_and_wait().await.unwrap();
+    }
+    assert!(
+        common::eventually(WAIT, || ours(&asia) == 5).await,
+        "read {} of 5 on {asia}",
+        ours(&asia)
+    );
+    {
+        let seen = pattern::SEEN.lock().unwrap();
+        assert_eq!(
+            seen[&(eu.clone(), 0)],
+            [0, 2, 4, 6, 8],
+            "in order per partition"
+        );
+        assert_eq!(seen[&(eu.clone(), 1)], [1, 3, 5, 7, 9]);
+        assert_eq!(seen[&(asia.clone(), 0)], [100, 101, 102, 103, 104]);
+    }
+    app.stop().await.unwrap();
+    // Committed per topic-partition.
+    let offsets = committed(&url, &id, &eu, 2).await;
+    assert_eq!(offsets, [Some(5), Some(5)], "{eu}");
+    let offsets = committed(&url, &id, &asia, 1).await;
+    assert_eq!(offsets, [Some(5)], "{asia}");
+}

@@ -73,10 +73,18 @@ struct Route {
     parts: Vec<Option<Part>>,
 }
 
+/// A pattern subscription: the factories of the agents reading it, asked for a subscriber of
+/// each matching topic when it is first assigned (see [`crate::pattern`]).
+struct PatternRoute {
+    pattern: crate::pattern::Pattern,
+    factories: Vec<Box<dyn crate::pattern::SubscriberFactory>>,
+}
+
 /// Builds a [`Driver`]: one route per topic, one subscriber per agent reading it.
 #[derive(Default)]
 pub(crate) struct DriverBuilder {
     routes: Vec<Route>,
+    patterns: Vec<PatternRoute>,
     /// Hooks subscribers need (isolated partitions), run after the app's own.
     hooks: Vec<(PartitionHook, PartitionHook)>,
 }
@@ -93,12 +101,36 @@ impl DriverBuilder {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+    /// Adds an agent reading every topic matching `pattern`.
+    pub(crate) fn add_pattern(
+        &mut self,
+        pattern: crate::pattern::Pattern,
+        factory: Box<dyn crate::pattern::SubscriberFactory>,
+    ) {
+        match self
+            .patterns
+            .iter_mut()
+            .find(|r| r.pattern.source == pattern.source)
+        {
+            Some(r) => r.factories.push(factory),
+            None => self.patterns.push(PatternRoute {
+                pattern,
+                factories: vec![factory],
+            }),
+        }
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.routes.is_empty() && self.patterns.is_empty()
+    }
+
+    /// What the consumer subscribes to: topic names, then patterns.
     pub(crate) fn topics(&self) -> Vec<String> {
-        self.routes.iter().map(|r| r.topic.clone()).collect()
+        self.routes
+            .iter()
+            .map(|r| r.topic.clone())
+            .chain(self.patterns.iter().map(|p| p.pattern.source.clone()))
+            .collect()
     }
 
     /// Adds hooks run when partitions are assigned and revoked.
@@ -114,6 +146,7 @@ impl DriverBuilder {
         Driver {
             consumer: Some(consumer),
             routes: self.routes,
+            patterns: self.patterns,
             options,
         }
     }
@@ -145,6 +178,7 @@ const LAG_EVERY: Duration = Duration::from_secs(5);
 pub(crate) struct Driver {
     consumer: Option<Box<dyn Consumer>>,
     routes: Vec<Route>,
+    patterns: Vec<PatternRoute>,
     options: DriverOptions,
 }
 
@@ -448,11 +482,44 @@ impl Driver {
         }
     }
 
+    /// The index of the route of `topic`, made now when the topic is a new match of a pattern.
+    fn route_of(&mut self, topic: &str) -> Option<usize> {
+        if let Some(i) = self.routes.iter().position(|r| r.topic == topic) {
+            return Some(i);
+        }
+        let mut subscribers = Vec::new();
+        let mut name: Option<&'static str> = None;
+        for p in self
+            .patterns
+            .iter_mut()
+            .filter(|p| p.pattern.matches(topic))
+        {
+            // Named once per matched topic, for the events' `topic` (it lives as long as
+            // the process may see the topic again).
+            let name = *name.get_or_insert_with(|| Box::leak(topic.to_string().into_boxed_str()));
+            subscribers.extend(p.factories.iter_mut().map(|f| f.make(name)));
+        }
+        if subscribers.is_empty() {
+            return None;
+        }
+        tracing::info!(
+            topic,
+            "a new topic matches a pattern subscription; reading it"
+        );
+        self.routes.push(Route {
+            topic: topic.to_string(),
+            subscribers,
+            parts: Vec::new(),
+        });
+        Some(self.routes.len() - 1)
+    }
+
     async fn assigned(&mut self, tps: Vec<TopicPartition>) -> Result<()> {
         for tp in &tps {
-            let Some(route) = self.routes.iter_mut().find(|r| r.topic == tp.topic) else {
+            let Some(i) = self.route_of(&tp.topic) else {
                 continue;
             };
+            let route = &mut self.routes[i];
             let Ok(p) = usize::try_from(tp.partition) else {
                 continue;
             };
@@ -566,6 +633,11 @@ impl Driver {
             }
             for s in r.subscribers.iter_mut() {
                 s.close();
+            }
+        }
+        for p in &mut self.patterns {
+            for f in p.factories.iter_mut() {
+                f.close();
             }
         }
         for t in self.trackers() {

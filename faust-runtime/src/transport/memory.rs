@@ -38,7 +38,7 @@ struct TopicLog {
 #[derive(Default)]
 struct Group {
     /// member id -> subscribed topics
-    members: BTreeMap<u64, Vec<String>>,
+    members: BTreeMap<u64, crate::pattern::Subscription>,
     /// partition -> member currently holding it
     owners: HashMap<TopicPartition, u64>,
     committed: HashMap<TopicPartition, i64>,
@@ -199,11 +199,11 @@ impl MemoryBroker {
         out
     }
 
-    fn join(&self, group: &str, topics: &[String]) -> u64 {
+    fn join(&self, group: &str, subscription: crate::pattern::Subscription) -> u64 {
         let id = self.inner.next_member.fetch_add(1, Ordering::Relaxed);
         let mut groups = lock(&self.inner.groups);
         let g = groups.entry(group.to_string()).or_default();
-        g.members.insert(id, topics.to_vec());
+        g.members.insert(id, subscription);
         g.generation += 1;
         drop(groups);
         self.inner.group_changed.notify_waiters();
@@ -249,18 +249,20 @@ impl MemoryBroker {
     }
 
     /// The partitions `member` should hold: a range assignment per topic over the sorted members
-    /// subscribed to it (Kafka's default assignor).
+    /// subscribed to it (Kafka's default assignor); a pattern subscribes to every existing topic
+    /// it matches.
     fn desired(&self, g: &Group, member: u64) -> BTreeSet<TopicPartition> {
         let mut out = BTreeSet::new();
-        let Some(topics) = g.members.get(&member) else {
+        let Some(subscription) = g.members.get(&member) else {
             return out;
         };
-        for topic in topics {
+        let topics = subscription.topics(read(&self.inner.topics).keys());
+        for topic in &topics {
             let Ok(t) = self.topic(topic) else { continue };
             let subs: Vec<u64> = g
                 .members
                 .iter()
-                .filter(|(_, ts)| ts.contains(topic))
+                .filter(|(_, ts)| ts.covers(topic))
                 .map(|(m, _)| *m)
                 .collect();
             let n = read(&t.partitions).len();
@@ -734,7 +736,10 @@ impl Transport for MemoryBroker {
                 return Err(Error::config("topic name must not be empty"));
             }
         }
-        let member = self.join(&config.group_id, &config.topics);
+        let member = self.join(
+            &config.group_id,
+            crate::pattern::Subscription::new(&config.topics)?,
+        );
         Ok(Box::new(MemoryConsumer {
             broker: self.clone(),
             group: config.group_id,

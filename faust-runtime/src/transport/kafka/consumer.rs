@@ -253,7 +253,13 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
         )));
     }
     for t in &config.topics {
-        check_topic_name(t)?;
+        // A `^`-prefixed entry is a pattern, which librdkafka matches against the cluster's
+        // topics (also those created later, at each metadata refresh).
+        if crate::pattern::is_pattern(t) {
+            crate::pattern::Pattern::new(t)?;
+        } else {
+            check_topic_name(t)?;
+        }
     }
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(Error::state(
