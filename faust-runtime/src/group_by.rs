@@ -8,7 +8,7 @@
 //! body.
 //!
 //! A task of its own (Faust's passive stream) forwards every source event to the repartition
-//! topic under its new key; the record is attached to the source event, so the source offset is
+//! topic under its new key, with its headers and timestamp; the record is attached to the source event, so the source offset is
 //! committed only once the record is delivered. The repartitioned stream yields the events read
 //! back from the repartition topic, whose offsets are committed as for any agent stream. Order
 //! is kept per new key.
@@ -309,6 +309,10 @@ where
         F: FnMut(&H::Value) -> NK + Send + 'static,
     {
         let core = self.into_core();
+        if let Some(h) = &core.headers {
+            // The forwarded records carry the source's headers (as Faust's `event.forward`).
+            h.set(true);
+        }
         let (Some(app), Some(agent)) = (core.app.clone(), core.agent) else {
             return Err(Error::state(format!(
                 "group_by('{name}') on '{}': only an agent's own stream can be repartitioned",
@@ -351,6 +355,7 @@ where
                 .record(ev.value)
                 .key(k)
                 .timestamp(ev.timestamp)
+                .raw_headers(ev.headers)
                 .send_soon()
                 .map(drop)
         });

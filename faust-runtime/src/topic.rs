@@ -666,6 +666,12 @@ where
             .extend(headers.into_iter().map(|(k, v)| (k.into(), Some(v.into()))));
         self
     }
+    /// Replaces the headers with `headers` as they are (a `None` value is a header without a
+    /// value), e.g. those of an event being forwarded.
+    pub(crate) fn raw_headers(mut self, headers: Headers) -> Self {
+        self.headers = headers;
+        self
+    }
     /// Overrides the key serializer for this record.
     pub fn key_serializer(mut self, name: impl Into<String>) -> Self {
         self.key_serializer = Some(name.into());

@@ -229,3 +229,60 @@ async fn group_by_after_the_first_read_is_a_clear_error() {
     assert!(e.contains("startup") && e.contains("late"), "{e}");
     app.stop().await.unwrap();
 }
+
+mod headed {
+    use super::*;
+
+    #[topic(name = "gb-headed", key = String, value = Order, partitions = 2)]
+    pub struct Orders;
+
+    pub static SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+    /// Reads values only: the forwarded records still carry the source's headers.
+    #[agent(Orders)]
+    async fn by_account_headed(orders: Stream<Orders>) -> Result<()> {
+        let mut orders = orders.group_by(|o: &Order| o.account.clone(), "account")?;
+        while let Some(order) = orders.next().await {
+            SEEN.lock().unwrap().push(order.n);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_by_forwards_each_events_headers_to_the_repartition_topic() {
+    let broker = MemoryBroker::new();
+    let app = app(&broker, "gb-headers", "headed");
+    app.start().await.unwrap();
+    let orders = headed::Orders.on(&app);
+    for n in 0..20u64 {
+        let account = format!("acct{}", n % 3);
+        orders
+            .record(Order { account, n })
+            .key("k")
+            .header("trace", format!("t{n}"))
+            .header("origin", "test")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(eventually(WAIT, || headed::SEEN.lock().unwrap().len() == 20).await);
+    let topic = "by_account_headed-gb-headed-account-repartition";
+    let mut forwarded = Vec::new();
+    for p in 0..2 {
+        for (_, _, record) in broker.records(topic, p, 0).unwrap() {
+            let order: Order = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
+            forwarded.push((order.n, record.headers.clone()));
+        }
+    }
+    forwarded.sort_by_key(|(n, _)| *n);
+    assert_eq!(forwarded.len(), 20);
+    for (n, headers) in forwarded {
+        let want: Vec<(String, Option<bytes::Bytes>)> = vec![
+            ("trace".into(), Some(format!("t{n}").into())),
+            ("origin".into(), Some("test".into())),
+        ];
+        assert_eq!(headers, want, "headers of order {n}");
+    }
+    app.stop().await.unwrap();
+}
