@@ -222,6 +222,11 @@ async fn produce_raw(url: &str, topic: &str, n: u64, window: usize) -> Result<Wi
     Ok(Window::between(start, end))
 }
 
+/// Sends `n` orders to `topic` with a raw producer (not measured).
+pub async fn produce(url: &str, topic: &str, n: u64, window: usize) -> Result<(), String> {
+    produce_raw(url, topic, n, window).await.map(drop)
+}
+
 /// Fills the consume topic with `n` records (re-creating it first). Not measured.
 pub async fn fill_consume_topic(url: &str, n: u64, window: usize) -> Result<Duration, String> {
     recreate_topic(url, CONSUME_TOPIC).await?;

@@ -9,6 +9,8 @@
 //! faust-bench list                                     the case names
 //! faust-bench ask [--records N] [--broker URL]          `ask` round-trip latency (N asks, one
 //!                                                      at a time), embedded broker and Kafka
+//! faust-bench streams [--records N] [--reps N] [--broker URL]   `group_by` and `take` against
+//!                                                      hand-written pipelines, back to back
 //! ```
 //!
 //! `run` starts every case in a child process of this binary (`case NAME`), so each run gets a
@@ -23,6 +25,7 @@ mod kafka;
 mod measure;
 mod memory;
 mod report;
+mod streams;
 
 use measure::{CaseResult, RESULT_PREFIX};
 use std::process::{Command, Stdio};
@@ -215,7 +218,8 @@ fn usage() -> &'static str {
      \x20      faust-bench case NAME [options] [--group ID]\n\
      \x20      faust-bench fill --broker kafka://HOST:PORT [--records N]\n\
      \x20      faust-bench list\n\
-     \x20      faust-bench ask [--records N] [--broker kafka://HOST:PORT]"
+     \x20      faust-bench ask [--records N] [--broker kafka://HOST:PORT]\n\
+     \x20      faust-bench streams [--records N] [--reps N] [--broker kafka://HOST:PORT]"
 }
 
 fn parse(args: &[String]) -> Result<(String, Option<String>, Opts), String> {
@@ -533,6 +537,7 @@ fn main() -> std::process::ExitCode {
             }),
         },
         "ask" => runtime().block_on(ask::run(&opts)),
+        "streams" => runtime().block_on(streams::run(&opts)),
         "list" => {
             for c in Case::ALL {
                 println!("{:<26} {}", c.name(), c.label());

@@ -703,8 +703,8 @@ where
     /// full), with a handle that resolves on the broker's acknowledgement. With `force`, before
     /// the app has started, the topic is first created with its declared settings if missing.
     pub async fn send(self) -> Result<DeliveryHandle> {
-        let (app, spec, record) = self.build()?;
-        if app.before_start() {
+        let (app, spec, record, early) = self.build()?;
+        if early {
             app.ensure_declared(spec).await?;
         }
         app.produce(record).await
@@ -719,8 +719,8 @@ where
     /// returned here and nothing is sent. A full producer queue does not fail the call: the
     /// record waits its turn in order.
     pub fn send_soon(self) -> Result<DeliveryHandle> {
-        let (app, spec, record) = self.build()?;
-        if app.before_start() {
+        let (app, spec, record, early) = self.build()?;
+        if early {
             // Before start (`force`): the topic may have to be created first.
             let task = tokio::spawn(async move {
                 app.ensure_declared(spec).await?;
@@ -739,8 +739,13 @@ where
     }
 
     /// Encodes the record; checks that the app may send. Returns the topic's spec as the app
-    /// names it (an agent's own topic is prefixed with the app id).
-    fn build(self) -> Result<(App, &'static TopicSpec, OutgoingRecord)> {
+    /// names it (an agent's own topic is prefixed with the app id), and whether the send comes
+    /// before the app started (then the topic may have to be created first).
+    ///
+    /// A send made while an agent processes an event is always allowed: its consumer runs, also
+    /// in the moment between the consumer's start and the end of `App::start` (records already
+    /// on the topics are handed to the agents at once).
+    fn build(self) -> Result<(App, &'static TopicSpec, OutgoingRecord, bool)> {
         let app = match self.app {
             Some(a) => a,
             None => App::current()?,
@@ -759,7 +764,9 @@ where
                 spec.names.join(", ")
             )));
         }
-        app.check_can_send(self.force, spec.name)?;
+        let in_event = crate::engine::context::partition().is_some();
+        app.check_can_send(self.force || in_event, spec.name)?;
+        let early = app.before_start() && !in_event;
         let schema_codecs;
         let codecs: &TopicCodecs = match self.schema_codecs {
             None => spec.codecs()?,
@@ -817,7 +824,7 @@ where
         record.acks = spec.declared_acks();
         record.delivery_guarantee = spec.declared_delivery_guarantee();
         record.notice.callback = self.callback;
-        Ok((app, spec, record))
+        Ok((app, spec, record, early))
     }
 }
 

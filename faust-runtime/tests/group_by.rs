@@ -286,3 +286,49 @@ async fn group_by_forwards_each_events_headers_to_the_repartition_topic() {
     }
     app.stop().await.unwrap();
 }
+
+mod backlog {
+    use super::*;
+
+    #[topic(name = "gb-backlog", key = String, value = Order, partitions = 2)]
+    pub struct Orders;
+
+    pub static SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+    #[agent(Orders)]
+    async fn by_account_backlog(orders: Stream<Orders>) -> Result<()> {
+        let mut orders = orders.group_by(|o: &Order| o.account.clone(), "account")?;
+        while let Some(order) = orders.next().await {
+            SEEN.lock().unwrap().push(order.n);
+        }
+        Ok(())
+    }
+}
+
+/// Records already on the topic are handed to the agent as soon as the consumer runs, which
+/// can be before `start` returns: forwarding them is not "sending before the app started".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_by_forwards_a_backlog_that_is_read_while_the_app_is_still_starting() {
+    let broker = MemoryBroker::new();
+    let app = app(&broker, "gb-backlog", "backlog");
+    let orders = backlog::Orders.on(&app);
+    for n in 0..2000u64 {
+        let account = format!("acct{}", n % 5);
+        orders
+            .record(Order { account, n })
+            .key(format!("k{n}"))
+            .force(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    app.start().await.unwrap();
+    assert!(
+        eventually(WAIT, || backlog::SEEN.lock().unwrap().len() == 2000).await,
+        "saw {} of 2000; fatal: {:?}",
+        backlog::SEEN.lock().unwrap().len(),
+        app.health().fatal
+    );
+    assert_eq!(app.health().fatal, None);
+    app.stop().await.unwrap();
+}
