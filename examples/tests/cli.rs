@@ -298,6 +298,98 @@ fn credentials_appear_nowhere_in_the_output() {
 }
 
 #[test]
+fn credential_options_keep_their_secrets_out_of_the_output() {
+    let secret = "tiger-lily-secret-77";
+    let dir = std::env::temp_dir().join(format!("faust-cli-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw_file = dir.join("sasl-password");
+    std::fs::write(&pw_file, format!("{secret}\n")).unwrap();
+    let pw_file = pw_file.display().to_string();
+    let missing_ca = dir.join("no-ca.pem").display().to_string();
+    let sasl = [
+        "--sasl-mechanism",
+        "SCRAM-SHA-256",
+        "--sasl-username",
+        "orders",
+        "--sasl-password-file",
+        pw_file.as_str(),
+    ];
+    let check = |what: &str, out: &str, err: &str| {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{what}: the secret was printed:\n{out}\n{err}"
+        );
+    };
+
+    // --help names the secured scheme and every credential option, shows no secret from the
+    // environment, and offers no option taking a password itself.
+    let env = [
+        ("FAUST_SASL_PASSWORD", secret),
+        ("FAUST_SSL_KEY_PASSWORD", secret),
+    ];
+    let (code, out, err) = run(&["--help"], &env);
+    assert_eq!(code, 0, "{err}");
+    check("--help", &out, &err);
+    for needle in [
+        "kafka+ssl://",
+        "--ssl-cafile",
+        "--ssl-certfile",
+        "--ssl-keyfile",
+        "--ssl-key-password-file",
+        "--sasl-mechanism",
+        "--sasl-username",
+        "--sasl-password-file",
+        "--kerberos-service-name",
+        "--kerberos-keytab",
+        "FAUST_SASL_PASSWORD",
+    ] {
+        assert!(out.contains(needle), "--help lacks {needle}:\n{out}");
+    }
+    assert!(!out.contains("--sasl-password "), "{out}");
+
+    // A password as an option value is refused, and masked in the refusal.
+    let (code, out, err) = run(&["worker", "--sasl-password", secret], &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    check("--sasl-password", &out, &err);
+    assert!(
+        err.contains("FAUST_SASL_PASSWORD or --sasl-password-file"),
+        "{err}"
+    );
+
+    // Credentials with a missing part: the error names it, not the password.
+    let mut args = vec![
+        "-l",
+        "debug",
+        "topics",
+        "list",
+        "--broker",
+        "kafka://127.0.0.1:1",
+    ];
+    args.extend_from_slice(&sasl);
+    args.extend_from_slice(&["--ssl-cafile", missing_ca.as_str()]);
+    let (code, out, err) = run(&args, &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    check("a missing CA file", &out, &err);
+    assert!(
+        err.contains("no-ca.pem") && err.contains("cannot be read"),
+        "{err}"
+    );
+
+    // The worker's banner and debug logs while it tries an unreachable broker.
+    let mut args = vec!["-l", "debug", "--broker", "kafka://127.0.0.1:1"];
+    args.extend_from_slice(&sasl);
+    let mut p = Proc::start("cli_app", &args, &[]);
+    p.wait_for("faust-rs worker");
+    // The options reached the Kafka client: it speaks SASL.
+    p.wait_for("sasl_plaintext://127.0.0.1:1");
+    p.signal(libc::SIGINT);
+    let (_, out, err) = p.finish();
+    check("the worker", &out, &err);
+    assert!(err.contains("kafka://127.0.0.1:1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn sigterm_finishes_the_event_in_flight_and_exits_0() {
     let mut p = Proc::start(
         "cli_app",

@@ -205,6 +205,16 @@ impl Settings {
     /// variables (`FAUST_SASL_*`, `FAUST_SSL_*`, `FAUST_KERBEROS_*`; see
     /// [`crate::transport::credentials::from_env`]).
     pub fn apply_env(&mut self) -> Result<()> {
+        self.apply_env_with(|_| None)
+    }
+
+    /// [`Settings::apply_env`], with credential values from `overrides` (given a variable's name
+    /// without prefix, e.g. `SASL_USERNAME`) taking the place of the environment's: the worker
+    /// command line's credential options.
+    pub(crate) fn apply_env_with(
+        &mut self,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> Result<()> {
         let var = env_var;
         if let Some(v) = var("BROKER")? {
             self.broker = v;
@@ -243,8 +253,13 @@ impl Settings {
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
-        self.kafka.broker_credentials =
-            crate::transport::credentials::from_env(self.kafka.broker_credentials.take(), env_var)?;
+        self.kafka.broker_credentials = crate::transport::credentials::from_env(
+            self.kafka.broker_credentials.take(),
+            |name| match overrides(name) {
+                Some(v) => Ok(Some(v)),
+                None => env_var(name),
+            },
+        )?;
         Ok(())
     }
 
@@ -315,7 +330,8 @@ mod tests {
         std::env::set_var("FAUST_SASL_USERNAME", "app");
         let err = Settings::default().apply_env().unwrap_err();
         assert!(
-            err.to_string().contains("FAUST_SASL_PASSWORD is missing"),
+            err.to_string()
+                .contains("FAUST_SASL_PASSWORD (or --sasl-password-file) is missing"),
             "{err}"
         );
         std::env::set_var("F_SASL_PASSWORD", "pw-from-env");

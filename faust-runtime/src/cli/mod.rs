@@ -20,10 +20,12 @@
 
 mod banner;
 pub mod command;
+pub mod credentials;
 mod logging;
 mod scrub;
 pub mod send;
 
+pub use credentials::CredentialArgs;
 pub use logging::LogLevel;
 
 use crate::app::{App, AppBuilder};
@@ -67,8 +69,10 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
-    /// Broker: memory:// (embedded, in this process only), memory://NAME, or
-    /// kafka://host:port[;host:port]. Default: the app's configured broker.
+    /// Broker: memory:// (embedded, in this process only), memory://NAME,
+    /// kafka://host:port[;host:port], or kafka+ssl://host:port[;host:port] for TLS (TLS and
+    /// SASL settings: the broker credential options below). Default: the app's configured
+    /// broker.
     #[arg(short = 'b', long, env = "FAUST_BROKER", global = true, hide_env_values = true,
           value_name = "URL", value_parser = non_blank)]
     pub broker: Option<String>,
@@ -83,6 +87,9 @@ pub struct GlobalArgs {
         ignore_case = true
     )]
     pub loglevel: Option<LogLevel>,
+    /// Broker credentials (TLS, SASL, Kerberos).
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 }
 
 /// Options of `worker`.
@@ -354,6 +361,15 @@ impl Main {
                 scrubber.learn_url(s);
             }
         }
+        if let Some((option, instead, value)) = credentials::refused_option(&args) {
+            if let Some(v) = value {
+                scrubber.learn_secret(&v);
+            }
+            scrubber.eprintln(format_args!(
+                "error: {option} is not accepted: a password on the command line is visible to other users (ps) and kept in shell history; use {instead}"
+            ));
+            return ExitCode::from(EXIT_USAGE);
+        }
         match self.dispatch(args, &scrubber) {
             Ok(()) => ExitCode::SUCCESS,
             Err(f) => {
@@ -459,7 +475,9 @@ impl Main {
     ) -> Result<(App, tokio::runtime::Runtime), Failure> {
         let mut builder = self.builder;
         let mut env_error = None;
-        builder = builder.configure(|s| env_error = s.apply_env().err());
+        let given = global.credentials.values().map_err(Failure::usage)?;
+        builder = builder
+            .configure(|s| env_error = s.apply_env_with(|name| given.get(name).cloned()).err());
         if let Some(b) = &global.broker {
             builder = builder.broker(b.clone());
         }
