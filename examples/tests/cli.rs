@@ -247,6 +247,29 @@ fn listings_print_json() {
 }
 
 #[test]
+fn tables_lists_the_tables_with_their_changelogs_and_windows() {
+    let (status, out, err) = Proc::start("word_count", &["tables", "--json"], &[]).finish();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v[0]["name"], "word-counts");
+    assert_eq!(v[0]["key"], "alloc::string::String");
+    assert_eq!(v[0]["value"], "u64");
+    assert_eq!(v[0]["partitions"], 4);
+    assert_eq!(v[0]["changelog"], "word-count-word-counts-changelog");
+    assert_eq!(v[0]["window"], serde_json::Value::Null);
+    assert_eq!(v[1]["name"], "words-per-minute");
+    assert_eq!(v[1]["window"]["kind"], "tumbling");
+    assert_eq!(v[1]["window"]["size_ms"], 60_000);
+    // The version is part of the changelog's name, as in Faust.
+    let (status, out, err) =
+        Proc::start("word_count", &["tables"], &[("FAUST_VERSION", "3")]).finish();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(out.contains("word-count-v3-word-counts-changelog"), "{out}");
+    assert!(out.contains("tumbling 60s"), "{out}");
+}
+
+#[test]
 fn logs_to_a_pipe_carry_no_colour_and_the_banner_says_memory_only() {
     let mut p = Proc::start("cli_app", &["-l", "info"], &[]);
     p.wait_for("processed tick 1");

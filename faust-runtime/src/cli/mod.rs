@@ -1,7 +1,7 @@
 //! The command line of a faust-rs app (what `main!` generates, and what a hand-written `main`
-//! gets with one call): `worker` (the default), `send`, `topics`, `agents`, `timers`, `graph`,
-//! and the app's own `#[command]`s, parsed with clap; every option also read from its `FAUST_*`
-//! environment variable.
+//! gets with one call): `worker` (the default), `send`, `topics`, `agents`, `timers`, `tables`,
+//! `graph`, and the app's own `#[command]`s, parsed with clap; every option also read from its
+//! `FAUST_*` environment variable.
 //!
 //! ```no_run
 //! use faust_runtime::prelude::*;
@@ -24,6 +24,7 @@ pub mod credentials;
 mod logging;
 mod scrub;
 pub mod send;
+mod tables;
 
 pub use credentials::CredentialArgs;
 pub use logging::LogLevel;
@@ -141,6 +142,8 @@ pub enum Builtin {
     Agents(ListArgs),
     /// List the app's timers.
     Timers(ListArgs),
+    /// List the app's tables (key and value types, partitions, changelog topic, windows).
+    Tables(ListArgs),
     /// Print the app's topology (topics -> agents -> sinks) as Mermaid or DOT.
     Graph(GraphArgs),
 }
@@ -460,6 +463,11 @@ impl Main {
             Some(Builtin::Topics { action }) => self.topics(&global, action, scrubber),
             Some(Builtin::Agents(l)) => self.agents(&global, &l, scrubber),
             Some(Builtin::Timers(l)) => self.timers(&global, &l, scrubber),
+            Some(Builtin::Tables(l)) => {
+                let (app, _) = self.selection(&global, scrubber)?;
+                tables::print(&tables::rows(&app)?, l.json, scrubber);
+                Ok(())
+            }
             Some(Builtin::Graph(g)) => self.graph(&global, &g, scrubber),
         }
     }

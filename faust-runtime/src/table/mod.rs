@@ -238,7 +238,7 @@ pub(crate) fn hooks(
 }
 
 /// The tables declared in `modules` (every module when empty).
-fn declared(modules: &[String]) -> Result<Vec<&'static TableSpec>> {
+pub(crate) fn declared(modules: &[String]) -> Result<Vec<&'static TableSpec>> {
     let mut out: Vec<&'static TableSpec> = inventory::iter::<TableRegistration>
         .into_iter()
         .map(|r| r.0)
