@@ -247,6 +247,43 @@ fn listings_print_json() {
 }
 
 #[test]
+fn the_banner_shows_the_web_address_bound_for_port_0() {
+    use std::io::{Read, Write};
+    let mut p = Proc::start(
+        "cli_app",
+        &["--web-port", "0", "--web-bind", "127.0.0.1"],
+        &[],
+    );
+    p.wait_for("processed tick 0");
+    let line = p
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.trim_start().starts_with("web "))
+        .cloned()
+        .unwrap_or_else(|| panic!("no web line in the banner:\n{}", p.output()));
+    let addr = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|u| u.strip_prefix("http://"))
+        .and_then(|u| u.strip_suffix('/'))
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("not an address: {line}"));
+    assert_ne!(addr.port(), 0, "{line}");
+    // The worker answers there.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    p.signal(libc::SIGINT);
+    let (status, _, err) = p.finish();
+    assert_eq!(status.code(), Some(0), "{err}");
+}
+
+#[test]
 fn tables_lists_the_tables_with_their_changelogs_and_windows() {
     let (status, out, err) = Proc::start("word_count", &["tables", "--json"], &[]).finish();
     assert_eq!(status.code(), Some(0), "{err}");

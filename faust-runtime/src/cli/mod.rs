@@ -517,6 +517,8 @@ impl Main {
         let hooks = self.hooks;
         let (app, rt) = self.prepare(global, Some(args), args.json, scrubber)?;
         let topology = Topology::of(&app)?;
+        // Bound before the banner, so that it shows the address taken (`--web-port 0`).
+        rt.block_on(crate::web::bind(&app))?;
         let lines = banner::lines(&app, &topology);
         if args.json {
             let fields: serde_json::Map<String, serde_json::Value> = lines
