@@ -71,6 +71,10 @@ pub struct WebSettings {
     pub bind: std::net::IpAddr,
     /// Port (Faust's default 6066; 0 picks a free one).
     pub port: u16,
+    /// The URL other workers of the app reach this one's web server at (Faust's
+    /// `canonical_url`), for the table views' routing; default `http://{address}:{port}` as
+    /// bound, with this machine's host name when binding every address.
+    pub canonical_url: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -79,6 +83,7 @@ impl Default for WebSettings {
             enabled: false,
             bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port: 6066,
+            canonical_url: None,
         }
     }
 }

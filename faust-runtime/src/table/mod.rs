@@ -45,6 +45,7 @@ pub mod redb_store;
 mod runtime;
 mod spec;
 pub mod store;
+pub mod view;
 pub mod window;
 
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};

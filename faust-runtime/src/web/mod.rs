@@ -9,13 +9,17 @@
 //! | `/ready` | `200` once topics are created, partitions assigned and the assignment hooks (state recovery) ran, and while none of the app's topics is missing from the broker; else `503` |
 //! | `/api/dashboard` | what the dashboard shows, as JSON |
 //! | `/api/topology` | the app's [`Topology`](crate::topology::Topology) (nodes and edges), as JSON |
+//! | `/table`, `/table/{name}`, `/table/{name}/{key}` | the tables, as JSON, a key answered by the worker holding it (see `tables`) |
 //! | user pages | every `#[page("/path")]` handler ([`macro@crate::page`]) |
 //!
 //! Port `0` picks a free port; [`App::web_addr`](crate::App::web_addr) tells the bound
 //! address.
 
 mod dashboard;
+mod forward;
 pub mod pages;
+pub(crate) mod peers;
+mod tables;
 
 use crate::app::{App, AppState};
 use crate::error::{Error, Result};
@@ -39,6 +43,8 @@ pub(crate) struct WebHandle {
     /// Bound by [`bind`] ahead of the start, not serving yet.
     bound: Mutex<Option<tokio::net::TcpListener>>,
     running: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+    /// The app's other workers (for the table views).
+    pub(crate) peers: peers::Peers,
 }
 
 impl WebHandle {
@@ -59,7 +65,10 @@ fn router(app: &App) -> Router {
         .route("/api/topology", get(dashboard::topology))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
-        .route("/ready", get(ready));
+        .route("/ready", get(ready))
+        .route("/table", get(tables::list))
+        .route("/table/{name}", get(tables::summary))
+        .route("/table/{name}/{key}", get(tables::key));
     for page in pages::selected(app) {
         let before = r.clone();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (page.route)(r))) {
