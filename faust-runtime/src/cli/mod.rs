@@ -118,6 +118,11 @@ pub struct WorkerArgs {
     /// Run without the web server.
     #[arg(long, env = "FAUST_WITHOUT_WEB", hide_env_values = true)]
     pub without_web: bool,
+    /// URL the app's other workers reach this one's web server at, for the table views
+    /// (default http://ADDRESS:PORT as bound, the host name when binding 0.0.0.0).
+    #[arg(long, env = "FAUST_WEB_CANONICAL_URL", hide_env_values = true, value_name = "URL",
+          value_parser = canonical_url)]
+    pub web_canonical_url: Option<String>,
     /// Write logs as JSON lines.
     #[arg(long, env = "FAUST_LOG_JSON", hide_env_values = true)]
     pub json: bool,
@@ -231,22 +236,24 @@ pub enum GraphFormat {
 }
 
 /// The worker's own options (argument ids and how they are written).
-const WORKER_OPTIONS: [(&str, &str); 5] = [
+const WORKER_OPTIONS: [(&str, &str); 6] = [
     ("id", "--id"),
     ("web_port", "--web-port"),
     ("web_bind", "--web-bind"),
     ("without_web", "--without-web"),
+    ("web_canonical_url", "--web-canonical-url"),
     ("json", "--json"),
 ];
 
 /// The variables behind the command line's options, with the option each feeds.
-const OPTION_VARIABLES: [(&str, &str); 7] = [
+const OPTION_VARIABLES: [(&str, &str); 8] = [
     ("FAUST_BROKER", "--broker"),
     ("FAUST_LOGLEVEL", "--loglevel"),
     ("FAUST_ID", "--id"),
     ("FAUST_WEB_PORT", "--web-port"),
     ("FAUST_WEB_BIND", "--web-bind"),
     ("FAUST_WITHOUT_WEB", "--without-web"),
+    ("FAUST_WEB_CANONICAL_URL", "--web-canonical-url"),
     ("FAUST_LOG_JSON", "--json"),
 ];
 
@@ -266,6 +273,14 @@ fn non_blank(s: &str) -> Result<String, String> {
         Err("must not be empty".into())
     } else {
         Ok(s.to_string())
+    }
+}
+
+fn canonical_url(s: &str) -> Result<String, String> {
+    let u = s.trim().trim_end_matches('/');
+    match u.strip_prefix("http://") {
+        Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(u.to_string()),
+        _ => Err(format!("'{s}' is not http://HOST:PORT")),
     }
 }
 
@@ -494,10 +509,14 @@ impl Main {
                 builder = builder.id(id.clone());
             }
             let (bind, port, enabled) = (w.web_bind, w.web_port, !w.without_web);
+            let canonical = w.web_canonical_url.clone();
             builder = builder.configure(|s| {
                 s.web.enabled = enabled;
                 s.web.bind = bind;
                 s.web.port = port;
+                if canonical.is_some() {
+                    s.web.canonical_url = canonical;
+                }
             });
         }
         scrubber.learn(builder.parts().1);
@@ -879,6 +898,25 @@ async fn watch_signals(count: tokio::sync::watch::Sender<u32>, out: Scrubber) {
         if n >= 2 {
             out.eprintln("second signal: exiting now, without finishing the clean stop");
             std::process::exit(EXIT_FORCED as i32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_web_url_is_an_http_url_without_a_path() {
+        let cli = Cli::try_parse_from(["app", "--web-canonical-url", "http://w1.example:6066/"])
+            .unwrap();
+        assert_eq!(
+            cli.worker.web_canonical_url.as_deref(),
+            Some("http://w1.example:6066")
+        );
+        for bad in ["https://w1:6066", "w1:6066", "http://w1:6066/table", "http://"] {
+            let e = Cli::try_parse_from(["app", "--web-canonical-url", bad]).unwrap_err();
+            assert!(e.to_string().contains("is not http://HOST:PORT"), "{bad}: {e}");
         }
     }
 }
