@@ -84,7 +84,10 @@ async fn ready_metrics_and_table_views_on_kafka_with_two_workers() {
         "{text}"
     );
     assert_eq!(
-        metric(&text, r#"faust_table_keys_updated_total{table="word-counts"}"#),
+        metric(
+            &text,
+            r#"faust_table_keys_updated_total{table="word-counts"}"#
+        ),
         Some(sent.len() as f64)
     );
     assert!(

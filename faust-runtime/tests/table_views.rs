@@ -71,6 +71,24 @@ async fn a_key_is_answered_by_the_worker_holding_it_whichever_worker_is_asked() 
         .await
         .unwrap();
     assert_eq!(code, 404, "{body}");
+
+    // A worker that stops says so: the other forgets it at once, not after the 15 s a silent
+    // worker takes to be forgotten.
     a.stop().await.unwrap();
+    let forgotten = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, body) = http::get(b.web_addr().unwrap(), "/table/word-counts")
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["peers"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < forgotten,
+            "the stopped worker is still a peer: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     b.stop().await.unwrap();
 }

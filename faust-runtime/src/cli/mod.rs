@@ -908,15 +908,23 @@ mod tests {
 
     #[test]
     fn the_canonical_web_url_is_an_http_url_without_a_path() {
-        let cli = Cli::try_parse_from(["app", "--web-canonical-url", "http://w1.example:6066/"])
-            .unwrap();
+        let cli =
+            Cli::try_parse_from(["app", "--web-canonical-url", "http://w1.example:6066/"]).unwrap();
         assert_eq!(
             cli.worker.web_canonical_url.as_deref(),
             Some("http://w1.example:6066")
         );
-        for bad in ["https://w1:6066", "w1:6066", "http://w1:6066/table", "http://"] {
+        for bad in [
+            "https://w1:6066",
+            "w1:6066",
+            "http://w1:6066/table",
+            "http://",
+        ] {
             let e = Cli::try_parse_from(["app", "--web-canonical-url", bad]).unwrap_err();
-            assert!(e.to_string().contains("is not http://HOST:PORT"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("is not http://HOST:PORT"),
+                "{bad}: {e}"
+            );
         }
     }
 }

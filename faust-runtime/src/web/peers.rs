@@ -3,7 +3,8 @@
 //! here they travel on a small internal topic): each worker publishes its web URL and the
 //! partition numbers active on it to `{group_id}-__web-peers` (one partition, compacted, keyed
 //! by the URL) when that set changes and every [`HEARTBEAT`], and reads the topic to know the
-//! others. A peer not heard from for three heartbeats is forgotten (it stopped or died).
+//! others. A worker that stops says so (a tombstone); one not heard from for three heartbeats
+//! is forgotten (it died).
 //!
 //! The URL is the setting [`WebSettings::canonical_url`](crate::settings::WebSettings), else
 //! `http://{host}:{port}` with the bound port and the bound address, or this machine's host
@@ -165,8 +166,14 @@ pub(crate) async fn start(app: &App) -> Result<()> {
             }
             tokio::select! {
                 _ = tokio::time::sleep(CHECK_EVERY) => {}
-                _ = publisher.stopping() => return,
+                _ = publisher.stopping() => break,
             }
+        }
+        // Stopping: the others forget this worker now rather than after three heartbeats (the
+        // producer's flush at stop sends it).
+        let gone = OutgoingRecord::new(name, Some(me.into_bytes()), None);
+        if let Err(e) = publisher.produce_soon(gone) {
+            tracing::debug!(error = %e, "could not tell the other workers this one stops");
         }
     });
 

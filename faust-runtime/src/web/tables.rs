@@ -3,7 +3,7 @@
 //! | path | answer |
 //! |---|---|
 //! | `/table` | the app's tables: name, partitions, changelog, partitions active here, keys here |
-//! | `/table/{name}` | one table on this worker: partitions active here, how many keys they hold and up to `?limit=` (default 100) of them with their values, and the other workers with the partitions active on them |
+//! | `/table/{name}` | one table on this worker: partitions active here, how many keys they hold and up to `?limit=` (default 100, at most 10,000) of them with their values, and the other workers with the partitions active on them |
 //! | `/table/{name}/{key}` | the key's value, from whichever worker holds it |
 //!
 //! A key is written as JSON (`"apple"`, `42`, `["a",[0.0,9.9]]` for a window of a windowed
@@ -29,6 +29,9 @@ use std::collections::{BTreeSet, HashMap};
 
 /// Items `/table/{name}` shows unless `?limit=` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
+
+/// Items `/table/{name}` shows at most (the partitions are locked while they are copied).
+const MAX_LIMIT: usize = 10_000;
 
 fn answer(code: StatusCode, body: Value) -> Response {
     (code, Json(body)).into_response()
@@ -88,7 +91,7 @@ pub(crate) async fn summary(
     };
     let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
         None => DEFAULT_LIMIT,
-        Some(Ok(n)) => n,
+        Some(Ok(n)) => n.min(MAX_LIMIT),
         Some(Err(_)) => {
             return answer(
                 StatusCode::BAD_REQUEST,
