@@ -95,6 +95,7 @@ pub struct GlobalArgs {
 
 /// Options of `worker`.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Worker options")]
 pub struct WorkerArgs {
     /// App id (also the Kafka consumer group), replacing the one in the code.
     #[arg(long, env = "FAUST_ID", hide_env_values = true, value_parser = non_blank)]
