@@ -1009,6 +1009,7 @@ impl App {
             }
         }
         crate::table::start(self, &self.core.modules).await?;
+        crate::web::peers::start(self).await?;
         let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
         for spec in &defined {
             self.ensure_declared(spec).await?;

@@ -77,6 +77,10 @@ pub struct WebSettings {
     pub bind: std::net::IpAddr,
     /// Port (Faust's default 6066; 0 picks a free one).
     pub port: u16,
+    /// The URL other workers of the app reach this one's web server at (Faust's
+    /// `canonical_url`), for the table views' routing; default `http://{address}:{port}` as
+    /// bound, with this machine's host name when binding every address.
+    pub canonical_url: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -85,6 +89,7 @@ impl Default for WebSettings {
             enabled: false,
             bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port: 6066,
+            canonical_url: None,
         }
     }
 }
@@ -214,6 +219,16 @@ impl Settings {
     /// variables (`FAUST_SASL_*`, `FAUST_SSL_*`, `FAUST_KERBEROS_*`; see
     /// [`crate::transport::credentials::from_env`]).
     pub fn apply_env(&mut self) -> Result<()> {
+        self.apply_env_with(|_| None)
+    }
+
+    /// [`Settings::apply_env`], with credential values from `overrides` (given a variable's name
+    /// without prefix, e.g. `SASL_USERNAME`) taking the place of the environment's: the worker
+    /// command line's credential options.
+    pub(crate) fn apply_env_with(
+        &mut self,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> Result<()> {
         let var = env_var;
         if let Some(v) = var("BROKER")? {
             self.broker = v;
@@ -255,8 +270,13 @@ impl Settings {
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
-        self.kafka.broker_credentials =
-            crate::transport::credentials::from_env(self.kafka.broker_credentials.take(), env_var)?;
+        self.kafka.broker_credentials = crate::transport::credentials::from_env(
+            self.kafka.broker_credentials.take(),
+            |name| match overrides(name) {
+                Some(v) => Ok(Some(v)),
+                None => env_var(name),
+            },
+        )?;
         Ok(())
     }
 
@@ -332,7 +352,8 @@ mod tests {
         std::env::set_var("FAUST_SASL_USERNAME", "app");
         let err = Settings::default().apply_env().unwrap_err();
         assert!(
-            err.to_string().contains("FAUST_SASL_PASSWORD is missing"),
+            err.to_string()
+                .contains("FAUST_SASL_PASSWORD (or --sasl-password-file) is missing"),
             "{err}"
         );
         std::env::set_var("F_SASL_PASSWORD", "pw-from-env");
