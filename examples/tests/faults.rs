@@ -788,9 +788,8 @@ async fn fault_suite() {
             Ok(()) => f(&ctx, &mut row).await,
             Err(e) => Err(format!("setup: {e}")),
         };
-        match r {
-            Err(e) => row.failures.push(e),
-            Ok(()) => {}
+        if let Err(e) = r {
+            row.failures.push(e);
         }
         row.seconds = started.elapsed().as_secs_f64();
         rows.push(row);
