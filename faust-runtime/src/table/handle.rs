@@ -85,8 +85,10 @@ impl<T: Table> TableApi<T> {
     /// The value stored for `key`, if any.
     pub fn get(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("get")?;
-        let (_, s) = self.state()?;
-        s.with_partition(p, |m| m.get(key).cloned())
+        let (app, s) = self.state()?;
+        let v = s.with_partition(p, |m| m.get(key).cloned())?;
+        sensed(&app, |x| x.on_table_get(T::__spec().name));
+        Ok(v)
     }
 
     /// The value stored for `key`, or the table's default.
@@ -97,8 +99,10 @@ impl<T: Table> TableApi<T> {
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: &T::Key) -> Result<bool> {
         let p = self.event_partition("contains_key")?;
-        let (_, s) = self.state()?;
-        s.with_partition(p, |m| m.contains_key(key))
+        let (app, s) = self.state()?;
+        let found = s.with_partition(p, |m| m.contains_key(key))?;
+        sensed(&app, |x| x.on_table_get(T::__spec().name));
+        Ok(found)
     }
 
     /// Stores `value` for `key`; returns the previous value.
@@ -106,7 +110,9 @@ impl<T: Table> TableApi<T> {
         let p = self.event_partition("insert")?;
         let (app, s) = self.state()?;
         s.log(&app, p, &key, Some(&value))?;
-        s.with_partition(p, |m| m.insert(key, value))
+        let old = s.with_partition(p, |m| m.insert(key, value))?;
+        sensed(&app, |x| x.on_table_set(T::__spec().name));
+        Ok(old)
     }
 
     /// Changes the value of `key` in place (starting from the default when it has none) and
@@ -121,6 +127,11 @@ impl<T: Table> TableApi<T> {
             (r, v.clone())
         })?;
         s.log(&app, p, &key, Some(&value))?;
+        // Faust's `table[key] += 1`: a read and a write.
+        sensed(&app, |x| {
+            x.on_table_get(T::__spec().name);
+            x.on_table_set(T::__spec().name);
+        });
         Ok(r)
     }
 
@@ -130,6 +141,7 @@ impl<T: Table> TableApi<T> {
         let (app, s) = self.state()?;
         let old = s.with_partition(p, |m| m.remove(key))?;
         s.log(&app, p, key, None)?;
+        sensed(&app, |x| x.on_table_del(T::__spec().name));
         Ok(old)
     }
 
@@ -153,6 +165,12 @@ impl<T: Table> TableApi<T> {
         s.each_partition(|m| out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone()))));
         Ok(out)
     }
+}
+
+/// Calls `f` on each sensor of `app` (one branch when there is none).
+#[inline]
+pub(crate) fn sensed(app: &App, f: impl Fn(&dyn crate::sensor::Sensor)) {
+    app.observe().sensors.each(f);
 }
 
 /// Makes the typed state of table `T` (what `#[table]` puts in its spec).

@@ -45,6 +45,7 @@ pub mod redb_store;
 mod runtime;
 mod spec;
 pub mod store;
+pub mod view;
 pub mod window;
 
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
@@ -238,7 +239,7 @@ pub(crate) fn hooks(
 }
 
 /// The tables declared in `modules` (every module when empty).
-fn declared(modules: &[String]) -> Result<Vec<&'static TableSpec>> {
+pub(crate) fn declared(modules: &[String]) -> Result<Vec<&'static TableSpec>> {
     let mut out: Vec<&'static TableSpec> = inventory::iter::<TableRegistration>
         .into_iter()
         .map(|r| r.0)

@@ -43,6 +43,8 @@ pub trait TableRuntime: Send + Sync + 'static {
     fn flush(&self) -> Result<()>;
     /// The typed state, for the handles.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// The web views' reads.
+    fn view(&self) -> &dyn super::view::TableView;
 }
 
 /// One partition's map, `None` while the partition is not active here.
@@ -308,6 +310,9 @@ where
         self.store.flush()
     }
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+    fn view(&self) -> &dyn super::view::TableView {
         self
     }
 }

@@ -192,6 +192,10 @@ impl<T: WindowedTable> WindowedTableApi<T> {
         for (k, v) in &changed {
             s.log(&app, p, k, Some(v))?;
         }
+        super::handle::sensed(&app, |x| {
+            x.on_table_get(T::__spec().name);
+            x.on_table_set(T::__spec().name);
+        });
         if let Some((k, _)) = changed.first() {
             s.note_expiry(p, k.end + w.expires_ms);
         }
@@ -230,15 +234,16 @@ impl<T: WindowedTable> WindowedTableApi<T> {
 
     fn at(&self, key: &T::Key, t: i64, what: &str) -> Result<T::Value> {
         let (p, _) = self.event(what)?;
-        let (_, s) = self.state()?;
+        let (app, s) = self.state()?;
         let (start, end) = T::__window().current(t);
         let k = WindowKey {
             key: key.clone(),
             start,
             end,
         };
-        Ok(s.with_partition(p, |m| m.get(&k).cloned())?
-            .unwrap_or_else(T::__default))
+        let v = s.with_partition(p, |m| m.get(&k).cloned())?;
+        super::handle::sensed(&app, |x| x.on_table_get(T::__spec().name));
+        Ok(v.unwrap_or_else(T::__default))
     }
 
     /// The value of `key` in the window of the event's time (Faust's `.current()`).
