@@ -375,11 +375,20 @@ async fn kafka_raw(url: &str, n: u64, opts: &Opts, rep: usize) -> Result<Duratio
     took
 }
 
+/// One compared pair: broker, case, baseline, and the durations of each side's runs.
+type Pair = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<Duration>,
+    Vec<Duration>,
+);
+
 /// Runs every pair `opts.reps` times (the two sides back to back, their order flipped every
 /// repetition) and prints the medians and ratios as Markdown.
 pub async fn run(opts: &Opts) -> Result<(), String> {
     let n = opts.records;
-    let mut pairs: Vec<(&str, &str, &str, Vec<Duration>, Vec<Duration>)> = Vec::new();
+    let mut pairs: Vec<Pair> = Vec::new();
     let mut gb = (Vec::new(), Vec::new());
     let mut take = (Vec::new(), Vec::new());
     for rep in 0..opts.reps.max(1) {
