@@ -737,15 +737,19 @@ impl App {
         } else {
             (Vec::new(), Vec::new())
         };
+        let mut flush_holds = None;
         if commit && !self.core.tables.is_empty() {
             let (a, r) = crate::table::hooks(&weak);
             on_assign.insert(0, a);
             on_revoke.push(r);
+            flush_holds = Some(crate::table::flush_hook(&weak));
         }
         DriverOptions {
             commit,
             commit_interval: s.commit_interval,
-            window: s.stream_buffer_maxsize.max(256),
+            // A table holds the earliest event of each batch of writes until their changelog
+            // records are delivered (see `table::pending`): room for a full agent queue behind it.
+            window: s.stream_buffer_maxsize.max(256) * if flush_holds.is_some() { 2 } else { 1 },
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
             on_assign: {
@@ -762,6 +766,7 @@ impl App {
                 on_assign
             },
             sensors: self.core.observe.sensors.clone(),
+            flush_holds,
             on_revoke,
             on_partitions: Some(Arc::new(move |topic: &str, n: i32| {
                 if let Some(core) = grow.upgrade() {
@@ -1192,6 +1197,8 @@ impl App {
         let left = deadline
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));
+        // Table writes made since the consumer's last flush (their events were not committed).
+        self.core.tables.flush_changelog(self);
         let flushed = crate::producer::flush(self, left).await;
         // After the producer's flush: the last changelog deliveries are in the stores' buffers.
         self.core.tables.close().await;

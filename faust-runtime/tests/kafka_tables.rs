@@ -45,8 +45,9 @@ async fn counts_are_right_after_a_restart_on_kafka() {
     let a = app(&url, &id, "restart", "w1");
     a.start().await.unwrap();
     // Many writes per partition, handed to the producer together: the broker stores them in
-    // multi-record batches, whose end offset it reports too low.
-    let words: Vec<String> = (0..400).map(|i| format!("w{}", i % 10)).collect();
+    // multi-record batches, whose end offset it reports too low. 100 keys, so a flush sends
+    // many records even when it coalesces the writes of a key.
+    let words: Vec<String> = (0..400).map(|i| format!("w{}", i % 100)).collect();
     let t = restart::Words.on(&a);
     let mut handles = Vec::new();
     for w in &words {
@@ -58,16 +59,21 @@ async fn counts_are_right_after_a_restart_on_kafka() {
     assert!(eventually(WAIT, || seen(&restart::SEEN, &id).len() == 400).await);
     a.stop().await.unwrap();
     let before = last_counts(&restart::SEEN, &id);
-    assert!(before.values().all(|n| *n == 40), "{before:?}");
+    assert!(before.values().all(|n| *n == 4), "{before:?}");
 
     let changelog = format!("{id}-word-counts-changelog");
     let records = read_all(a.transport().as_ref(), &changelog, 4).await;
-    assert_eq!(records.len(), 400, "one changelog record per update");
+    // At most one record per update; writes of one key in a commit interval may be one record.
+    assert!(
+        (100..=400).contains(&records.len()),
+        "{} changelog records",
+        records.len()
+    );
     let w0 = faust_runtime::partitioner::partition_for_key(b"w0", 4);
     let last_w0 = records.iter().rfind(|r| r.key == b"\"w0\"").unwrap();
     assert_eq!(
         (last_w0.partition, last_w0.value.as_deref()),
-        (w0, Some(&b"40"[..]))
+        (w0, Some(&b"4"[..]))
     );
 
     let b = app(&url, &id, "restart", "w1");
@@ -80,13 +86,15 @@ async fn counts_are_right_after_a_restart_on_kafka() {
     assert!(eventually(WAIT, || seen(&restart::SEEN, &id).len() == 410).await);
     let after = &seen(&restart::SEEN, &id)[400..];
     for (_, w, n) in after {
-        assert_eq!(
-            *n, 41,
-            "{w}: the restarted worker did not recover the table"
-        );
+        assert_eq!(*n, 5, "{w}: the restarted worker did not recover the table");
     }
     let h = b.health();
-    assert_eq!(h.tables[0].recovered_records, 400, "{:?}", h.tables);
+    assert_eq!(
+        h.tables[0].recovered_records,
+        records.len() as u64,
+        "{:?}",
+        h.tables
+    );
     b.stop().await.unwrap();
 }
 

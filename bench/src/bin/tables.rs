@@ -10,6 +10,7 @@
 //! one with the redb store. Each is timed from start until every input offset is committed
 //! (the table agents' offsets wait for their changelog records). Then each store recovers the
 //! whole changelog into an empty table: records per second from the table's health.
+//! `FAUST_BENCH_TABLES_ONLY=plain|memory|redb` runs one of the three agents alone (to profile it).
 
 use faust_runtime::transport::{NewTopic, OutgoingRecord};
 use faust_runtime::{App, MemoryBroker, Transport};
@@ -49,8 +50,8 @@ mod counted {
     /// Reads every order and adds it to its key's total.
     #[agent(Orders)]
     async fn count(mut orders: Events<Orders>) -> Result<()> {
-        while let Some(ev) = orders.next().await {
-            let key = ev.key.clone().unwrap_or_default();
+        while let Some(mut ev) = orders.next().await {
+            let key = ev.key.take().unwrap_or_default();
             Counts.update(key, |n| *n += ev.value)?;
         }
         Ok(())
@@ -154,6 +155,19 @@ async fn main() {
     let broker = MemoryBroker::new();
     fill(&broker, n).await;
     println!("{n} records, {PARTITIONS} partitions, 1000 keys, embedded broker");
+    if let Ok(only) = std::env::var("FAUST_BENCH_TABLES_ONLY") {
+        // For profiling one case: `plain`, `memory` or `redb`, run once after the fill.
+        let (module, store) = match only.as_str() {
+            "plain" => ("plain", "memory://"),
+            "memory" => ("counted", "memory://"),
+            "redb" => ("counted", "redb://"),
+            other => panic!("FAUST_BENCH_TABLES_ONLY={other}: expected plain, memory or redb"),
+        };
+        let secs = run(&broker, "bench-only", module, store, &dir).await;
+        println!("{only}: {:>9.0} events/s ({secs:.2} s)", n as f64 / secs);
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let plain = run(&broker, "bench-plain", "plain", "memory://", &dir).await;
     println!(
         "agent, no table:           {:>9.0} events/s ({plain:.2} s)",

@@ -36,9 +36,10 @@ pub trait Table: Copy + Send + Sync + 'static {
 
 /// What a table handle does (`Counts.update(word, |n| *n += 1)`), through the running app.
 ///
-/// Reads and writes of one key happen in the partition of the event being processed, and every
-/// write sends a changelog record attached to that event; so they work inside an agent while it
-/// processes an event, and anywhere else are an error. [`TableApi::len`] and
+/// Reads and writes of one key happen in the partition of the event being processed, and the
+/// event is not committed before the changelog holds its writes (writes of one key are coalesced
+/// and sent in batches, see [`super::pending`]); so they work inside an agent while it processes
+/// an event, and anywhere else are an error. [`TableApi::len`] and
 /// [`TableApi::items`] look at every partition active on this worker and work wherever an app
 /// is current.
 pub struct TableApi<T>(PhantomData<fn() -> T>);
@@ -104,9 +105,11 @@ impl<T: Table> TableApi<T> {
     /// Stores `value` for `key`; returns the previous value.
     pub fn insert(&self, key: T::Key, value: T::Value) -> Result<Option<T::Value>> {
         let p = self.event_partition("insert")?;
-        let (app, s) = self.state()?;
-        s.log(&app, p, &key, Some(&value))?;
-        s.with_partition(p, |m| m.insert(key, value))
+        let (_, s) = self.state()?;
+        s.with_part(p, |part| {
+            part.touch(&key);
+            part.map.insert(key, value)
+        })
     }
 
     /// Changes the value of `key` in place (starting from the default when it has none) and
@@ -114,23 +117,25 @@ impl<T: Table> TableApi<T> {
     /// Returns what `f` returns.
     pub fn update<R>(&self, key: T::Key, f: impl FnOnce(&mut T::Value) -> R) -> Result<R> {
         let p = self.event_partition("update")?;
-        let (app, s) = self.state()?;
-        let (r, value) = s.with_partition(p, |m| {
-            let v = m.entry(key.clone()).or_insert_with(T::__default);
-            let r = f(v);
-            (r, v.clone())
-        })?;
-        s.log(&app, p, &key, Some(&value))?;
-        Ok(r)
+        let (_, s) = self.state()?;
+        s.with_part(p, |part| {
+            let r = match part.map.get_mut(&key) {
+                Some(v) => f(v),
+                None => f(part.map.entry(key.clone()).or_insert_with(T::__default)),
+            };
+            part.touch_owned(key);
+            r
+        })
     }
 
     /// Deletes `key` (a tombstone in the changelog); returns the value it had.
     pub fn remove(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("remove")?;
-        let (app, s) = self.state()?;
-        let old = s.with_partition(p, |m| m.remove(key))?;
-        s.log(&app, p, key, None)?;
-        Ok(old)
+        let (_, s) = self.state()?;
+        s.with_part(p, |part| {
+            part.touch(key);
+            part.map.remove(key)
+        })
     }
 
     /// Number of keys in the partitions active on this worker.

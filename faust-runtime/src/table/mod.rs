@@ -40,6 +40,7 @@
 pub mod changelog;
 mod handle;
 pub mod memory;
+pub mod pending;
 pub mod recovery;
 pub mod redb_store;
 mod runtime;
@@ -58,14 +59,15 @@ use crate::error::{Error, Result};
 use crate::registry::module_matches;
 use crate::transport::TopicPartition;
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The tables of one app and which partitions are active on this worker.
 #[derive(Default)]
 pub(crate) struct Tables {
     list: RwLock<Vec<Arc<dyn TableRuntime>>>,
-    typed: RwLock<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
+    /// By table name; a handful, looked up on every read and write (a list: no hashing).
+    typed: RwLock<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
     /// Partition number -> how many assigned topic partitions have it.
     assigned: Mutex<BTreeMap<i32, usize>>,
 }
@@ -90,8 +92,9 @@ impl Tables {
         V: Send + Sync + 'static,
     {
         read(&self.typed)
-            .get(name)
-            .cloned()
+            .iter()
+            .find(|(n, _)| std::ptr::eq(*n, name) || *n == name)
+            .map(|(_, a)| a.clone())
             .and_then(|a| a.downcast::<TableState<K, V>>().ok())
     }
 
@@ -166,9 +169,23 @@ impl Tables {
         }
     }
 
+    /// Sends every table's writes that are not in the changelog yet (the consume driver asks
+    /// before it commits or waits for events to finish; see [`pending`]).
+    pub(crate) fn flush_changelog(&self, app: &App) {
+        self.flush_changelog_of(app, None);
+    }
+
+    /// Like [`Tables::flush_changelog`], for the partitions of `mask` (bit `p` for partition
+    /// `p`; `None`: all).
+    pub(crate) fn flush_changelog_of(&self, app: &App, mask: Option<u64>) {
+        for t in read(&self.list).iter() {
+            t.flush_changelog_of(app, mask);
+        }
+    }
+
     /// Partitions were revoked (their work finished and committed): the tables' partitions
-    /// that no assigned topic partition has any more leave memory.
-    pub(crate) fn revoked(&self, tps: &[TopicPartition]) {
+    /// that no assigned topic partition has any more leave memory, their last writes sent.
+    pub(crate) fn revoked(&self, app: &App, tps: &[TopicPartition]) {
         let gone: Vec<i32> = {
             let mut assigned = lock(&self.assigned);
             let mut gone = Vec::new();
@@ -183,7 +200,11 @@ impl Tables {
             }
             gone
         };
+        if gone.is_empty() {
+            return;
+        }
         for t in read(&self.list).iter() {
+            t.flush_changelog(app);
             for &p in gone.iter().filter(|p| **p < t.partitions()) {
                 t.deactivate(p);
             }
@@ -230,11 +251,24 @@ pub(crate) fn hooks(
             let app = on_revoke.upgrade().map(App::from_core);
             Box::pin(async move {
                 if let Some(app) = app {
-                    app.core_ref().tables.revoked(&tps);
+                    app.core_ref().tables.revoked(&app, &tps);
                 }
             })
         }),
     )
+}
+
+/// The consume driver's request to send the tables' pending changelog writes.
+pub(crate) fn flush_hook(
+    app: &std::sync::Weak<crate::app::AppCore>,
+) -> crate::engine::driver::FlushHolds {
+    let app = app.clone();
+    Arc::new(move |mask: Option<u64>| {
+        if let Some(core) = app.upgrade() {
+            let app = App::from_core(core);
+            app.core_ref().tables.flush_changelog_of(&app, mask);
+        }
+    })
 }
 
 /// The tables declared in `modules` (every module when empty).
@@ -276,7 +310,7 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
         let topic = topic.build()?;
         app.ensure_declared(topic.spec()).await?;
         let runtime = (spec.__make)(app, spec, partitions, topic.name())?;
-        write(&tables.typed).insert(spec.name, runtime.clone().as_any());
+        write(&tables.typed).push((spec.name, runtime.clone().as_any()));
         write(&tables.list).push(runtime);
         tracing::info!(
             table = spec.name,
