@@ -455,6 +455,20 @@ impl App {
         ))
     }
 
+    /// Runs `f` with the app [`App::current`] finds, without taking another reference to it
+    /// when it is the task's (the per-event path of the table handles).
+    pub(crate) fn with_current<R>(f: impl FnOnce(&App) -> R) -> Result<R> {
+        let mut f = Some(f);
+        if let Ok(Some(r)) = CURRENT.try_with(|a| f.take().map(|f| f(a))) {
+            return Ok(r);
+        }
+        let app = Self::current()?;
+        match f.take() {
+            Some(f) => Ok(f(&app)),
+            None => Err(Error::state("the current app's handle ran twice")),
+        }
+    }
+
     /// Runs `fut` with this app as the current one, so unbound handles (`Orders.send(..)`) use it.
     pub async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
         CURRENT.scope(self.clone(), fut).await

@@ -73,6 +73,22 @@ impl<T: Table> TableApi<T> {
         Ok((app, state))
     }
 
+    /// Runs `f` on the state (the per-event path: no new reference to the app or the state).
+    fn with_state<R>(&self, f: impl FnOnce(&State<T>) -> Result<R>) -> Result<R> {
+        App::with_current(|app| {
+            app.core_ref()
+                .tables
+                .with_typed::<T::Key, T::Value, _>(T::__spec().name, f)
+                .unwrap_or_else(|| {
+                    Err(Error::state(format!(
+                        "table '{}' is not part of app '{}' (not started yet, or its module is not included)",
+                        T::__spec().name,
+                        app.id()
+                    )))
+                })
+        })?
+    }
+
     fn event_partition(&self, what: &str) -> Result<i32> {
         context::partition().ok_or_else(|| {
             Error::state(format!(
@@ -86,8 +102,7 @@ impl<T: Table> TableApi<T> {
     /// The value stored for `key`, if any.
     pub fn get(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("get")?;
-        let (_, s) = self.state()?;
-        s.with_partition(p, |m| m.get(key).cloned())
+        self.with_state(|s| s.with_partition(p, |m| m.get(key).cloned()))
     }
 
     /// The value stored for `key`, or the table's default.
@@ -98,17 +113,17 @@ impl<T: Table> TableApi<T> {
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: &T::Key) -> Result<bool> {
         let p = self.event_partition("contains_key")?;
-        let (_, s) = self.state()?;
-        s.with_partition(p, |m| m.contains_key(key))
+        self.with_state(|s| s.with_partition(p, |m| m.contains_key(key)))
     }
 
     /// Stores `value` for `key`; returns the previous value.
     pub fn insert(&self, key: T::Key, value: T::Value) -> Result<Option<T::Value>> {
         let p = self.event_partition("insert")?;
-        let (_, s) = self.state()?;
-        s.with_part(p, |part| {
-            part.touch(&key);
-            part.map.insert(key, value)
+        self.with_state(|s| {
+            s.with_part(p, |part| {
+                part.touch(&key);
+                part.map.insert(key, value)
+            })
         })
     }
 
@@ -117,24 +132,26 @@ impl<T: Table> TableApi<T> {
     /// Returns what `f` returns.
     pub fn update<R>(&self, key: T::Key, f: impl FnOnce(&mut T::Value) -> R) -> Result<R> {
         let p = self.event_partition("update")?;
-        let (_, s) = self.state()?;
-        s.with_part(p, |part| {
-            let r = match part.map.get_mut(&key) {
-                Some(v) => f(v),
-                None => f(part.map.entry(key.clone()).or_insert_with(T::__default)),
-            };
-            part.touch_owned(key);
-            r
+        self.with_state(|s| {
+            s.with_part(p, |part| {
+                let r = match part.map.get_mut(&key) {
+                    Some(v) => f(v),
+                    None => f(part.map.entry(key.clone()).or_insert_with(T::__default)),
+                };
+                part.touch_owned(key);
+                r
+            })
         })
     }
 
     /// Deletes `key` (a tombstone in the changelog); returns the value it had.
     pub fn remove(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("remove")?;
-        let (_, s) = self.state()?;
-        s.with_part(p, |part| {
-            part.touch(key);
-            part.map.remove(key)
+        self.with_state(|s| {
+            s.with_part(p, |part| {
+                part.touch(key);
+                part.map.remove(key)
+            })
         })
     }
 

@@ -28,8 +28,9 @@
 //!   those events. Co-partition the table with its stream: key the stream by the table key
 //!   (with `group_by` when it is keyed otherwise) and give both the same partition count.
 //! - **Changelog.** See [`changelog`]: `{app_id}-{table}-changelog`, compacted, created at
-//!   startup with the table's partitions; every write is a record attached to the event being
-//!   processed.
+//!   startup with the table's partitions; writes are coalesced per key and sent in batches
+//!   ([`pending`]), and an event is committed only after the records carrying its writes are
+//!   delivered.
 //! - **Recovery.** See [`recovery`]: on every assignment, before events of the partition reach
 //!   an agent.
 //! - **Stores.** See [`store`]: the in-memory store (default) replays the whole changelog
@@ -60,6 +61,7 @@ use crate::registry::module_matches;
 use crate::transport::TopicPartition;
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The tables of one app and which partitions are active on this worker.
@@ -70,6 +72,24 @@ pub(crate) struct Tables {
     typed: RwLock<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
     /// Partition number -> how many assigned topic partitions have it.
     assigned: Mutex<BTreeMap<i32, usize>>,
+    /// Unique per started app (0 before start and after stop): the key of the handles'
+    /// per-thread cache of typed states.
+    epoch: AtomicU64,
+}
+
+/// The next [`Tables::epoch`].
+static EPOCHS: AtomicU64 = AtomicU64::new(1);
+
+/// How many typed states a thread's cache keeps.
+const CACHED_STATES: usize = 8;
+
+/// Weak: a stopped app's tables close (their files unlock) whatever the threads cached.
+type CachedState = (u64, *const u8, std::sync::Weak<dyn Any + Send + Sync>);
+
+thread_local! {
+    /// Typed states recently used on this thread: (epoch, table name pointer, state). Saves the
+    /// handles the lock of the app's table list per read or write.
+    static STATES: std::cell::RefCell<Vec<CachedState>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -96,6 +116,52 @@ impl Tables {
             .find(|(n, _)| std::ptr::eq(*n, name) || *n == name)
             .map(|(_, a)| a.clone())
             .and_then(|a| a.downcast::<TableState<K, V>>().ok())
+    }
+
+    /// Runs `f` on the typed state of table `name` (`None`: no such table in this app), from
+    /// this thread's cache when it has it.
+    pub(crate) fn with_typed<K, V, R>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&TableState<K, V>) -> R,
+    ) -> Option<R>
+    where
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let key = name.as_ptr();
+        let mut f = Some(f);
+        if epoch != 0 {
+            let hit = STATES
+                .try_with(|c| {
+                    let c = c.try_borrow().ok()?;
+                    let (_, _, a) = c.iter().find(|(e, n, _)| *e == epoch && *n == key)?;
+                    let a = a.upgrade()?;
+                    let s = a.downcast_ref::<TableState<K, V>>()?;
+                    f.take().map(|f| f(s))
+                })
+                .ok()
+                .flatten();
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        let state = self.typed::<K, V>(name)?;
+        if epoch != 0 {
+            let _ = STATES.try_with(|c| {
+                // Busy when `f` of an outer call uses another table: not cached then.
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    c.retain(|(_, _, a)| a.strong_count() > 0);
+                    if c.len() >= CACHED_STATES {
+                        c.clear();
+                    }
+                    let any: Arc<dyn Any + Send + Sync> = state.clone();
+                    c.push((epoch, key, Arc::downgrade(&any)));
+                }
+            });
+        }
+        f.take().map(|f| f(&state))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -215,6 +281,7 @@ impl Tables {
     /// deliveries): the app's tables are gone afterwards, and their files are unlocked once
     /// a commit of the periodic flusher that may be running is done.
     pub(crate) async fn close(&self) {
+        self.epoch.store(0, Ordering::Release);
         let list = std::mem::take(&mut *write(&self.list));
         write(&self.typed).clear();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -319,6 +386,9 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
             "table ready"
         );
     }
+    tables
+        .epoch
+        .store(EPOCHS.fetch_add(1, Ordering::Relaxed), Ordering::Release);
     spawn_flusher(app, app.settings().commit_interval);
     Ok(())
 }
