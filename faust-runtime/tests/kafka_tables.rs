@@ -1,6 +1,6 @@
 //! Tables on the Kafka-protocol test broker: counts right after a restart (the changelog read
 //! back although the broker under-reports its end offset after batched writes), and a partition
-//! moving with its state between two workers.
+//! moving with its state between two workers, a set table recovered after a restart.
 //!
 //! Needs `FAUST_TEST_KAFKA=kafka://host:port`; fails without it unless `FAUST_SKIP_KAFKA=1`.
 #![cfg(feature = "kafka")]
@@ -20,6 +20,7 @@ const WAIT: Duration = Duration::from_secs(60);
 
 counting_module!(restart, "ktbl-restart-words");
 counting_module!(moving, "ktbl-moving-words");
+set_module!(ksets, "ktbl-set-ops");
 
 fn app(url: &str, id: &str, module: &str, client: &str) -> App {
     let client = client.to_string();
@@ -142,5 +143,57 @@ async fn a_partition_moves_with_its_state_between_two_workers_on_kafka() {
     }
     assert!(b.health().tables[0].recovered_records > 0);
     a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_table_is_recovered_after_a_restart_on_kafka() {
+    let url = kafka_or_skip!();
+    fresh_kafka_topics(&url, &["ktbl-set-ops"]).await;
+    let id = unique("ktables-sets");
+    let members = |id: &str, key: &str| {
+        ksets::SEEN
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e.0 == id && e.1 == key)
+            .map(|e| e.3.clone())
+    };
+    let count = |id: &str| {
+        ksets::SEEN
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.0 == id)
+            .count()
+    };
+    let a = app(&url, &id, "ksets", "w1");
+    a.start().await.unwrap();
+    let t = ksets::Ops.on(&a);
+    for op in ["+a", "+b", "-a", "+c"] {
+        t.send("k".to_string(), op.to_string()).await.unwrap();
+    }
+    assert!(eventually(WAIT, || count(&id) == 4).await);
+    assert_eq!(
+        members(&id, "k"),
+        Some(vec!["b".to_string(), "c".to_string()])
+    );
+    a.stop().await.unwrap();
+
+    let b = app(&url, &id, "ksets", "w1");
+    b.start().await.unwrap();
+    ksets::Ops
+        .on(&b)
+        .send("k".to_string(), "+d".to_string())
+        .await
+        .unwrap();
+    assert!(eventually(WAIT, || count(&id) == 5).await);
+    assert_eq!(
+        members(&id, "k"),
+        Some(vec!["b".to_string(), "c".to_string(), "d".to_string()]),
+        "the restarted worker did not recover the set"
+    );
+    assert!(b.health().tables[0].last_recovery_records >= 1);
     b.stop().await.unwrap();
 }

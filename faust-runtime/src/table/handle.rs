@@ -78,7 +78,7 @@ impl<T: Table> TableApi<T> {
         App::with_current(|app| {
             app.core_ref()
                 .tables
-                .with_typed::<T::Key, T::Value, _>(T::__spec().name, f)
+                .with_typed::<State<T>, _>(T::__spec().name, f)
                 .unwrap_or_else(|| {
                     Err(Error::state(format!(
                         "table '{}' is not part of app '{}' (not started yet, or its module is not included)",

@@ -45,6 +45,7 @@ pub mod pending;
 pub mod recovery;
 pub mod redb_store;
 mod runtime;
+pub mod set;
 mod spec;
 pub mod store;
 pub mod window;
@@ -52,7 +53,8 @@ pub mod window;
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
 pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
-pub use spec::{changelog_topic, MakeTable, TableRegistration, TableSpec};
+pub use set::{make_set_table, SetTable, SetTableApi};
+pub use spec::{changelog_topic, MakeTable, TableKind, TableRegistration, TableSpec};
 pub use window::{make_windowed_table, WindowKey, WindowSpec, WindowedTable, WindowedTableApi};
 
 use crate::app::App;
@@ -120,14 +122,9 @@ impl Tables {
 
     /// Runs `f` on the typed state of table `name` (`None`: no such table in this app), from
     /// this thread's cache when it has it.
-    pub(crate) fn with_typed<K, V, R>(
-        &self,
-        name: &'static str,
-        f: impl FnOnce(&TableState<K, V>) -> R,
-    ) -> Option<R>
+    pub(crate) fn with_typed<S, R>(&self, name: &'static str, f: impl FnOnce(&S) -> R) -> Option<R>
     where
-        K: Send + Sync + 'static,
-        V: Send + Sync + 'static,
+        S: Send + Sync + 'static,
     {
         let epoch = self.epoch.load(Ordering::Acquire);
         let key = name.as_ptr();
@@ -138,7 +135,7 @@ impl Tables {
                     let c = c.try_borrow().ok()?;
                     let (_, _, a) = c.iter().find(|(e, n, _)| *e == epoch && *n == key)?;
                     let a = a.upgrade()?;
-                    let s = a.downcast_ref::<TableState<K, V>>()?;
+                    let s = a.downcast_ref::<S>()?;
                     f.take().map(|f| f(s))
                 })
                 .ok()
@@ -147,7 +144,11 @@ impl Tables {
                 return hit;
             }
         }
-        let state = self.typed::<K, V>(name)?;
+        let state = read(&self.typed)
+            .iter()
+            .find(|(n, _)| std::ptr::eq(*n, name) || *n == name)
+            .map(|(_, a)| a.clone())?;
+        let typed = state.clone().downcast::<S>().ok()?;
         if epoch != 0 {
             let _ = STATES.try_with(|c| {
                 // Busy when `f` of an outer call uses another table: not cached then.
@@ -156,12 +157,11 @@ impl Tables {
                     if c.len() >= CACHED_STATES {
                         c.clear();
                     }
-                    let any: Arc<dyn Any + Send + Sync> = state.clone();
-                    c.push((epoch, key, Arc::downgrade(&any)));
+                    c.push((epoch, key, Arc::downgrade(&state)));
                 }
             });
         }
-        f.take().map(|f| f(&state))
+        f.take().map(|f| f(&typed))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -367,7 +367,8 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
         let mut topic = app
             .topic::<Vec<u8>, Vec<u8>>(name)
             .partitions(partitions)
-            .compacting(true);
+            // A set table's changelog is a log of operations (Faust does not compact it).
+            .compacting(spec.kind != TableKind::Set);
         if let Some(w) = spec.window {
             // Faust's windowed changelogs: compacted and deleted after the windows expire.
             topic = topic
