@@ -247,6 +247,66 @@ fn listings_print_json() {
 }
 
 #[test]
+fn the_banner_shows_the_web_address_bound_for_port_0() {
+    use std::io::{Read, Write};
+    let mut p = Proc::start(
+        "cli_app",
+        &["--web-port", "0", "--web-bind", "127.0.0.1"],
+        &[],
+    );
+    p.wait_for("processed tick 0");
+    let line = p
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.trim_start().starts_with("web "))
+        .cloned()
+        .unwrap_or_else(|| panic!("no web line in the banner:\n{}", p.output()));
+    let addr = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|u| u.strip_prefix("http://"))
+        .and_then(|u| u.strip_suffix('/'))
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("not an address: {line}"));
+    assert_ne!(addr.port(), 0, "{line}");
+    // The worker answers there.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    p.signal(libc::SIGINT);
+    let (status, _, err) = p.finish();
+    assert_eq!(status.code(), Some(0), "{err}");
+}
+
+#[test]
+fn tables_lists_the_tables_with_their_changelogs_and_windows() {
+    let (status, out, err) = Proc::start("word_count", &["tables", "--json"], &[]).finish();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v[0]["name"], "word-counts");
+    assert_eq!(v[0]["key"], "alloc::string::String");
+    assert_eq!(v[0]["value"], "u64");
+    assert_eq!(v[0]["partitions"], 4);
+    assert_eq!(v[0]["changelog"], "word-count-word-counts-changelog");
+    assert_eq!(v[0]["window"], serde_json::Value::Null);
+    assert_eq!(v[1]["name"], "words-per-minute");
+    assert_eq!(v[1]["window"]["kind"], "tumbling");
+    assert_eq!(v[1]["window"]["size_ms"], 60_000);
+    // The version is part of the changelog's name, as in Faust.
+    let (status, out, err) =
+        Proc::start("word_count", &["tables"], &[("FAUST_VERSION", "3")]).finish();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(out.contains("word-count-v3-word-counts-changelog"), "{out}");
+    assert!(out.contains("tumbling 60s"), "{out}");
+}
+
+#[test]
 fn logs_to_a_pipe_carry_no_colour_and_the_banner_says_memory_only() {
     let mut p = Proc::start("cli_app", &["-l", "info"], &[]);
     p.wait_for("processed tick 1");
@@ -295,6 +355,98 @@ fn credentials_appear_nowhere_in_the_output() {
             "{args:?}:\n{out}\n{err}"
         );
     }
+}
+
+#[test]
+fn credential_options_keep_their_secrets_out_of_the_output() {
+    let secret = "tiger-lily-secret-77";
+    let dir = std::env::temp_dir().join(format!("faust-cli-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pw_file = dir.join("sasl-password");
+    std::fs::write(&pw_file, format!("{secret}\n")).unwrap();
+    let pw_file = pw_file.display().to_string();
+    let missing_ca = dir.join("no-ca.pem").display().to_string();
+    let sasl = [
+        "--sasl-mechanism",
+        "SCRAM-SHA-256",
+        "--sasl-username",
+        "orders",
+        "--sasl-password-file",
+        pw_file.as_str(),
+    ];
+    let check = |what: &str, out: &str, err: &str| {
+        assert!(
+            !out.contains(secret) && !err.contains(secret),
+            "{what}: the secret was printed:\n{out}\n{err}"
+        );
+    };
+
+    // --help names the secured scheme and every credential option, shows no secret from the
+    // environment, and offers no option taking a password itself.
+    let env = [
+        ("FAUST_SASL_PASSWORD", secret),
+        ("FAUST_SSL_KEY_PASSWORD", secret),
+    ];
+    let (code, out, err) = run(&["--help"], &env);
+    assert_eq!(code, 0, "{err}");
+    check("--help", &out, &err);
+    for needle in [
+        "kafka+ssl://",
+        "--ssl-cafile",
+        "--ssl-certfile",
+        "--ssl-keyfile",
+        "--ssl-key-password-file",
+        "--sasl-mechanism",
+        "--sasl-username",
+        "--sasl-password-file",
+        "--kerberos-service-name",
+        "--kerberos-keytab",
+        "FAUST_SASL_PASSWORD",
+    ] {
+        assert!(out.contains(needle), "--help lacks {needle}:\n{out}");
+    }
+    assert!(!out.contains("--sasl-password "), "{out}");
+
+    // A password as an option value is refused, and masked in the refusal.
+    let (code, out, err) = run(&["worker", "--sasl-password", secret], &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    check("--sasl-password", &out, &err);
+    assert!(
+        err.contains("FAUST_SASL_PASSWORD or --sasl-password-file"),
+        "{err}"
+    );
+
+    // Credentials with a missing part: the error names it, not the password.
+    let mut args = vec![
+        "-l",
+        "debug",
+        "topics",
+        "list",
+        "--broker",
+        "kafka://127.0.0.1:1",
+    ];
+    args.extend_from_slice(&sasl);
+    args.extend_from_slice(&["--ssl-cafile", missing_ca.as_str()]);
+    let (code, out, err) = run(&args, &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    check("a missing CA file", &out, &err);
+    assert!(
+        err.contains("no-ca.pem") && err.contains("cannot be read"),
+        "{err}"
+    );
+
+    // The worker's banner and debug logs while it tries an unreachable broker.
+    let mut args = vec!["-l", "debug", "--broker", "kafka://127.0.0.1:1"];
+    args.extend_from_slice(&sasl);
+    let mut p = Proc::start("cli_app", &args, &[]);
+    p.wait_for("faust-rs worker");
+    // The options reached the Kafka client: it speaks SASL.
+    p.wait_for("sasl_plaintext://127.0.0.1:1");
+    p.signal(libc::SIGINT);
+    let (_, out, err) = p.finish();
+    check("the worker", &out, &err);
+    assert!(err.contains("kafka://127.0.0.1:1"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -58,6 +58,7 @@ pub struct Stats {
     agent_errors: AtomicU64,
     agent_restarts: AtomicU64,
     timer_errors: AtomicU64,
+    group_rejoins: AtomicU64,
 }
 
 impl Stats {
@@ -69,6 +70,9 @@ impl Stats {
     }
     pub(crate) fn record_recreated_topic(&self) {
         self.recreated_topics.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn record_group_rejoin(&self) {
+        self.group_rejoins.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn record_skipped(&self) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
@@ -107,6 +111,9 @@ pub struct Health {
     pub missing_topics: Vec<String>,
     /// Topics recreated after they disappeared from the broker.
     pub recreated_topics: u64,
+    /// Times the consumer joined its group again because no assignment followed a lost one
+    /// (see [`crate::Settings::group_join_timeout`]).
+    pub group_rejoins: u64,
     /// The app's tables: active partitions and recovery progress.
     pub tables: Vec<crate::table::TableHealth>,
 }
@@ -694,6 +701,7 @@ impl App {
             transport: self.core.transport.health(),
             missing_topics: lock(&s.missing_topics).clone(),
             recreated_topics: s.recreated_topics.load(Ordering::Relaxed),
+            group_rejoins: s.group_rejoins.load(Ordering::Relaxed),
             tables: self.core.tables.health(),
         }
     }
@@ -766,6 +774,17 @@ impl App {
             window: s.stream_buffer_maxsize.max(256) * if flush_holds.is_some() { 2 } else { 1 },
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
+            join_timeout: commit.then_some(s.group_join_timeout),
+            on_rejoin: commit.then(|| {
+                let core = weak.clone();
+                let f: crate::engine::driver::OnRejoin = Arc::new(move |_why: &str| {
+                    if let Some(core) = core.upgrade() {
+                        core.stats.record_group_rejoin();
+                        core.observe.set_unassigned();
+                    }
+                });
+                f
+            }),
             on_assign: {
                 if commit {
                     // Last: the app is ready once the user's hooks (state recovery) ran.
@@ -1009,6 +1028,7 @@ impl App {
             }
         }
         crate::table::start(self, &self.core.modules).await?;
+        crate::web::peers::start(self).await?;
         let defined: Vec<&'static TopicSpec> = read(&self.core.defined).clone();
         for spec in &defined {
             self.ensure_declared(spec).await?;

@@ -23,6 +23,7 @@
 //! | `faust_timer_runs_total` / `faust_timer_errors_total` | counter | `timer` |
 //! | `faust_timer_seconds` | histogram | `timer` |
 //! | `faust_producer_queue_depth` | gauge | |
+//! | `faust_table_keys_retrieved_total` / `faust_table_keys_updated_total` / `faust_table_keys_deleted_total` | counter | `table` |
 //!
 //! Label values are topic, agent and timer names and partition numbers only: never a broker
 //! URL, a config value or an error text.
@@ -76,6 +77,9 @@ enum Kind {
     EventOut,
     Send,
     SendLatency,
+    TableGet,
+    TableSet,
+    TableDel,
 }
 
 struct Cached {
@@ -122,6 +126,9 @@ pub struct Metrics {
     timer_errors: IntCounterVec,
     timer_seconds: HistogramVec,
     queue_depth: IntGauge,
+    table_gets: IntCounterVec,
+    table_sets: IntCounterVec,
+    table_dels: IntCounterVec,
     assigned: Mutex<BTreeMap<String, BTreeSet<i32>>>,
     errors: Mutex<VecDeque<RecentError>>,
 }
@@ -286,6 +293,21 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let table_gets = counter(
+            "faust_table_keys_retrieved_total",
+            "Table keys read",
+            &["table"],
+        );
+        let table_sets = counter(
+            "faust_table_keys_updated_total",
+            "Table keys written",
+            &["table"],
+        );
+        let table_dels = counter(
+            "faust_table_keys_deleted_total",
+            "Table keys deleted",
+            &["table"],
+        );
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
             id: IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -312,6 +334,9 @@ impl Metrics {
             timer_errors,
             timer_seconds,
             queue_depth,
+            table_gets,
+            table_sets,
+            table_dels,
             assigned: Mutex::new(BTreeMap::new()),
             errors: Mutex::new(VecDeque::new()),
         }
@@ -554,6 +579,18 @@ impl Sensor for Metrics {
             self.timer_errors.with_label_values(&[timer]).inc();
             self.error(format!("timer {timer}"), None, e);
         }
+    }
+
+    fn on_table_get(&self, table: &str) {
+        self.count(Kind::TableGet, &self.table_gets, table, None);
+    }
+
+    fn on_table_set(&self, table: &str) {
+        self.count(Kind::TableSet, &self.table_sets, table, None);
+    }
+
+    fn on_table_del(&self, table: &str) {
+        self.count(Kind::TableDel, &self.table_dels, table, None);
     }
 }
 

@@ -62,6 +62,11 @@ impl Observe {
         self.assigned.store(true, Ordering::Release);
     }
 
+    /// Not ready again until the next assignment (the consumer is rejoining its group).
+    pub(crate) fn set_unassigned(&self) {
+        self.assigned.store(false, Ordering::Release);
+    }
+
     pub(crate) fn is_assigned(&self) -> bool {
         self.assigned.load(Ordering::Acquire)
     }

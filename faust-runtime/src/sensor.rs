@@ -106,11 +106,16 @@ pub trait Sensor: Send + Sync + 'static {
     /// A timer ran for `took`; `error` is its failure as text.
     fn on_timer_run(&self, timer: &str, took: Duration, error: Option<&str>) {}
 
-    /// A table key was read (not called yet: reserved for the tables' hooks).
+    /// A key of `table` was read (`get`, `contains_key`, and the read of an `update`; a
+    /// windowed table's `current`, `now`, `delta`, `value`).
     fn on_table_get(&self, table: &str) {}
 
-    /// A table key was written (not called yet: reserved for the tables' hooks).
+    /// A key of `table` was written (`insert`, `update`; one call per `update` of a windowed
+    /// table, whatever the number of windows it changed).
     fn on_table_set(&self, table: &str) {}
+
+    /// A key of `table` was deleted (`remove`).
+    fn on_table_del(&self, table: &str) {}
 }
 
 /// The sensors of an app, fixed when it is built: `None` when there are none, so the engine's

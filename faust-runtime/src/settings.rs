@@ -41,6 +41,12 @@ pub struct Settings {
     pub on_missing_topic: MissingTopicPolicy,
     /// How often the worker checks that its topics exist (see `crate::watchdog`).
     pub topic_check_interval: Duration,
+    /// How long the worker waits, after its consumer lost its partitions (a session that
+    /// expired, a broker that restarted), for the group join to give it an assignment again
+    /// before it leaves the group and joins anew (`FAUST_GROUP_JOIN_TIMEOUT`). A broker that
+    /// lost its group state can otherwise hold the join for minutes; meanwhile the worker is
+    /// not ready and says so in its log.
+    pub group_join_timeout: Duration,
     /// Kafka client settings.
     pub kafka: KafkaSettings,
     /// The worker's web server (metrics, health, dashboard, user pages).
@@ -71,6 +77,10 @@ pub struct WebSettings {
     pub bind: std::net::IpAddr,
     /// Port (Faust's default 6066; 0 picks a free one).
     pub port: u16,
+    /// The URL other workers of the app reach this one's web server at (Faust's
+    /// `canonical_url`), for the table views' routing; default `http://{address}:{port}` as
+    /// bound, with this machine's host name when binding every address.
+    pub canonical_url: Option<String>,
 }
 
 impl Default for WebSettings {
@@ -79,6 +89,7 @@ impl Default for WebSettings {
             enabled: false,
             bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             port: 6066,
+            canonical_url: None,
         }
     }
 }
@@ -123,6 +134,7 @@ impl std::fmt::Debug for Settings {
             broker_connect_timeout,
             on_missing_topic,
             topic_check_interval,
+            group_join_timeout,
             kafka,
             web,
             table_recovery_idle,
@@ -143,6 +155,7 @@ impl std::fmt::Debug for Settings {
             .field("broker_connect_timeout", broker_connect_timeout)
             .field("on_missing_topic", on_missing_topic)
             .field("topic_check_interval", topic_check_interval)
+            .field("group_join_timeout", group_join_timeout)
             .field("kafka", kafka)
             .field("web", web)
             .field("table_recovery_idle", table_recovery_idle)
@@ -188,6 +201,7 @@ impl Default for Settings {
             broker_connect_timeout: Duration::from_secs(30),
             on_missing_topic: MissingTopicPolicy::Recreate,
             topic_check_interval: Duration::from_secs(5),
+            group_join_timeout: Duration::from_secs(60),
             kafka: KafkaSettings::default(),
             web: WebSettings::default(),
             table_recovery_idle: Duration::from_millis(500),
@@ -200,11 +214,21 @@ impl Default for Settings {
 
 impl Settings {
     /// Applies `FAUST_BROKER`, `FAUST_VERSION`, `FAUST_ON_MISSING_TOPIC`, `FAUST_TOPIC_PARTITIONS`, `FAUST_COMMIT_INTERVAL`,
-    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT`, `FAUST_BLOCKING_TIMEOUT`,
+    /// `FAUST_STREAM_BUFFER_MAXSIZE`, `FAUST_SHUTDOWN_TIMEOUT`, `FAUST_GROUP_JOIN_TIMEOUT`, `FAUST_BLOCKING_TIMEOUT`,
     /// `FAUST_STORE` and `FAUST_TABLEDIR` (also with the `F_` prefix), and the credential
     /// variables (`FAUST_SASL_*`, `FAUST_SSL_*`, `FAUST_KERBEROS_*`; see
     /// [`crate::transport::credentials::from_env`]).
     pub fn apply_env(&mut self) -> Result<()> {
+        self.apply_env_with(|_| None)
+    }
+
+    /// [`Settings::apply_env`], with credential values from `overrides` (given a variable's name
+    /// without prefix, e.g. `SASL_USERNAME`) taking the place of the environment's: the worker
+    /// command line's credential options.
+    pub(crate) fn apply_env_with(
+        &mut self,
+        overrides: impl Fn(&str) -> Option<String>,
+    ) -> Result<()> {
         let var = env_var;
         if let Some(v) = var("BROKER")? {
             self.broker = v;
@@ -231,6 +255,9 @@ impl Settings {
         if let Some(v) = var("SHUTDOWN_TIMEOUT")? {
             self.shutdown_timeout = parse_duration(&v)?;
         }
+        if let Some(v) = var("GROUP_JOIN_TIMEOUT")? {
+            self.group_join_timeout = parse_duration(&v)?;
+        }
         if let Some(v) = var("BLOCKING_TIMEOUT")? {
             self.blocking_timeout = Some(parse_duration(&v)?);
         }
@@ -243,8 +270,13 @@ impl Settings {
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;
         }
-        self.kafka.broker_credentials =
-            crate::transport::credentials::from_env(self.kafka.broker_credentials.take(), env_var)?;
+        self.kafka.broker_credentials = crate::transport::credentials::from_env(
+            self.kafka.broker_credentials.take(),
+            |name| match overrides(name) {
+                Some(v) => Ok(Some(v)),
+                None => env_var(name),
+            },
+        )?;
         Ok(())
     }
 
@@ -265,6 +297,11 @@ impl Settings {
         if self.blocking_timeout.is_some_and(|t| t.is_zero()) {
             return Err(Error::config(
                 "blocking_timeout must be greater than zero (leave it unset to check nothing)",
+            ));
+        }
+        if self.group_join_timeout.is_zero() {
+            return Err(Error::config(
+                "group_join_timeout must be greater than zero",
             ));
         }
         if self.topic_check_interval.is_zero() {
@@ -315,7 +352,8 @@ mod tests {
         std::env::set_var("FAUST_SASL_USERNAME", "app");
         let err = Settings::default().apply_env().unwrap_err();
         assert!(
-            err.to_string().contains("FAUST_SASL_PASSWORD is missing"),
+            err.to_string()
+                .contains("FAUST_SASL_PASSWORD (or --sasl-password-file) is missing"),
             "{err}"
         );
         std::env::set_var("F_SASL_PASSWORD", "pw-from-env");

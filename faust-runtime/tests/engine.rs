@@ -3,6 +3,8 @@
 //! wrong (lost work, stalled, committed unprocessed offsets or redelivered stale events).
 
 mod common;
+#[path = "common/wrapped.rs"]
+mod wrapped;
 
 use common::{eventually, unique, Gate};
 use faust_runtime::prelude::*;
@@ -10,6 +12,7 @@ use faust_runtime::{AppState, MemoryBroker, Transport};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wrapped::{intercept, Intercept, Wrapped};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -641,10 +644,7 @@ async fn a_noack_stream_commits_only_explicitly_acknowledged_events() {
 /// A transport whose consumer panics: the consume driver dies.
 mod exploding {
     use super::*;
-    use faust_runtime::transport::{
-        CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, NewTopic, OutgoingRecord,
-        Polled, Rebalance, RecordSink, TopicDescription,
-    };
+    use faust_runtime::transport::{Consumer, Polled, RecordSink};
 
     #[topic(name = "eng-explode", key = String, value = u64, partitions = 1)]
     pub struct Items;
@@ -655,97 +655,20 @@ mod exploding {
         Ok(())
     }
 
-    pub struct Exploding(pub MemoryBroker);
+    /// The embedded broker, with consumers that panic on their first records.
+    pub fn transport(broker: MemoryBroker) -> Wrapped {
+        Wrapped::new(broker, |c| intercept(c, Fuse))
+    }
 
-    struct Fuse(Box<dyn Consumer>);
+    struct Fuse;
 
-    #[async_trait::async_trait]
-    impl Consumer for Fuse {
-        fn poll(&mut self, sink: &mut dyn RecordSink) -> Result<Polled> {
-            let polled = self.0.poll(sink)?;
+    impl Intercept for Fuse {
+        fn poll(&mut self, inner: &mut dyn Consumer, sink: &mut dyn RecordSink) -> Result<Polled> {
+            let polled = inner.poll(sink)?;
             if matches!(polled, Polled::Records(_)) {
                 panic!("the consumer exploded");
             }
             Ok(polled)
-        }
-        async fn ready(&mut self) {
-            self.0.ready().await
-        }
-        fn poll_rebalance(&mut self) -> Option<Rebalance> {
-            self.0.poll_rebalance()
-        }
-        async fn assign(
-            &mut self,
-            p: &[(faust_runtime::TopicPartition, Option<i64>)],
-        ) -> Result<()> {
-            self.0.assign(p).await
-        }
-        async fn release(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<()> {
-            self.0.release(p).await
-        }
-        async fn commit(&mut self, o: &[CommitOffset], sync: bool) -> Result<()> {
-            self.0.commit(o, sync).await
-        }
-        async fn committed(
-            &mut self,
-            p: &[faust_runtime::TopicPartition],
-        ) -> Result<Vec<Option<i64>>> {
-            self.0.committed(p).await
-        }
-        async fn end_offset(&mut self, p: &faust_runtime::TopicPartition) -> Result<i64> {
-            self.0.end_offset(p).await
-        }
-        fn pause(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<()> {
-            self.0.pause(p)
-        }
-        fn resume(&mut self, p: &[faust_runtime::TopicPartition]) -> Result<()> {
-            self.0.resume(p)
-        }
-        async fn seek(&mut self, p: &faust_runtime::TopicPartition, o: i64) -> Result<()> {
-            self.0.seek(p, o).await
-        }
-        async fn close(self: Box<Self>, f: &[CommitOffset]) -> Result<()> {
-            self.0.close(f).await
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl Transport for Exploding {
-        fn url(&self) -> &str {
-            self.0.url()
-        }
-        async fn connect(&self) -> Result<()> {
-            self.0.connect().await
-        }
-        async fn create_topic(&self, t: &NewTopic) -> Result<()> {
-            self.0.create_topic(t).await
-        }
-        async fn delete_topic(&self, n: &str) -> Result<()> {
-            self.0.delete_topic(n).await
-        }
-        async fn list_topics(&self) -> Result<Vec<TopicDescription>> {
-            self.0.list_topics().await
-        }
-        async fn describe_topic(&self, n: &str) -> Result<Option<TopicDescription>> {
-            self.0.describe_topic(n).await
-        }
-        async fn create_partitions(&self, n: &str, total: i32) -> Result<()> {
-            self.0.create_partitions(n, total).await
-        }
-        fn enqueue(&self, r: OutgoingRecord) -> Result<Enqueued> {
-            self.0.enqueue(r)
-        }
-        async fn room(&self) {
-            self.0.room().await
-        }
-        async fn send(&self, r: OutgoingRecord) -> Result<DeliveryHandle> {
-            self.0.send(r).await
-        }
-        async fn flush(&self, t: Duration) -> Result<()> {
-            self.0.flush(t).await
-        }
-        async fn consumer(&self, c: ConsumerConfig) -> Result<Box<dyn Consumer>> {
-            Ok(Box::new(Fuse(self.0.consumer(c).await?)))
         }
     }
 }
@@ -754,7 +677,7 @@ mod exploding {
 async fn a_dying_consume_driver_fails_the_app_visibly() {
     let broker = MemoryBroker::new();
     let app = App::builder("eng-explode")
-        .transport(Arc::new(exploding::Exploding(broker.clone())))
+        .transport(Arc::new(exploding::transport(broker.clone())))
         .include_module(module("exploding"))
         .shutdown_timeout(Duration::from_secs(2))
         .build()

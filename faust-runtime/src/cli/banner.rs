@@ -1,5 +1,5 @@
 //! The worker's startup banner (as Faust prints one): app, versions, broker and transport,
-//! agents, topics, timers, web address. The broker URL is redacted; the embedded broker is
+//! agents, topics, timers, web address (as bound). The broker URL is redacted; the embedded broker is
 //! called out as keeping data in memory only.
 
 use crate::app::App;
@@ -30,11 +30,12 @@ pub(crate) fn lines(app: &App, topology: &Topology) -> Vec<(&'static str, String
         }
     };
     let web = if s.web.enabled {
-        let host = match s.web.bind {
-            std::net::IpAddr::V6(a) => format!("[{a}]"),
-            a => a.to_string(),
-        };
-        format!("http://{host}:{}/", s.web.port)
+        // The bound address (the worker binds before printing this): port 0 shows the port
+        // picked.
+        let addr = app
+            .web_addr()
+            .unwrap_or_else(|| std::net::SocketAddr::new(s.web.bind, s.web.port));
+        format!("http://{addr}/")
     } else {
         "disabled".to_string()
     };

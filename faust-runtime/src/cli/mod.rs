@@ -1,7 +1,7 @@
 //! The command line of a faust-rs app (what `main!` generates, and what a hand-written `main`
-//! gets with one call): `worker` (the default), `send`, `topics`, `agents`, `timers`, `graph`,
-//! and the app's own `#[command]`s, parsed with clap; every option also read from its `FAUST_*`
-//! environment variable.
+//! gets with one call): `worker` (the default), `send`, `topics`, `agents`, `timers`, `tables`,
+//! `graph`, and the app's own `#[command]`s, parsed with clap; every option also read from its
+//! `FAUST_*` environment variable.
 //!
 //! ```no_run
 //! use faust_runtime::prelude::*;
@@ -20,10 +20,13 @@
 
 mod banner;
 pub mod command;
+pub mod credentials;
 mod logging;
 mod scrub;
 pub mod send;
+mod tables;
 
+pub use credentials::CredentialArgs;
 pub use logging::LogLevel;
 
 use crate::app::{App, AppBuilder};
@@ -67,8 +70,10 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
-    /// Broker: memory:// (embedded, in this process only), memory://NAME, or
-    /// kafka://host:port[;host:port]. Default: the app's configured broker.
+    /// Broker: memory:// (embedded, in this process only), memory://NAME,
+    /// kafka://host:port[;host:port], or kafka+ssl://host:port[;host:port] for TLS (TLS and
+    /// SASL settings: the broker credential options below). Default: the app's configured
+    /// broker.
     #[arg(short = 'b', long, env = "FAUST_BROKER", global = true, hide_env_values = true,
           value_name = "URL", value_parser = non_blank)]
     pub broker: Option<String>,
@@ -83,10 +88,14 @@ pub struct GlobalArgs {
         ignore_case = true
     )]
     pub loglevel: Option<LogLevel>,
+    /// Broker credentials (TLS, SASL, Kerberos).
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 }
 
 /// Options of `worker`.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Worker options")]
 pub struct WorkerArgs {
     /// App id (also the Kafka consumer group), replacing the one in the code.
     #[arg(long, env = "FAUST_ID", hide_env_values = true, value_parser = non_blank)]
@@ -110,6 +119,11 @@ pub struct WorkerArgs {
     /// Run without the web server.
     #[arg(long, env = "FAUST_WITHOUT_WEB", hide_env_values = true)]
     pub without_web: bool,
+    /// URL the app's other workers reach this one's web server at, for the table views
+    /// (default http://ADDRESS:PORT as bound, the host name when binding 0.0.0.0).
+    #[arg(long, env = "FAUST_WEB_CANONICAL_URL", hide_env_values = true, value_name = "URL",
+          value_parser = canonical_url)]
+    pub web_canonical_url: Option<String>,
     /// Write logs as JSON lines.
     #[arg(long, env = "FAUST_LOG_JSON", hide_env_values = true)]
     pub json: bool,
@@ -134,6 +148,8 @@ pub enum Builtin {
     Agents(ListArgs),
     /// List the app's timers.
     Timers(ListArgs),
+    /// List the app's tables (key and value types, partitions, changelog topic, windows).
+    Tables(ListArgs),
     /// Print the app's topology (topics -> agents -> sinks) as Mermaid or DOT.
     Graph(GraphArgs),
 }
@@ -221,22 +237,24 @@ pub enum GraphFormat {
 }
 
 /// The worker's own options (argument ids and how they are written).
-const WORKER_OPTIONS: [(&str, &str); 5] = [
+const WORKER_OPTIONS: [(&str, &str); 6] = [
     ("id", "--id"),
     ("web_port", "--web-port"),
     ("web_bind", "--web-bind"),
     ("without_web", "--without-web"),
+    ("web_canonical_url", "--web-canonical-url"),
     ("json", "--json"),
 ];
 
 /// The variables behind the command line's options, with the option each feeds.
-const OPTION_VARIABLES: [(&str, &str); 7] = [
+const OPTION_VARIABLES: [(&str, &str); 8] = [
     ("FAUST_BROKER", "--broker"),
     ("FAUST_LOGLEVEL", "--loglevel"),
     ("FAUST_ID", "--id"),
     ("FAUST_WEB_PORT", "--web-port"),
     ("FAUST_WEB_BIND", "--web-bind"),
     ("FAUST_WITHOUT_WEB", "--without-web"),
+    ("FAUST_WEB_CANONICAL_URL", "--web-canonical-url"),
     ("FAUST_LOG_JSON", "--json"),
 ];
 
@@ -256,6 +274,14 @@ fn non_blank(s: &str) -> Result<String, String> {
         Err("must not be empty".into())
     } else {
         Ok(s.to_string())
+    }
+}
+
+fn canonical_url(s: &str) -> Result<String, String> {
+    let u = s.trim().trim_end_matches('/');
+    match u.strip_prefix("http://") {
+        Some(rest) if !rest.is_empty() && !rest.contains('/') => Ok(u.to_string()),
+        _ => Err(format!("'{s}' is not http://HOST:PORT")),
     }
 }
 
@@ -354,6 +380,15 @@ impl Main {
                 scrubber.learn_url(s);
             }
         }
+        if let Some((option, instead, value)) = credentials::refused_option(&args) {
+            if let Some(v) = value {
+                scrubber.learn_secret(&v);
+            }
+            scrubber.eprintln(format_args!(
+                "error: {option} is not accepted: a password on the command line is visible to other users (ps) and kept in shell history; use {instead}"
+            ));
+            return ExitCode::from(EXIT_USAGE);
+        }
         match self.dispatch(args, &scrubber) {
             Ok(()) => ExitCode::SUCCESS,
             Err(f) => {
@@ -444,6 +479,11 @@ impl Main {
             Some(Builtin::Topics { action }) => self.topics(&global, action, scrubber),
             Some(Builtin::Agents(l)) => self.agents(&global, &l, scrubber),
             Some(Builtin::Timers(l)) => self.timers(&global, &l, scrubber),
+            Some(Builtin::Tables(l)) => {
+                let (app, _) = self.selection(&global, scrubber)?;
+                tables::print(&tables::rows(&app)?, l.json, scrubber);
+                Ok(())
+            }
             Some(Builtin::Graph(g)) => self.graph(&global, &g, scrubber),
         }
     }
@@ -459,7 +499,9 @@ impl Main {
     ) -> Result<(App, tokio::runtime::Runtime), Failure> {
         let mut builder = self.builder;
         let mut env_error = None;
-        builder = builder.configure(|s| env_error = s.apply_env().err());
+        let given = global.credentials.values().map_err(Failure::usage)?;
+        builder = builder
+            .configure(|s| env_error = s.apply_env_with(|name| given.get(name).cloned()).err());
         if let Some(b) = &global.broker {
             builder = builder.broker(b.clone());
         }
@@ -468,10 +510,14 @@ impl Main {
                 builder = builder.id(id.clone());
             }
             let (bind, port, enabled) = (w.web_bind, w.web_port, !w.without_web);
+            let canonical = w.web_canonical_url.clone();
             builder = builder.configure(|s| {
                 s.web.enabled = enabled;
                 s.web.bind = bind;
                 s.web.port = port;
+                if canonical.is_some() {
+                    s.web.canonical_url = canonical;
+                }
             });
         }
         scrubber.learn(builder.parts().1);
@@ -491,6 +537,8 @@ impl Main {
         let hooks = self.hooks;
         let (app, rt) = self.prepare(global, Some(args), args.json, scrubber)?;
         let topology = Topology::of(&app)?;
+        // Bound before the banner, so that it shows the address taken (`--web-port 0`).
+        rt.block_on(crate::web::bind(&app))?;
         let lines = banner::lines(&app, &topology);
         if args.json {
             let fields: serde_json::Map<String, serde_json::Value> = lines
@@ -851,6 +899,33 @@ async fn watch_signals(count: tokio::sync::watch::Sender<u32>, out: Scrubber) {
         if n >= 2 {
             out.eprintln("second signal: exiting now, without finishing the clean stop");
             std::process::exit(EXIT_FORCED as i32);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_web_url_is_an_http_url_without_a_path() {
+        let cli =
+            Cli::try_parse_from(["app", "--web-canonical-url", "http://w1.example:6066/"]).unwrap();
+        assert_eq!(
+            cli.worker.web_canonical_url.as_deref(),
+            Some("http://w1.example:6066")
+        );
+        for bad in [
+            "https://w1:6066",
+            "w1:6066",
+            "http://w1:6066/table",
+            "http://",
+        ] {
+            let e = Cli::try_parse_from(["app", "--web-canonical-url", bad]).unwrap_err();
+            assert!(
+                e.to_string().contains("is not http://HOST:PORT"),
+                "{bad}: {e}"
+            );
         }
     }
 }

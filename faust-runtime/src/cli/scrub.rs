@@ -40,6 +40,11 @@ impl Scrubber {
         self.add(url_secrets(url));
     }
 
+    /// Learns one secret value.
+    pub(crate) fn learn_secret(&self, value: &str) {
+        self.add(vec![value.to_string()]);
+    }
+
     fn add(&self, found: Vec<String>) {
         let mut s = self.secrets.write().unwrap_or_else(|p| p.into_inner());
         for v in found {

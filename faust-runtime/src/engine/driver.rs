@@ -115,6 +115,7 @@ impl DriverBuilder {
             consumer: Some(consumer),
             routes: self.routes,
             options,
+            joining_since: None,
         }
     }
 }
@@ -140,6 +141,11 @@ pub(crate) struct DriverOptions {
     pub(crate) flush_holds: Option<FlushHolds>,
     /// The app's sensors (skipped entirely when there are none).
     pub(crate) sensors: Sensors,
+    /// After a lost assignment, how long the driver waits for a new one (even an empty one)
+    /// before it has the consumer leave and join the group again; `None`: never (readers).
+    pub(crate) join_timeout: Option<Duration>,
+    /// Told of every rejoin, with its reason.
+    pub(crate) on_rejoin: Option<OnRejoin>,
 }
 
 /// See [`DriverOptions::flush_holds`].
@@ -173,6 +179,9 @@ async fn wait_flushing(
     }
 }
 
+/// Told when the driver has its consumer rejoin the group, with the reason.
+pub(crate) type OnRejoin = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How often the consumer lag is refreshed for the sensors (with the periodic commit).
 const LAG_EVERY: Duration = Duration::from_secs(5);
 
@@ -181,6 +190,8 @@ pub(crate) struct Driver {
     consumer: Option<Box<dyn Consumer>>,
     routes: Vec<Route>,
     options: DriverOptions,
+    /// Since when the consumer waits for a new assignment after losing its partitions.
+    joining_since: Option<Instant>,
 }
 
 /// The driver's [`RecordSink`]: routes one polled record to its partition and subscribers.
@@ -312,6 +323,15 @@ impl Driver {
             if self.stopping().is_some() {
                 return Ok(());
             }
+            if let (Some(since), Some(limit)) = (self.joining_since, self.options.join_timeout) {
+                if since.elapsed() >= limit {
+                    self.rejoin(&format!(
+                        "no partitions were assigned within {limit:?} of losing the assignment \
+                         (the broker did not complete the group join)"
+                    ))
+                    .await;
+                }
+            }
             if self.options.commit && Instant::now() >= next_commit {
                 self.flush_holds();
                 self.commit_done(false).await;
@@ -369,6 +389,10 @@ impl Driver {
                 Polled::Idle => {
                     self.flush(&mut stop).await?;
                     let commit = self.options.commit;
+                    let join_deadline = self
+                        .joining_since
+                        .zip(self.options.join_timeout)
+                        .map(|(since, limit)| since + limit);
                     let Some(consumer) = self.consumer.as_mut() else {
                         return Ok(());
                     };
@@ -376,9 +400,26 @@ impl Driver {
                         biased;
                         _ = stop.wait_for(Option::is_some) => return Ok(()),
                         _ = tokio::time::sleep_until(next_commit), if commit => {}
+                        _ = tokio::time::sleep_until(join_deadline.unwrap_or(next_commit)),
+                            if join_deadline.is_some() => {}
                         _ = consumer.ready() => {}
                     }
                 }
+            }
+        }
+    }
+
+    /// Has the consumer leave and join its group again (see [`Consumer::rejoin`]). A failure is
+    /// logged and the rejoin tried again after the join timeout.
+    async fn rejoin(&mut self, why: &str) {
+        tracing::warn!("the consumer leaves its group and joins again: {why}");
+        if let Some(f) = &self.options.on_rejoin {
+            f(why);
+        }
+        self.joining_since = self.options.join_timeout.map(|_| Instant::now());
+        if let Some(c) = self.consumer.as_mut() {
+            if let Err(e) = c.rejoin().await {
+                tracing::warn!(error = %e, "could not rejoin the consumer group; trying again");
             }
         }
     }
@@ -504,6 +545,7 @@ impl Driver {
     }
 
     async fn assigned(&mut self, tps: Vec<TopicPartition>) -> Result<()> {
+        self.joining_since = None;
         for tp in &tps {
             let Some(route) = self.routes.iter_mut().find(|r| r.topic == tp.topic) else {
                 continue;
@@ -541,6 +583,11 @@ impl Driver {
 
     /// Takes partitions out of service: see the module docs.
     async fn revoked(&mut self, tps: Vec<TopicPartition>, lost: bool) -> Result<()> {
+        if lost {
+            // A lost assignment is followed by a new one (even an empty one) once the group
+            // join completes; the main loop rejoins if it does not.
+            self.joining_since = self.options.join_timeout.map(|_| Instant::now());
+        }
         let mut trackers = Vec::new();
         for tp in &tps {
             let Some(route) = self.routes.iter_mut().find(|r| r.topic == tp.topic) else {
@@ -741,6 +788,8 @@ pub async fn run_for_test(
         on_delivery_error: None,
         flush_holds: None,
         sensors: Sensors::default(),
+        join_timeout: None,
+        on_rejoin: None,
     };
     let r = b.build(consumer, options).run().await;
     forward.abort();

@@ -74,11 +74,11 @@ impl<T: Table> TableApi<T> {
     }
 
     /// Runs `f` on the state (the per-event path: no new reference to the app or the state).
-    fn with_state<R>(&self, f: impl FnOnce(&State<T>) -> Result<R>) -> Result<R> {
+    fn with_state<R>(&self, f: impl FnOnce(&App, &State<T>) -> Result<R>) -> Result<R> {
         App::with_current(|app| {
             app.core_ref()
                 .tables
-                .with_typed::<State<T>, _>(T::__spec().name, f)
+                .with_typed::<State<T>, _>(T::__spec().name, |s| f(app, s))
                 .unwrap_or_else(|| {
                     Err(Error::state(format!(
                         "table '{}' is not part of app '{}' (not started yet, or its module is not included)",
@@ -102,7 +102,11 @@ impl<T: Table> TableApi<T> {
     /// The value stored for `key`, if any.
     pub fn get(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("get")?;
-        self.with_state(|s| s.with_partition(p, |m| m.get(key).cloned()))
+        self.with_state(|app, s| {
+            let r = s.with_partition(p, |m| m.get(key).cloned())?;
+            sensed(app, |x| x.on_table_get(T::__spec().name));
+            Ok(r)
+        })
     }
 
     /// The value stored for `key`, or the table's default.
@@ -113,17 +117,23 @@ impl<T: Table> TableApi<T> {
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: &T::Key) -> Result<bool> {
         let p = self.event_partition("contains_key")?;
-        self.with_state(|s| s.with_partition(p, |m| m.contains_key(key)))
+        self.with_state(|app, s| {
+            let r = s.with_partition(p, |m| m.contains_key(key))?;
+            sensed(app, |x| x.on_table_get(T::__spec().name));
+            Ok(r)
+        })
     }
 
     /// Stores `value` for `key`; returns the previous value.
     pub fn insert(&self, key: T::Key, value: T::Value) -> Result<Option<T::Value>> {
         let p = self.event_partition("insert")?;
-        self.with_state(|s| {
-            s.with_part(p, |part| {
+        self.with_state(|app, s| {
+            let r = s.with_part(p, |part| {
                 part.touch(&key);
                 part.map.insert(key, value)
-            })
+            })?;
+            sensed(app, |x| x.on_table_set(T::__spec().name));
+            Ok(r)
         })
     }
 
@@ -132,26 +142,34 @@ impl<T: Table> TableApi<T> {
     /// Returns what `f` returns.
     pub fn update<R>(&self, key: T::Key, f: impl FnOnce(&mut T::Value) -> R) -> Result<R> {
         let p = self.event_partition("update")?;
-        self.with_state(|s| {
-            s.with_part(p, |part| {
+        self.with_state(|app, s| {
+            let r = s.with_part(p, |part| {
                 let r = match part.map.get_mut(&key) {
                     Some(v) => f(v),
                     None => f(part.map.entry(key.clone()).or_insert_with(T::__default)),
                 };
                 part.touch_owned(key);
                 r
-            })
+            })?;
+            // Faust's `table[key] += 1`: a read and a write.
+            sensed(app, |x| {
+                x.on_table_get(T::__spec().name);
+                x.on_table_set(T::__spec().name);
+            });
+            Ok(r)
         })
     }
 
     /// Deletes `key` (a tombstone in the changelog); returns the value it had.
     pub fn remove(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("remove")?;
-        self.with_state(|s| {
-            s.with_part(p, |part| {
+        self.with_state(|app, s| {
+            let r = s.with_part(p, |part| {
                 part.touch(key);
                 part.map.remove(key)
-            })
+            })?;
+            sensed(app, |x| x.on_table_del(T::__spec().name));
+            Ok(r)
         })
     }
 
@@ -175,6 +193,12 @@ impl<T: Table> TableApi<T> {
         s.each_partition(|m| out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone()))));
         Ok(out)
     }
+}
+
+/// Calls `f` on each sensor of `app` (one branch when there is none).
+#[inline]
+pub(crate) fn sensed(app: &App, f: impl Fn(&dyn crate::sensor::Sensor)) {
+    app.observe().sensors.each(f);
 }
 
 /// Makes the typed state of table `T` (what `#[table]` puts in its spec).

@@ -48,6 +48,7 @@ mod runtime;
 pub mod set;
 mod spec;
 pub mod store;
+pub mod view;
 pub mod window;
 
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
@@ -339,7 +340,7 @@ pub(crate) fn flush_hook(
 }
 
 /// The tables declared in `modules` (every module when empty).
-fn declared(modules: &[String]) -> Result<Vec<&'static TableSpec>> {
+pub(crate) fn declared(modules: &[String]) -> Result<Vec<&'static TableSpec>> {
     let mut out: Vec<&'static TableSpec> = inventory::iter::<TableRegistration>
         .into_iter()
         .map(|r| r.0)

@@ -52,6 +52,8 @@ pub trait TableRuntime: Send + Sync + 'static {
     fn flush_changelog_of(&self, _app: &App, _mask: Option<u64>) {}
     /// The typed state, for the handles.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    /// The web views' reads.
+    fn view(&self) -> &dyn super::view::TableView;
 }
 
 /// A partition's map. Hashed with foldhash (seeded per map, several times faster than std's
@@ -426,6 +428,9 @@ where
         self.flush_pending(app, mask);
     }
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+    fn view(&self) -> &dyn super::view::TableView {
         self
     }
 }

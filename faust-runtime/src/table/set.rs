@@ -374,6 +374,46 @@ impl<K: TableKey, M: TableKey> TableRuntime for SetState<K, M> {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
+    fn view(&self) -> &dyn super::view::TableView {
+        self
+    }
+}
+
+/// The web views see each key's members as a JSON list.
+impl<K: TableKey, M: TableKey> super::view::TableView for SetState<K, M> {
+    fn lookup_json(&self, key: &str) -> std::result::Result<Option<serde_json::Value>, String> {
+        let k: K = serde_json::from_str(key)
+            .or_else(|_| serde_json::from_value(serde_json::Value::String(key.to_string())))
+            .map_err(|e| format!("'{key}' is not a key of set table '{}': {e}", self.name))?;
+        for slot in self.parts.iter() {
+            if let Some(p) = lock(slot).as_ref() {
+                if let Some(m) = p.map.get(&k) {
+                    let list: Vec<&M> = m.iter().collect();
+                    return serde_json::to_value(list)
+                        .map(Some)
+                        .map_err(|e| e.to_string());
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn items_json(&self, limit: usize) -> (usize, Vec<(serde_json::Value, serde_json::Value)>) {
+        let mut n = 0;
+        let mut out = Vec::new();
+        for slot in self.parts.iter() {
+            if let Some(p) = lock(slot).as_ref() {
+                n += p.map.len();
+                for (k, m) in p.map.iter().take(limit.saturating_sub(out.len())) {
+                    let list: Vec<&M> = m.iter().collect();
+                    if let (Ok(k), Ok(v)) = (serde_json::to_value(k), serde_json::to_value(list)) {
+                        out.push((k, v));
+                    }
+                }
+            }
+        }
+        (n, out)
+    }
 }
 
 /// What a set table handle does: see the module docs.

@@ -168,7 +168,7 @@ impl<T: WindowedTable> WindowedTableApi<T> {
     /// Faust's `table[key] += 1` on a windowed table.
     pub fn update(&self, key: T::Key, mut f: impl FnMut(&mut T::Value)) -> Result<()> {
         let (p, t) = self.event("update")?;
-        let (_, s) = self.state()?;
+        let (app, s) = self.state()?;
         let w = T::__window();
         // Closing goes by the latest time of the partition: a late event does not reopen a
         // window that closed already.
@@ -196,6 +196,10 @@ impl<T: WindowedTable> WindowedTableApi<T> {
         if let Some(end) = first_end {
             s.note_expiry(p, end + w.expires_ms);
         }
+        super::handle::sensed(&app, |x| {
+            x.on_table_get(T::__spec().name);
+            x.on_table_set(T::__spec().name);
+        });
         self.close_expired(&s, p, latest)
     }
 
@@ -234,15 +238,16 @@ impl<T: WindowedTable> WindowedTableApi<T> {
 
     fn at(&self, key: &T::Key, t: i64, what: &str) -> Result<T::Value> {
         let (p, _) = self.event(what)?;
-        let (_, s) = self.state()?;
+        let (app, s) = self.state()?;
         let (start, end) = T::__window().current(t);
         let k = WindowKey {
             key: key.clone(),
             start,
             end,
         };
-        Ok(s.with_partition(p, |m| m.get(&k).cloned())?
-            .unwrap_or_else(T::__default))
+        let v = s.with_partition(p, |m| m.get(&k).cloned())?;
+        super::handle::sensed(&app, |x| x.on_table_get(T::__spec().name));
+        Ok(v.unwrap_or_else(T::__default))
     }
 
     /// The value of `key` in the window of the event's time (Faust's `.current()`).

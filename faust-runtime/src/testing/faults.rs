@@ -372,4 +372,8 @@ impl Consumer for FaultyConsumer {
         }
         self.inner.close(finals).await
     }
+
+    async fn rejoin(&mut self) -> Result<()> {
+        self.inner.rejoin().await
+    }
 }

@@ -613,7 +613,7 @@ pub fn from_env(
         Some("GSSAPI") => {
             if username.is_some() || password.is_some() {
                 return Err(Error::config(
-                    "FAUST_SASL_MECHANISM=GSSAPI takes FAUST_KERBEROS_* variables, not FAUST_SASL_USERNAME / FAUST_SASL_PASSWORD",
+                    "FAUST_SASL_MECHANISM=GSSAPI takes FAUST_KERBEROS_* variables (--kerberos-*), not FAUST_SASL_USERNAME / FAUST_SASL_PASSWORD (--sasl-username, --sasl-password-file)",
                 ));
             }
             creds = Some(Credentials::Gssapi(gssapi_from(service, principal, keytab)));
@@ -630,7 +630,7 @@ pub fn from_env(
         _ if mechanism.is_some() || username.is_some() || password.is_some() => {
             if kerberos {
                 return Err(Error::config(
-                    "FAUST_KERBEROS_* variables are set with a username/password SASL mechanism: set FAUST_SASL_MECHANISM=GSSAPI or unset them",
+                    "FAUST_KERBEROS_* variables (--kerberos-*) are set with a username/password SASL mechanism: set FAUST_SASL_MECHANISM=GSSAPI (--sasl-mechanism GSSAPI) or unset them",
                 ));
             }
             let mechanism = match &mechanism {
@@ -639,12 +639,12 @@ pub fn from_env(
             };
             let username = username.ok_or_else(|| {
                 Error::config(format!(
-                    "SASL ({mechanism}) from the environment: FAUST_SASL_USERNAME is missing"
+                    "SASL ({mechanism}) from the environment or command line: FAUST_SASL_USERNAME (or --sasl-username) is missing"
                 ))
             })?;
             let password = password.ok_or_else(|| {
                 Error::config(format!(
-                    "SASL ({mechanism}) from the environment: FAUST_SASL_PASSWORD is missing"
+                    "SASL ({mechanism}) from the environment or command line: FAUST_SASL_PASSWORD (or --sasl-password-file) is missing"
                 ))
             })?;
             creds = Some(Credentials::Sasl(SASLCredentials::new(
@@ -967,8 +967,10 @@ mod tests {
     #[test]
     fn environment_with_missing_parts_is_an_error_naming_them() {
         let e = |pairs: &[(&str, &str)]| from_env(None, env(pairs)).unwrap_err().to_string();
-        assert!(e(&[("SASL_USERNAME", "u")]).contains("FAUST_SASL_PASSWORD is missing"));
-        assert!(e(&[("SASL_PASSWORD", "p")]).contains("FAUST_SASL_USERNAME is missing"));
+        assert!(e(&[("SASL_USERNAME", "u")])
+            .contains("FAUST_SASL_PASSWORD (or --sasl-password-file) is missing"));
+        assert!(e(&[("SASL_PASSWORD", "p")])
+            .contains("FAUST_SASL_USERNAME (or --sasl-username) is missing"));
         assert!(e(&[("SASL_MECHANISM", "MD5")]).contains("unknown SASL mechanism 'MD5'"));
         assert!(e(&[("SASL_MECHANISM", "OAUTHBEARER")]).contains("token provider"));
         assert!(e(&[("SSL_CHECK_HOSTNAME", "maybe")]).contains("FAUST_SSL_CHECK_HOSTNAME"));

@@ -359,6 +359,15 @@ pub trait Consumer: Send {
 
     /// Commits `finals` (synchronously) and leaves the group.
     async fn close(self: Box<Self>, finals: &[CommitOffset]) -> Result<()>;
+
+    /// Joins the consumer group again with the same subscription: the runtime's answer to a
+    /// lost assignment that no new one followed within `group_join_timeout` (a broker that lost
+    /// its group state can hold a join for minutes). Partitions still held are revoked first, as
+    /// in any rebalance. The default does nothing (a transport whose group membership cannot get
+    /// stuck).
+    async fn rejoin(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Resolves to the broker's acknowledgement of one send (Faust's `FutureMessage`). Dropping it

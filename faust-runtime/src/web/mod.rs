@@ -9,13 +9,17 @@
 //! | `/ready` | `200` once topics are created, partitions assigned and the assignment hooks (state recovery) ran, and while none of the app's topics is missing from the broker; else `503` |
 //! | `/api/dashboard` | what the dashboard shows, as JSON |
 //! | `/api/topology` | the app's [`Topology`](crate::topology::Topology) (nodes and edges), as JSON |
+//! | `/table`, `/table/{name}`, `/table/{name}/{key}` | the tables, as JSON, a key answered by the worker holding it (see `tables`) |
 //! | user pages | every `#[page("/path")]` handler ([`macro@crate::page`]) |
 //!
 //! Port `0` picks a free port; [`App::web_addr`](crate::App::web_addr) tells the bound
 //! address.
 
 mod dashboard;
+mod forward;
 pub mod pages;
+pub(crate) mod peers;
+mod tables;
 
 use crate::app::{App, AppState};
 use crate::error::{Error, Result};
@@ -36,7 +40,11 @@ pub use pages::PageSpec;
 #[derive(Debug, Default)]
 pub(crate) struct WebHandle {
     addr: OnceLock<SocketAddr>,
+    /// Bound by [`bind`] ahead of the start, not serving yet.
+    bound: Mutex<Option<tokio::net::TcpListener>>,
     running: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+    /// The app's other workers (for the table views).
+    pub(crate) peers: peers::Peers,
 }
 
 impl WebHandle {
@@ -57,7 +65,10 @@ fn router(app: &App) -> Router {
         .route("/api/topology", get(dashboard::topology))
         .route("/metrics", get(metrics))
         .route("/health", get(health))
-        .route("/ready", get(ready));
+        .route("/ready", get(ready))
+        .route("/table", get(tables::list))
+        .route("/table/{name}", get(tables::summary))
+        .route("/table/{name}/{key}", get(tables::key));
     for page in pages::selected(app) {
         let before = r.clone();
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (page.route)(r))) {
@@ -73,11 +84,17 @@ fn router(app: &App) -> Router {
     r.with_state(app.clone())
 }
 
-/// Starts the server if the settings enable it.
-pub(crate) async fn start(app: &App) -> Result<()> {
+/// Binds the server's address if the settings enable it and it is not bound yet, without
+/// serving: [`App::web_addr`] tells the address from here on (the worker's banner prints it
+/// before the app starts). Returns that address.
+pub(crate) async fn bind(app: &App) -> Result<Option<SocketAddr>> {
     let web = &app.settings().web;
     if !web.enabled {
-        return Ok(());
+        return Ok(None);
+    }
+    let handle = &app.observe().web;
+    if let Some(addr) = handle.addr() {
+        return Ok(Some(addr));
     }
     let want = SocketAddr::new(web.bind, web.port);
     let listener = tokio::net::TcpListener::bind(want).await.map_err(|e| {
@@ -88,6 +105,20 @@ pub(crate) async fn start(app: &App) -> Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::state(format!("the web server's address: {e}")))?;
+    *lock(&handle.bound) = Some(listener);
+    let _ = handle.addr.set(addr);
+    Ok(Some(addr))
+}
+
+/// Starts the server if the settings enable it (binding first unless [`bind`] did).
+pub(crate) async fn start(app: &App) -> Result<()> {
+    let Some(addr) = bind(app).await? else {
+        return Ok(());
+    };
+    let Some(listener) = lock(&app.observe().web.bound).take() else {
+        // Served already (a second start of the same app is refused before this).
+        return Ok(());
+    };
     let (tx, rx) = oneshot::channel::<()>();
     let service = router(app);
     let task = tokio::spawn(async move {
@@ -100,15 +131,15 @@ pub(crate) async fn start(app: &App) -> Result<()> {
             tracing::error!(error = %e, "the web server failed");
         }
     });
-    let handle = &app.observe().web;
-    let _ = handle.addr.set(addr);
-    *lock(&handle.running) = Some((tx, task));
+    *lock(&app.observe().web.running) = Some((tx, task));
     tracing::info!(%addr, "web server listening");
     Ok(())
 }
 
 /// Stops the server (open requests get up to `timeout` to finish).
 pub(crate) async fn stop(app: &App, timeout: Duration) {
+    // Bound but never served (the start failed after the banner).
+    lock(&app.observe().web.bound).take();
     let Some((tx, task)) = lock(&app.observe().web.running).take() else {
         return;
     };

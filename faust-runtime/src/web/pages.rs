@@ -45,6 +45,9 @@ pub(crate) const RESERVED: &[&str] = &[
     "/ready",
     "/api/dashboard",
     "/api/topology",
+    "/table",
+    "/table/{name}",
+    "/table/{name}/{key}",
 ];
 
 /// The pages of the app's modules, sorted by path; a page on a reserved path or a path given

@@ -37,6 +37,9 @@ use std::time::Duration;
 /// How long a blocking metadata or offset query may take.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A subscription pattern no topic name matches (`rejoin` adds it for a moment).
+const NO_TOPIC: &str = "^$";
+
 /// Most records handed over by one poll, so the driver looks at its clock and stop signal often.
 const MAX_POLL: usize = 2048;
 
@@ -239,6 +242,8 @@ pub(super) struct KafkaConsumer {
     shared: Arc<Shared>,
     consumer: Arc<StreamConsumer<ConsumerCtx>>,
     group: String,
+    /// The subscription, for [`tr::Consumer::rejoin`].
+    topics: Vec<String>,
     /// A record taken while waiting in `ready`, delivered first by the next poll.
     peeked: Option<OwnedMessage>,
     closed: bool,
@@ -303,6 +308,7 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
         shared: shared.clone(),
         consumer: Arc::new(consumer),
         group: config.group_id,
+        topics: config.topics,
         peeked: None,
         closed: false,
     })
@@ -577,6 +583,28 @@ impl tr::Consumer for KafkaConsumer {
             .map_err(|e| Error::broker(url, format!("seek {tp} to {offset}: {e}")))
         })
         .await
+    }
+
+    async fn rejoin(&mut self) -> Result<()> {
+        if self.topics.is_empty() {
+            return Ok(());
+        }
+        // A changed subscription makes librdkafka join again under the same member id (a
+        // member that left and came back under a new id can be kept out by a broker that still
+        // counts the old one as the group's leader); then the real subscription, once more.
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        let mut changed = topics.clone();
+        changed.push(NO_TOPIC);
+        for list in [&changed, &topics] {
+            self.consumer.subscribe(list).map_err(|e| {
+                Error::broker(
+                    &self.shared.url,
+                    format!("cannot subscribe to {topics:?} again: {e}"),
+                )
+            })?;
+        }
+        tracing::debug!(group = %self.group, ?topics, "subscribed again");
+        Ok(())
     }
 
     async fn close(mut self: Box<Self>, finals: &[CommitOffset]) -> Result<()> {
