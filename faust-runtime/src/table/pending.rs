@@ -6,7 +6,7 @@
 //! processed. A flush (every commit interval, and whenever the consume driver needs the events
 //! done: its tracker window is full, a partition is revoked, the app stops) sends one record per
 //! dirty key with the key's value at that moment (a tombstone when it has none), so several writes
-//! of one key in between become one record. The holds move to a [`FlushHold`] shared by those
+//! of one key in between become one record. The holds move to a `FlushHold` shared by those
 //! records and are released once all of them are delivered.
 //!
 //! Holding only the earliest event of each input partition is enough for at-least-once: an
