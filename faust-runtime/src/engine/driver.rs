@@ -2,7 +2,7 @@
 //! consume / commit / rebalance / drain protocol, for every transport.
 //!
 //! - It polls the transport's [`Consumer`]; each record goes to the partition it belongs to,
-//!   which numbers it in its [`PartitionTracker`] and hands it to every agent subscribed to the
+//!   which numbers it in its `PartitionTracker` and hands it to every agent subscribed to the
 //!   topic (as bytes: each agent decodes it into its own types in its own task). A full agent queue or a full
 //!   tracker window makes the driver wait (backpressure); nothing is dropped.
 //! - A rebalance is a value it handles in order: on *assigned*, each partition gets a fresh
