@@ -22,6 +22,7 @@ pub(crate) const KEYS: &[&str] = &[
     "step",
     "expires",
     "on_window_close",
+    "kind",
 ];
 
 /// A day, in ms: how long windows stay open after their end unless `expires` says.
@@ -41,6 +42,8 @@ struct Settings {
     step: Option<(i64, Span)>,
     expires: Option<(i64, Span)>,
     on_window_close: Option<syn::Path>,
+    /// `kind = "set"`: a set table (and where it was written).
+    set: Option<Span>,
 }
 
 fn millis(nanos: u128) -> i64 {
@@ -83,6 +86,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    if let Some(span) = s.set {
+        return expand_set(
+            &s, span, &strukt, name, key_ty, value_ty, partitions, errors,
+        );
+    }
     let window = window_spec(&s, &errors);
     let mark_used = item::mark_used(&strukt);
     let strukt = item::with_handle_derives(&strukt);
@@ -129,6 +137,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 __key_type: ::core::any::type_name::<<#ident as #rt::Table>::Key>,
                 __value_type: ::core::any::type_name::<<#ident as #rt::Table>::Value>,
                 window: #window_field,
+                kind: #rt::TableKind::Table,
                 __make: #make,
             };
 
@@ -152,6 +161,92 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 
                 fn deref(&self) -> &Self::Target {
                     static API: #api<#ident> = #api::UNBOUND;
+                    &API
+                }
+            }
+
+            #mark_used
+
+            #rt::inventory::submit! {
+                #rt::TableRegistration(&__SPEC)
+            }
+        };
+
+        #errors
+    }
+}
+
+/// The expansion of `#[table(kind = "set", ..)]`: `value` is the member type; no default, no
+/// windows.
+#[allow(clippy::too_many_arguments)]
+fn expand_set(
+    s: &Settings,
+    span: Span,
+    strukt: &syn::ItemStruct,
+    name: String,
+    key_ty: TokenStream,
+    member_ty: TokenStream,
+    partitions: TokenStream,
+    errors: Errors,
+) -> TokenStream {
+    if let Some(d) = &s.default {
+        errors.spanned(
+            d,
+            "a set table has no `default`: a key never written has the empty set",
+        );
+    }
+    for (k, v) in [
+        ("tumbling", s.tumbling),
+        ("hopping", s.hopping),
+        ("step", s.step),
+        ("expires", s.expires),
+    ] {
+        if let Some((_, at)) = v {
+            errors.at(at, format!("`{k}`: windowed set tables are not supported; drop `kind = \"set\"` or the window"));
+        }
+    }
+    if let Some(f) = &s.on_window_close {
+        errors.spanned(
+            f,
+            "`on_window_close` is for windowed tables, not set tables",
+        );
+    }
+    let _ = span;
+    let ident = &strukt.ident;
+    let ident_str = ident.to_string();
+    let mark_used = item::mark_used(strukt);
+    let strukt = item::with_handle_derives(strukt);
+    let errors = errors.into_compile_errors();
+    quote! {
+        #strukt
+
+        const _: () = {
+            static __SPEC: #rt::TableSpec = #rt::TableSpec {
+                name: #name,
+                type_name: ::core::concat!(::core::module_path!(), "::", #ident_str),
+                module: ::core::module_path!(),
+                partitions: #partitions,
+                __key_type: ::core::any::type_name::<<#ident as #rt::SetTable>::Key>,
+                __value_type: ::core::any::type_name::<<#ident as #rt::SetTable>::Member>,
+                window: ::core::option::Option::None,
+                kind: #rt::TableKind::Set,
+                __make: #rt::make_set_table::<#ident>,
+            };
+
+            impl #rt::SetTable for #ident {
+                type Key = #key_ty;
+                type Member = #member_ty;
+
+                fn __spec() -> &'static #rt::TableSpec {
+                    &__SPEC
+                }
+            }
+
+            impl ::core::ops::Deref for #ident {
+                type Target = #rt::SetTableApi<#ident>;
+
+                fn deref(&self) -> &Self::Target {
+                    static API: #rt::SetTableApi<#ident> = #rt::SetTableApi::UNBOUND;
                     &API
                 }
             }
@@ -268,6 +363,18 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                     errors,
                     "`on_window_close` expects a function path, e.g. `on_window_close = report_window`",
                 )
+            }
+            "kind" => {
+                if let Some(k) = attr::non_empty_string(errors, &e, "kind = \"set\"") {
+                    match k.value().as_str() {
+                        "set" => s.set = Some(k.span()),
+                        "table" => {}
+                        other => errors.at(
+                            k.span(),
+                            format!("unknown table kind `{other}`: `kind = \"set\"` (a set of members per key, Faust's SetTable) or `kind = \"table\"` (the default)"),
+                        ),
+                    }
+                }
             }
             other => unreachable!("key `{other}` is in KEYS but not handled"),
         }

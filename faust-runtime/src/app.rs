@@ -465,6 +465,20 @@ impl App {
         ))
     }
 
+    /// Runs `f` with the app [`App::current`] finds, without taking another reference to it
+    /// when it is the task's (the per-event path of the table handles).
+    pub(crate) fn with_current<R>(f: impl FnOnce(&App) -> R) -> Result<R> {
+        let mut f = Some(f);
+        if let Ok(Some(r)) = CURRENT.try_with(|a| f.take().map(|f| f(a))) {
+            return Ok(r);
+        }
+        let app = Self::current()?;
+        match f.take() {
+            Some(f) => Ok(f(&app)),
+            None => Err(Error::state("the current app's handle ran twice")),
+        }
+    }
+
     /// Runs `fut` with this app as the current one, so unbound handles (`Orders.send(..)`) use it.
     pub async fn scope<F: std::future::Future>(&self, fut: F) -> F::Output {
         CURRENT.scope(self.clone(), fut).await
@@ -748,15 +762,19 @@ impl App {
         } else {
             (Vec::new(), Vec::new())
         };
+        let mut flush_holds = None;
         if commit && !self.core.tables.is_empty() {
             let (a, r) = crate::table::hooks(&weak);
             on_assign.insert(0, a);
             on_revoke.push(r);
+            flush_holds = Some(crate::table::flush_hook(&weak));
         }
         DriverOptions {
             commit,
             commit_interval: s.commit_interval,
-            window: s.stream_buffer_maxsize.max(256),
+            // A table holds the earliest event of each batch of writes until their changelog
+            // records are delivered (see `table::pending`): room for a full agent queue behind it.
+            window: s.stream_buffer_maxsize.max(256) * if flush_holds.is_some() { 2 } else { 1 },
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
             join_timeout: commit.then_some(s.group_join_timeout),
@@ -784,6 +802,7 @@ impl App {
                 on_assign
             },
             sensors: self.core.observe.sensors.clone(),
+            flush_holds,
             on_revoke,
             on_partitions: Some(Arc::new(move |topic: &str, n: i32| {
                 if let Some(core) = grow.upgrade() {
@@ -1233,6 +1252,8 @@ impl App {
         let left = deadline
             .saturating_duration_since(tokio::time::Instant::now())
             .max(Duration::from_secs(1));
+        // Table writes made since the consumer's last flush (their events were not committed).
+        self.core.tables.flush_changelog(self);
         let flushed = crate::producer::flush(self, left).await;
         // After the producer's flush: the last changelog deliveries are in the stores' buffers.
         self.core.tables.close().await;

@@ -3,7 +3,7 @@
 //! [`Settings::blocking_timeout`](crate::Settings::blocking_timeout), and naming the timer when
 //! one run of it does.
 //!
-//! Every agent instance and timer has a [`Busy`] slot: when it starts an event (or a run) it
+//! Every agent instance and timer has a `Busy` slot: when it starts an event (or a run) it
 //! stores the time and the event's coordinates there (a few relaxed atomic stores), and clears
 //! the time when it is done. One watcher task per app looks at the slots a few times per
 //! timeout and warns, once per event, about any that has been busy for longer than the

@@ -145,8 +145,9 @@ pub mod __private {
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
         pub use crate::table::{
-            make_table, make_windowed_table, Table, TableApi, TableRegistration, TableSpec,
-            WindowSpec, WindowedTable, WindowedTableApi,
+            make_set_table, make_table, make_windowed_table, SetTable, SetTableApi, Table,
+            TableApi, TableKind, TableRegistration, TableSpec, WindowSpec, WindowedTable,
+            WindowedTableApi,
         };
         pub use crate::timer::{TimerKind, TimerSpec};
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};

@@ -8,8 +8,10 @@
 //! written before the app starts; three agents read them in turn, each a fresh app: one only
 //! counts events, one also updates a table (`update(key, |n| *n += 1)`) with the in-memory store,
 //! one with the redb store. Each is timed from start until every input offset is committed
-//! (the table agents' offsets wait for their changelog records). Then each store recovers the
+//! (the table agents' offsets wait for their changelog records), with the process's CPU time
+//! over the same window and the number of changelog records written. Then each store recovers the
 //! whole changelog into an empty table: records per second from the table's health.
+//! `FAUST_BENCH_TABLES_ONLY=plain|memory|redb` runs one of the three agents alone (to profile it).
 
 use faust_runtime::transport::{NewTopic, OutgoingRecord};
 use faust_runtime::{App, MemoryBroker, Transport};
@@ -49,8 +51,8 @@ mod counted {
     /// Reads every order and adds it to its key's total.
     #[agent(Orders)]
     async fn count(mut orders: Events<Orders>) -> Result<()> {
-        while let Some(ev) = orders.next().await {
-            let key = ev.key.clone().unwrap_or_default();
+        while let Some(mut ev) = orders.next().await {
+            let key = ev.key.take().unwrap_or_default();
             Counts.update(key, |n| *n += ev.value)?;
         }
         Ok(())
@@ -91,15 +93,34 @@ async fn fill(broker: &MemoryBroker, n: u64) {
     }
 }
 
-/// Runs one agent over the filled topic; seconds until every offset is committed.
+/// CPU seconds (user + system) of this process so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// Records in the changelog of app `id`'s table.
+fn changelog_records(broker: &MemoryBroker, id: &str) -> i64 {
+    let topic = format!("{id}-bench-counts-changelog");
+    (0..PARTITIONS)
+        .map(|p| broker.end_offset(&topic, p).unwrap_or(0))
+        .sum()
+}
+
+/// Runs one agent over the filled topic; (seconds until every offset is committed, CPU
+/// seconds of the process meanwhile).
 async fn run(
     broker: &MemoryBroker,
     id: &str,
     module: &str,
     store: &str,
     dir: &std::path::Path,
-) -> f64 {
+) -> (f64, f64) {
     let a = app(broker, id, module, store, dir);
+    let cpu = cpu_seconds();
     let started = Instant::now();
     a.start().await.expect("start");
     let ends: Vec<i64> = (0..PARTITIONS)
@@ -115,8 +136,9 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     a.stop().await.expect("stop");
-    secs
+    (secs, cpu)
 }
 
 /// Recovers the whole changelog of app `id` into an empty table with `store`; (records, seconds).
@@ -154,23 +176,43 @@ async fn main() {
     let broker = MemoryBroker::new();
     fill(&broker, n).await;
     println!("{n} records, {PARTITIONS} partitions, 1000 keys, embedded broker");
-    let plain = run(&broker, "bench-plain", "plain", "memory://", &dir).await;
+    if let Ok(only) = std::env::var("FAUST_BENCH_TABLES_ONLY") {
+        // For profiling one case: `plain`, `memory` or `redb`, run once after the fill.
+        let (module, store) = match only.as_str() {
+            "plain" => ("plain", "memory://"),
+            "memory" => ("counted", "memory://"),
+            "redb" => ("counted", "redb://"),
+            other => panic!("FAUST_BENCH_TABLES_ONLY={other}: expected plain, memory or redb"),
+        };
+        let (secs, cpu) = run(&broker, "bench-only", module, store, &dir).await;
+        println!(
+            "{only}: {:>9.0} events/s ({secs:.2} s, CPU {cpu:.2} s)",
+            n as f64 / secs
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let (plain, plain_cpu) = run(&broker, "bench-plain", "plain", "memory://", &dir).await;
     println!(
-        "agent, no table:           {:>9.0} events/s ({plain:.2} s)",
+        "agent, no table:           {:>9.0} events/s ({plain:.2} s, CPU {plain_cpu:.2} s)",
         n as f64 / plain
     );
-    let memory = run(&broker, "bench-memory", "counted", "memory://", &dir).await;
+    let (memory, memory_cpu) = run(&broker, "bench-memory", "counted", "memory://", &dir).await;
     println!(
-        "agent + table, memory:     {:>9.0} events/s ({memory:.2} s, {:.2}x the time of no table)",
+        "agent + table, memory:     {:>9.0} events/s ({memory:.2} s, {:.2}x the time of no table; CPU {memory_cpu:.2} s, {:.2}x; {} changelog records)",
         n as f64 / memory,
-        memory / plain
+        memory / plain,
+        memory_cpu / plain_cpu,
+        changelog_records(&broker, "bench-memory"),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    let redb = run(&broker, "bench-redb", "counted", "redb://", &dir).await;
+    let (redb, redb_cpu) = run(&broker, "bench-redb", "counted", "redb://", &dir).await;
     println!(
-        "agent + table, redb:       {:>9.0} events/s ({redb:.2} s, {:.2}x the time of no table)",
+        "agent + table, redb:       {:>9.0} events/s ({redb:.2} s, {:.2}x the time of no table; CPU {redb_cpu:.2} s, {:.2}x; {} changelog records)",
         n as f64 / redb,
-        redb / plain
+        redb / plain,
+        redb_cpu / plain_cpu,
+        changelog_records(&broker, "bench-redb"),
     );
     for store in ["memory://", "redb://"] {
         let (records, secs) = recover(&broker, "bench-memory", store, &dir).await;

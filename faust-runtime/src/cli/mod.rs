@@ -71,7 +71,8 @@ pub struct Cli {
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Broker: memory:// (embedded, in this process only), memory://NAME,
-    /// kafka://host:port[;host:port], or kafka+ssl://host:port[;host:port] for TLS (TLS and
+    /// kafka://host:port (more brokers after ';': kafka://h1:9092;h2:9092), or
+    /// kafka+ssl://host:port for TLS (TLS and
     /// SASL settings: the broker credential options below). Default: the app's configured
     /// broker.
     #[arg(short = 'b', long, env = "FAUST_BROKER", global = true, hide_env_values = true,

@@ -92,6 +92,25 @@ pub(crate) fn attach() -> Option<Ack> {
         .flatten()
 }
 
+/// Makes `holds` hold the current event unless it holds an earlier event of the same partition
+/// already (a table's write-behind: the earliest event of each partition blocks the commit of
+/// everything after it). A later event of a partition replaces nothing; an earlier one (another
+/// agent reading the same partition may lag) replaces the hold it precedes.
+#[inline]
+pub(crate) fn hold_earliest(holds: &mut Vec<Ack>) {
+    let _ = CURRENT.try_with(|c| {
+        let c = c.borrow();
+        let Some(cur) = c.as_ref() else {
+            return;
+        };
+        match holds.iter_mut().find(|h| h.same_partition(&cur.ack)) {
+            Some(h) if h.precedes(&cur.ack) => {}
+            Some(h) => *h = cur.ack.hold(),
+            None => holds.push(cur.ack.hold()),
+        }
+    });
+}
+
 /// The partition number of the event being processed (what a table writes its changelog to).
 #[inline]
 pub(crate) fn partition() -> Option<i32> {

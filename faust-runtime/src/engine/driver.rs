@@ -2,7 +2,7 @@
 //! consume / commit / rebalance / drain protocol, for every transport.
 //!
 //! - It polls the transport's [`Consumer`]; each record goes to the partition it belongs to,
-//!   which numbers it in its [`PartitionTracker`] and hands it to every agent subscribed to the
+//!   which numbers it in its `PartitionTracker` and hands it to every agent subscribed to the
 //!   topic (as bytes: each agent decodes it into its own types in its own task). A full agent queue or a full
 //!   tracker window makes the driver wait (backpressure); nothing is dropped.
 //! - A rebalance is a value it handles in order: on *assigned*, each partition gets a fresh
@@ -168,6 +168,10 @@ pub(crate) struct DriverOptions {
     /// Called with a topic and its newly seen partition count (partitions added at runtime).
     pub(crate) on_partitions: Option<OnPartitions>,
     pub(crate) on_delivery_error: Option<OnDeliveryError>,
+    /// Asks whoever holds events for work it does in batches (a table's changelog writes) to
+    /// finish that work now: called before every commit and, repeatedly, while the driver waits
+    /// for events to finish (tracker window full, revoke, stop).
+    pub(crate) flush_holds: Option<FlushHolds>,
     /// The app's sensors (skipped entirely when there are none).
     pub(crate) sensors: Sensors,
     /// After a lost assignment, how long the driver waits for a new one (even an empty one)
@@ -175,6 +179,37 @@ pub(crate) struct DriverOptions {
     pub(crate) join_timeout: Option<Duration>,
     /// Told of every rejoin, with its reason.
     pub(crate) on_rejoin: Option<OnRejoin>,
+}
+
+/// See [`DriverOptions::flush_holds`].
+/// The argument is the partition numbers to flush as a bit mask (bit `p` for partition `p`), or
+/// `None` for every partition.
+pub(crate) type FlushHolds = Arc<dyn Fn(Option<u64>) + Send + Sync>;
+
+/// How often a driver waiting for events to finish asks for held work again.
+const FLUSH_HOLDS_EVERY: Duration = Duration::from_millis(10);
+
+/// Waits until `cond` holds for `t` or the deadline, asking for held work (`flush`) every
+/// [`FLUSH_HOLDS_EVERY`] meanwhile; returns whether `cond` held.
+async fn wait_flushing(
+    flush: Option<FlushHolds>,
+    t: &PartitionTracker,
+    deadline: Instant,
+    cond: fn(&PartitionTracker) -> bool,
+) -> bool {
+    let Some(flush) = flush else {
+        return t.wait_until(deadline, cond).await;
+    };
+    loop {
+        flush(None);
+        let step = (Instant::now() + FLUSH_HOLDS_EVERY).min(deadline);
+        if t.wait_until(step, cond).await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+    }
 }
 
 /// Told when the driver has its consumer rejoin the group, with the reason.
@@ -199,6 +234,9 @@ struct Intake<'a> {
     last: usize,
     waits: Vec<BoxFuture<'static, Result<()>>>,
     full: Option<Arc<PartitionTracker>>,
+    /// Partitions with a quarter of their window in flight (bit `p` for partition `p`; all bits
+    /// for a partition above 63): ask for their held work after the poll.
+    pressed: u64,
     fatal: Option<Error>,
     sensors: Option<&'a [Arc<dyn Sensor>]>,
 }
@@ -258,6 +296,13 @@ impl RecordSink for Intake<'_> {
         if !part.tracker.has_room() {
             self.full = Some(part.tracker.clone());
             flow = Flow::Yield;
+        } else if part.tracker.under_pressure() {
+            let p = part.tracker.partition().partition;
+            self.pressed |= if (0..64).contains(&p) {
+                1 << p
+            } else {
+                u64::MAX
+            };
         }
         flow
     }
@@ -322,6 +367,7 @@ impl Driver {
                 }
             }
             if self.options.commit && Instant::now() >= next_commit {
+                self.flush_holds();
                 self.commit_done(false).await;
                 next_commit = Instant::now() + self.options.commit_interval;
                 if self.options.sensors.get().is_some() && Instant::now() >= next_lag {
@@ -337,13 +383,22 @@ impl Driver {
                 last: 0,
                 waits: Vec::new(),
                 full: None,
+                pressed: 0,
                 fatal: None,
                 sensors: self.options.sensors.get(),
             };
             let polled = consumer.poll(&mut intake)?;
             let Intake {
-                waits, full, fatal, ..
+                waits,
+                full,
+                pressed,
+                fatal,
+                ..
             } = intake;
+            if pressed != 0 {
+                // Before the window fills: held events finish while intake goes on.
+                self.flush_holds_of(Some(pressed).filter(|m| *m != u64::MAX));
+            }
             if let Some(e) = fatal {
                 if let Err(flush) = self.flush(&mut stop).await {
                     tracing::warn!(error = %flush, "could not hand over the events before a fatal record");
@@ -358,7 +413,7 @@ impl Driver {
             if let Some(t) = full {
                 let far = Instant::now() + Duration::from_secs(3600);
                 tokio::select! {
-                    _ = t.wait_room(far) => {}
+                    _ = wait_flushing(self.options.flush_holds.clone(), &t, far, PartitionTracker::has_room) => {}
                     _ = stop.wait_for(Option::is_some) => return Ok(()),
                 }
             }
@@ -623,7 +678,14 @@ impl Driver {
         let deadline = Instant::now() + self.options.revoke_timeout;
         let mut offsets = Vec::new();
         for t in &trackers {
-            if !t.wait_settled(deadline).await {
+            if !wait_flushing(
+                self.options.flush_holds.clone(),
+                t,
+                deadline,
+                PartitionTracker::settled,
+            )
+            .await
+            {
                 tracing::warn!(
                     partition = %t.partition(),
                     "revoked partition still has unfinished events after {:?}; committing what is done",
@@ -658,6 +720,18 @@ impl Driver {
         }
     }
 
+    /// Asks for held work (see [`DriverOptions::flush_holds`]).
+    fn flush_holds(&self) {
+        self.flush_holds_of(None);
+    }
+
+    /// Asks for the held work of the partitions in `mask` (`None`: all).
+    fn flush_holds_of(&self, mask: Option<u64>) {
+        if let Some(f) = &self.options.flush_holds {
+            f(mask);
+        }
+    }
+
     /// The trackers of every assigned partition.
     fn trackers(&self) -> Vec<Arc<PartitionTracker>> {
         self.routes
@@ -671,7 +745,13 @@ impl Driver {
     async fn drain(&mut self, deadline: Instant, finish_queued: bool) -> Vec<CommitOffset> {
         if finish_queued {
             for t in self.trackers() {
-                t.wait_settled(deadline).await;
+                wait_flushing(
+                    self.options.flush_holds.clone(),
+                    &t,
+                    deadline,
+                    PartitionTracker::settled,
+                )
+                .await;
             }
         }
         for r in &mut self.routes {
@@ -688,7 +768,14 @@ impl Driver {
             }
         }
         for t in self.trackers() {
-            if !t.wait_settled(deadline).await {
+            if !wait_flushing(
+                self.options.flush_holds.clone(),
+                &t,
+                deadline,
+                PartitionTracker::settled,
+            )
+            .await
+            {
                 tracing::warn!(
                     partition = %t.partition(),
                     "events still unfinished at the stop deadline; committing what is done"
@@ -771,6 +858,7 @@ pub async fn run_for_test(
         on_revoke: Vec::new(),
         on_partitions: None,
         on_delivery_error: None,
+        flush_holds: None,
         sensors: Sensors::default(),
         join_timeout: None,
         on_rejoin: None,

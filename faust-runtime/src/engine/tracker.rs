@@ -37,6 +37,8 @@ pub struct PartitionTracker {
     handed: AtomicU64,
     /// Every sequence number below this is done (advanced by the driver only).
     scanned: AtomicU64,
+    /// `handed` when [`PartitionTracker::under_pressure`] last said yes (driver only).
+    pressed_at: AtomicU64,
     /// The last offset reported as committable (next offset to read), `-1` before any.
     committed: AtomicI64,
     /// The partition was revoked (or the app is stopping): queued events are abandoned.
@@ -75,6 +77,7 @@ impl PartitionTracker {
             offsets: (0..cap).map(|_| AtomicI64::new(-1)).collect(),
             handed: AtomicU64::new(0),
             scanned: AtomicU64::new(0),
+            pressed_at: AtomicU64::new(0),
             committed: AtomicI64::new(-1),
             revoked: AtomicBool::new(false),
             waiting: AtomicBool::new(false),
@@ -105,6 +108,27 @@ impl PartitionTracker {
         }
         self.scan();
         handed - self.scanned.load(Ordering::Relaxed) < half
+    }
+
+    /// Whether a quarter of the window is handed over and not done, and another quarter was
+    /// handed over since the last time this said so (the driver then asks for held work before
+    /// the window fills; at most once per quarter window of events, so that a slow agent with a
+    /// full queue does not make it ask for every batch). Driver only.
+    #[inline]
+    pub(crate) fn under_pressure(&self) -> bool {
+        let quarter = (self.mask >> 2) + 1;
+        let handed = self.handed.load(Ordering::Relaxed);
+        if handed - self.pressed_at.load(Ordering::Relaxed) < quarter
+            || handed - self.scanned.load(Ordering::Relaxed) < quarter
+        {
+            return false;
+        }
+        self.scan();
+        if handed - self.scanned.load(Ordering::Relaxed) < quarter {
+            return false;
+        }
+        self.pressed_at.store(handed, Ordering::Relaxed);
+        true
     }
 
     /// Hands over the event at `offset` with `holds` holds; returns its sequence number.
@@ -217,17 +241,12 @@ impl PartitionTracker {
             .all(|s| self.slot(s).load(Ordering::Acquire) & COUNT == 0)
     }
 
-    /// Waits until [`PartitionTracker::settled`] or the deadline; returns whether it settled.
-    pub(crate) async fn wait_settled(&self, deadline: tokio::time::Instant) -> bool {
-        self.wait_until(deadline, Self::settled).await
-    }
-
-    /// Waits until [`PartitionTracker::has_room`] or the deadline.
-    pub(crate) async fn wait_room(&self, deadline: tokio::time::Instant) -> bool {
-        self.wait_until(deadline, Self::has_room).await
-    }
-
-    async fn wait_until(&self, deadline: tokio::time::Instant, cond: fn(&Self) -> bool) -> bool {
+    /// Waits until `cond` holds or the deadline; returns whether it held.
+    pub(crate) async fn wait_until(
+        &self,
+        deadline: tokio::time::Instant,
+        cond: fn(&Self) -> bool,
+    ) -> bool {
         loop {
             let notified = self.changed.notified();
             self.waiting.store(true, Ordering::Relaxed);
@@ -267,6 +286,18 @@ impl Ack {
             tracker: self.tracker.clone(),
             seq: self.seq,
         }
+    }
+
+    /// Whether `other` is an event of the same tracked partition.
+    #[inline]
+    pub(crate) fn same_partition(&self, other: &Ack) -> bool {
+        Arc::ptr_eq(&self.tracker, &other.tracker)
+    }
+
+    /// Whether this event was handed over no later than `other` (same partition).
+    #[inline]
+    pub(crate) fn precedes(&self, other: &Ack) -> bool {
+        self.seq <= other.seq
     }
 
     /// Gives the hold up without the event being done: the event will not be committed.

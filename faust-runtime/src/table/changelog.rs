@@ -2,14 +2,16 @@
 //!
 //! Key and value are both Faust JSON (a string key `apple` is the bytes `"apple"`, quotes
 //! included); a delete is a tombstone (no value). Each record goes to the partition of the event
-//! being processed, not to a hash of the table key, and is attached to that event: the event's
-//! offset is committed only once the broker acknowledged the record. Records are handed to the
-//! producer without waiting (one `produce_soon` each; librdkafka batches them).
+//! being processed, not to a hash of the table key. Writes are coalesced per key and sent in
+//! batches (see [`super::pending`]); an event's offset is committed only once the broker
+//! acknowledged the records carrying its writes. Records are handed to the producer without
+//! waiting (one `produce_soon` each; librdkafka batches them).
 
 use crate::app::App;
 use crate::codec::Serializer;
 use crate::error::{Error, Result};
-use crate::transport::{OutgoingRecord, SendCallback};
+use crate::transport::{DeliveryListener, OutgoingRecord, SendCallback};
+use std::sync::Arc;
 
 /// Encodes a table's keys and values for its changelog (Faust's `json` codec, both).
 pub(crate) struct ChangelogCodec {
@@ -42,17 +44,19 @@ impl ChangelogCodec {
     }
 }
 
-/// Sends one changelog record for the current event (attached to it), without waiting.
+/// Sends one changelog record, without waiting; `listener` is told when it is delivered.
 pub(crate) fn send(
     app: &App,
     topic: &'static str,
     partition: i32,
     key: Vec<u8>,
     value: Option<Vec<u8>>,
+    listener: (Arc<dyn DeliveryListener>, u64),
     on_delivered: Option<SendCallback>,
 ) -> Result<()> {
     let mut record = OutgoingRecord::new(topic, Some(key), value);
     record.partition = Some(partition);
+    record.notice.listener = Some(listener);
     record.notice.callback = on_delivered;
     app.produce_soon(record).map(drop)
 }

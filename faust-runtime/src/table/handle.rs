@@ -36,9 +36,10 @@ pub trait Table: Copy + Send + Sync + 'static {
 
 /// What a table handle does (`Counts.update(word, |n| *n += 1)`), through the running app.
 ///
-/// Reads and writes of one key happen in the partition of the event being processed, and every
-/// write sends a changelog record attached to that event; so they work inside an agent while it
-/// processes an event, and anywhere else are an error. [`TableApi::len`] and
+/// Reads and writes of one key happen in the partition of the event being processed, and the
+/// event is not committed before the changelog holds its writes (writes of one key are coalesced
+/// and sent in batches, see [`super::pending`]); so they work inside an agent while it processes
+/// an event, and anywhere else are an error. [`TableApi::len`] and
 /// [`TableApi::items`] look at every partition active on this worker and work wherever an app
 /// is current.
 pub struct TableApi<T>(PhantomData<fn() -> T>);
@@ -72,6 +73,22 @@ impl<T: Table> TableApi<T> {
         Ok((app, state))
     }
 
+    /// Runs `f` on the state (the per-event path: no new reference to the app or the state).
+    fn with_state<R>(&self, f: impl FnOnce(&App, &State<T>) -> Result<R>) -> Result<R> {
+        App::with_current(|app| {
+            app.core_ref()
+                .tables
+                .with_typed::<State<T>, _>(T::__spec().name, |s| f(app, s))
+                .unwrap_or_else(|| {
+                    Err(Error::state(format!(
+                        "table '{}' is not part of app '{}' (not started yet, or its module is not included)",
+                        T::__spec().name,
+                        app.id()
+                    )))
+                })
+        })?
+    }
+
     fn event_partition(&self, what: &str) -> Result<i32> {
         context::partition().ok_or_else(|| {
             Error::state(format!(
@@ -85,10 +102,11 @@ impl<T: Table> TableApi<T> {
     /// The value stored for `key`, if any.
     pub fn get(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("get")?;
-        let (app, s) = self.state()?;
-        let v = s.with_partition(p, |m| m.get(key).cloned())?;
-        sensed(&app, |x| x.on_table_get(T::__spec().name));
-        Ok(v)
+        self.with_state(|app, s| {
+            let r = s.with_partition(p, |m| m.get(key).cloned())?;
+            sensed(app, |x| x.on_table_get(T::__spec().name));
+            Ok(r)
+        })
     }
 
     /// The value stored for `key`, or the table's default.
@@ -99,20 +117,24 @@ impl<T: Table> TableApi<T> {
     /// Whether `key` has a value.
     pub fn contains_key(&self, key: &T::Key) -> Result<bool> {
         let p = self.event_partition("contains_key")?;
-        let (app, s) = self.state()?;
-        let found = s.with_partition(p, |m| m.contains_key(key))?;
-        sensed(&app, |x| x.on_table_get(T::__spec().name));
-        Ok(found)
+        self.with_state(|app, s| {
+            let r = s.with_partition(p, |m| m.contains_key(key))?;
+            sensed(app, |x| x.on_table_get(T::__spec().name));
+            Ok(r)
+        })
     }
 
     /// Stores `value` for `key`; returns the previous value.
     pub fn insert(&self, key: T::Key, value: T::Value) -> Result<Option<T::Value>> {
         let p = self.event_partition("insert")?;
-        let (app, s) = self.state()?;
-        s.log(&app, p, &key, Some(&value))?;
-        let old = s.with_partition(p, |m| m.insert(key, value))?;
-        sensed(&app, |x| x.on_table_set(T::__spec().name));
-        Ok(old)
+        self.with_state(|app, s| {
+            let r = s.with_part(p, |part| {
+                part.touch(&key);
+                part.map.insert(key, value)
+            })?;
+            sensed(app, |x| x.on_table_set(T::__spec().name));
+            Ok(r)
+        })
     }
 
     /// Changes the value of `key` in place (starting from the default when it has none) and
@@ -120,29 +142,35 @@ impl<T: Table> TableApi<T> {
     /// Returns what `f` returns.
     pub fn update<R>(&self, key: T::Key, f: impl FnOnce(&mut T::Value) -> R) -> Result<R> {
         let p = self.event_partition("update")?;
-        let (app, s) = self.state()?;
-        let (r, value) = s.with_partition(p, |m| {
-            let v = m.entry(key.clone()).or_insert_with(T::__default);
-            let r = f(v);
-            (r, v.clone())
-        })?;
-        s.log(&app, p, &key, Some(&value))?;
-        // Faust's `table[key] += 1`: a read and a write.
-        sensed(&app, |x| {
-            x.on_table_get(T::__spec().name);
-            x.on_table_set(T::__spec().name);
-        });
-        Ok(r)
+        self.with_state(|app, s| {
+            let r = s.with_part(p, |part| {
+                let r = match part.map.get_mut(&key) {
+                    Some(v) => f(v),
+                    None => f(part.map.entry(key.clone()).or_insert_with(T::__default)),
+                };
+                part.touch_owned(key);
+                r
+            })?;
+            // Faust's `table[key] += 1`: a read and a write.
+            sensed(app, |x| {
+                x.on_table_get(T::__spec().name);
+                x.on_table_set(T::__spec().name);
+            });
+            Ok(r)
+        })
     }
 
     /// Deletes `key` (a tombstone in the changelog); returns the value it had.
     pub fn remove(&self, key: &T::Key) -> Result<Option<T::Value>> {
         let p = self.event_partition("remove")?;
-        let (app, s) = self.state()?;
-        let old = s.with_partition(p, |m| m.remove(key))?;
-        s.log(&app, p, key, None)?;
-        sensed(&app, |x| x.on_table_del(T::__spec().name));
-        Ok(old)
+        self.with_state(|app, s| {
+            let r = s.with_part(p, |part| {
+                part.touch(key);
+                part.map.remove(key)
+            })?;
+            sensed(app, |x| x.on_table_del(T::__spec().name));
+            Ok(r)
+        })
     }
 
     /// Number of keys in the partitions active on this worker.

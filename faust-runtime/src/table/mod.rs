@@ -28,8 +28,9 @@
 //!   those events. Co-partition the table with its stream: key the stream by the table key
 //!   (with `group_by` when it is keyed otherwise) and give both the same partition count.
 //! - **Changelog.** See [`changelog`]: `{app_id}-{table}-changelog`, compacted, created at
-//!   startup with the table's partitions; every write is a record attached to the event being
-//!   processed.
+//!   startup with the table's partitions; writes are coalesced per key and sent in batches
+//!   ([`pending`]), and an event is committed only after the records carrying its writes are
+//!   delivered.
 //! - **Recovery.** See [`recovery`]: on every assignment, before events of the partition reach
 //!   an agent.
 //! - **Stores.** See [`store`]: the in-memory store (default) replays the whole changelog
@@ -40,9 +41,11 @@
 pub mod changelog;
 mod handle;
 pub mod memory;
+pub mod pending;
 pub mod recovery;
 pub mod redb_store;
 mod runtime;
+pub mod set;
 mod spec;
 pub mod store;
 pub mod view;
@@ -51,7 +54,8 @@ pub mod window;
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
 pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
-pub use spec::{changelog_topic, MakeTable, TableRegistration, TableSpec};
+pub use set::{make_set_table, SetTable, SetTableApi};
+pub use spec::{changelog_topic, MakeTable, TableKind, TableRegistration, TableSpec};
 pub use window::{make_windowed_table, WindowKey, WindowSpec, WindowedTable, WindowedTableApi};
 
 use crate::app::App;
@@ -59,16 +63,36 @@ use crate::error::{Error, Result};
 use crate::registry::module_matches;
 use crate::transport::TopicPartition;
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// The tables of one app and which partitions are active on this worker.
 #[derive(Default)]
 pub(crate) struct Tables {
     list: RwLock<Vec<Arc<dyn TableRuntime>>>,
-    typed: RwLock<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
+    /// By table name; a handful, looked up on every read and write (a list: no hashing).
+    typed: RwLock<Vec<(&'static str, Arc<dyn Any + Send + Sync>)>>,
     /// Partition number -> how many assigned topic partitions have it.
     assigned: Mutex<BTreeMap<i32, usize>>,
+    /// Unique per started app (0 before start and after stop): the key of the handles'
+    /// per-thread cache of typed states.
+    epoch: AtomicU64,
+}
+
+/// The next [`Tables::epoch`].
+static EPOCHS: AtomicU64 = AtomicU64::new(1);
+
+/// How many typed states a thread's cache keeps.
+const CACHED_STATES: usize = 8;
+
+/// Weak: a stopped app's tables close (their files unlock) whatever the threads cached.
+type CachedState = (u64, *const u8, std::sync::Weak<dyn Any + Send + Sync>);
+
+thread_local! {
+    /// Typed states recently used on this thread: (epoch, table name pointer, state). Saves the
+    /// handles the lock of the app's table list per read or write.
+    static STATES: std::cell::RefCell<Vec<CachedState>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -91,9 +115,54 @@ impl Tables {
         V: Send + Sync + 'static,
     {
         read(&self.typed)
-            .get(name)
-            .cloned()
+            .iter()
+            .find(|(n, _)| std::ptr::eq(*n, name) || *n == name)
+            .map(|(_, a)| a.clone())
             .and_then(|a| a.downcast::<TableState<K, V>>().ok())
+    }
+
+    /// Runs `f` on the typed state of table `name` (`None`: no such table in this app), from
+    /// this thread's cache when it has it.
+    pub(crate) fn with_typed<S, R>(&self, name: &'static str, f: impl FnOnce(&S) -> R) -> Option<R>
+    where
+        S: Send + Sync + 'static,
+    {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let key = name.as_ptr();
+        let mut f = Some(f);
+        if epoch != 0 {
+            let hit = STATES
+                .try_with(|c| {
+                    let c = c.try_borrow().ok()?;
+                    let (_, _, a) = c.iter().find(|(e, n, _)| *e == epoch && *n == key)?;
+                    let a = a.upgrade()?;
+                    let s = a.downcast_ref::<S>()?;
+                    f.take().map(|f| f(s))
+                })
+                .ok()
+                .flatten();
+            if hit.is_some() {
+                return hit;
+            }
+        }
+        let state = read(&self.typed)
+            .iter()
+            .find(|(n, _)| std::ptr::eq(*n, name) || *n == name)
+            .map(|(_, a)| a.clone())?;
+        let typed = state.clone().downcast::<S>().ok()?;
+        if epoch != 0 {
+            let _ = STATES.try_with(|c| {
+                // Busy when `f` of an outer call uses another table: not cached then.
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    c.retain(|(_, _, a)| a.strong_count() > 0);
+                    if c.len() >= CACHED_STATES {
+                        c.clear();
+                    }
+                    c.push((epoch, key, Arc::downgrade(&state)));
+                }
+            });
+        }
+        f.take().map(|f| f(&typed))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -167,9 +236,23 @@ impl Tables {
         }
     }
 
+    /// Sends every table's writes that are not in the changelog yet (the consume driver asks
+    /// before it commits or waits for events to finish; see [`pending`]).
+    pub(crate) fn flush_changelog(&self, app: &App) {
+        self.flush_changelog_of(app, None);
+    }
+
+    /// Like [`Tables::flush_changelog`], for the partitions of `mask` (bit `p` for partition
+    /// `p`; `None`: all).
+    pub(crate) fn flush_changelog_of(&self, app: &App, mask: Option<u64>) {
+        for t in read(&self.list).iter() {
+            t.flush_changelog_of(app, mask);
+        }
+    }
+
     /// Partitions were revoked (their work finished and committed): the tables' partitions
-    /// that no assigned topic partition has any more leave memory.
-    pub(crate) fn revoked(&self, tps: &[TopicPartition]) {
+    /// that no assigned topic partition has any more leave memory, their last writes sent.
+    pub(crate) fn revoked(&self, app: &App, tps: &[TopicPartition]) {
         let gone: Vec<i32> = {
             let mut assigned = lock(&self.assigned);
             let mut gone = Vec::new();
@@ -184,7 +267,11 @@ impl Tables {
             }
             gone
         };
+        if gone.is_empty() {
+            return;
+        }
         for t in read(&self.list).iter() {
+            t.flush_changelog(app);
             for &p in gone.iter().filter(|p| **p < t.partitions()) {
                 t.deactivate(p);
             }
@@ -195,6 +282,7 @@ impl Tables {
     /// deliveries): the app's tables are gone afterwards, and their files are unlocked once
     /// a commit of the periodic flusher that may be running is done.
     pub(crate) async fn close(&self) {
+        self.epoch.store(0, Ordering::Release);
         let list = std::mem::take(&mut *write(&self.list));
         write(&self.typed).clear();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -231,11 +319,24 @@ pub(crate) fn hooks(
             let app = on_revoke.upgrade().map(App::from_core);
             Box::pin(async move {
                 if let Some(app) = app {
-                    app.core_ref().tables.revoked(&tps);
+                    app.core_ref().tables.revoked(&app, &tps);
                 }
             })
         }),
     )
+}
+
+/// The consume driver's request to send the tables' pending changelog writes.
+pub(crate) fn flush_hook(
+    app: &std::sync::Weak<crate::app::AppCore>,
+) -> crate::engine::driver::FlushHolds {
+    let app = app.clone();
+    Arc::new(move |mask: Option<u64>| {
+        if let Some(core) = app.upgrade() {
+            let app = App::from_core(core);
+            app.core_ref().tables.flush_changelog_of(&app, mask);
+        }
+    })
 }
 
 /// The tables declared in `modules` (every module when empty).
@@ -267,7 +368,8 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
         let mut topic = app
             .topic::<Vec<u8>, Vec<u8>>(name)
             .partitions(partitions)
-            .compacting(true);
+            // A set table's changelog is a log of operations (Faust does not compact it).
+            .compacting(spec.kind != TableKind::Set);
         if let Some(w) = spec.window {
             // Faust's windowed changelogs: compacted and deleted after the windows expire.
             topic = topic
@@ -277,7 +379,7 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
         let topic = topic.build()?;
         app.ensure_declared(topic.spec()).await?;
         let runtime = (spec.__make)(app, spec, partitions, topic.name())?;
-        write(&tables.typed).insert(spec.name, runtime.clone().as_any());
+        write(&tables.typed).push((spec.name, runtime.clone().as_any()));
         write(&tables.list).push(runtime);
         tracing::info!(
             table = spec.name,
@@ -286,6 +388,9 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
             "table ready"
         );
     }
+    tables
+        .epoch
+        .store(EPOCHS.fetch_add(1, Ordering::Relaxed), Ordering::Release);
     spawn_flusher(app, app.settings().commit_interval);
     Ok(())
 }

@@ -3,13 +3,14 @@
 //! recovery counters shown in health.
 
 use super::changelog::{self, ChangelogCodec};
+use super::pending::{FlushHold, Pending};
 use super::recovery::RecoveryStats;
 use super::store::{Change, Store};
 use crate::app::App;
 use crate::error::{Error, Result};
+use crate::transport::DeliveryListener;
 use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -41,14 +42,48 @@ pub trait TableRuntime: Send + Sync + 'static {
     fn store_kind(&self) -> &'static str;
     /// Makes what was written durable.
     fn flush(&self) -> Result<()>;
+    /// Sends the writes not in the changelog yet (see [`super::pending`]); the consume driver
+    /// asks for it before it commits or waits for events to finish.
+    fn flush_changelog(&self, app: &App) {
+        self.flush_changelog_of(app, None);
+    }
+    /// Like [`TableRuntime::flush_changelog`], for the partitions in `mask` (bit `p` for
+    /// partition `p`; `None`: all).
+    fn flush_changelog_of(&self, _app: &App, _mask: Option<u64>) {}
     /// The typed state, for the handles.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The web views' reads.
     fn view(&self) -> &dyn super::view::TableView;
 }
 
-/// One partition's map, `None` while the partition is not active here.
-type Slot<K, V> = Mutex<Option<HashMap<K, V>>>;
+/// A partition's map. Hashed with foldhash (seeded per map, several times faster than std's
+/// SipHash on short keys): every read and write of a table hashes its key.
+pub(crate) type TableMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// One partition active on this worker: its map and the writes not in the changelog yet.
+pub(crate) struct Part<K, V> {
+    /// What the partition holds.
+    pub(crate) map: TableMap<K, V>,
+    /// Written keys waiting for the next flush.
+    pub(crate) pending: Pending<K>,
+}
+
+impl<K: Hash + Eq + Clone, V> Part<K, V> {
+    /// `key` was written (to `map`) while processing the current event.
+    #[inline]
+    pub(crate) fn touch(&mut self, key: &K) {
+        self.pending.touch(key);
+    }
+
+    /// Like [`Part::touch`], with an owned key.
+    #[inline]
+    pub(crate) fn touch_owned(&mut self, key: K) {
+        self.pending.touch_owned(key);
+    }
+}
+
+/// One partition, `None` while the partition is not active here.
+type Slot<K, V> = Mutex<Option<Part<K, V>>>;
 
 /// A table's typed state; see the module docs.
 pub struct TableState<K, V> {
@@ -96,13 +131,8 @@ where
         })
     }
 
-    /// Runs `f` on the map of `partition`, which must be active here.
-    pub(crate) fn with_partition<R>(
-        &self,
-        partition: i32,
-        f: impl FnOnce(&mut HashMap<K, V>) -> R,
-    ) -> Result<R> {
-        let slot = usize::try_from(partition)
+    fn slot(&self, partition: i32) -> Result<&Slot<K, V>> {
+        usize::try_from(partition)
             .ok()
             .and_then(|p| self.parts.get(p))
             .ok_or_else(|| {
@@ -113,15 +143,23 @@ where
                     self.name,
                     self.parts.len()
                 ))
-            })?;
-        let mut guard = lock(slot);
-        match guard.as_mut() {
-            Some(map) => Ok(f(map)),
-            None => Err(Error::state(format!(
-                "table '{}': partition {partition} is not active on this worker (not assigned, or its recovery failed)",
-                self.name
-            ))),
-        }
+            })
+    }
+
+    fn inactive(&self, partition: i32) -> Error {
+        Error::state(format!(
+            "table '{}': partition {partition} is not active on this worker (not assigned, or its recovery failed)",
+            self.name
+        ))
+    }
+
+    /// Runs `f` on the map of `partition`, which must be active here.
+    pub(crate) fn with_partition<R>(
+        &self,
+        partition: i32,
+        f: impl FnOnce(&mut TableMap<K, V>) -> R,
+    ) -> Result<R> {
+        self.with_part(partition, |part| f(&mut part.map))
     }
 
     fn expiry_slot(&self, partition: i32) -> Option<&AtomicI64> {
@@ -163,35 +201,109 @@ where
     }
 
     /// Every active partition's map in turn.
-    pub(crate) fn each_partition(&self, mut f: impl FnMut(&HashMap<K, V>)) {
+    pub(crate) fn each_partition(&self, mut f: impl FnMut(&TableMap<K, V>)) {
         for slot in self.parts.iter() {
-            if let Some(map) = lock(slot).as_ref() {
-                f(map);
+            if let Some(part) = lock(slot).as_ref() {
+                f(&part.map);
             }
         }
     }
 
-    /// Writes `key` → `value` (or its deletion) to the store and the changelog, for the event
-    /// being processed in `partition`.
-    pub(crate) fn log(&self, app: &App, partition: i32, key: &K, value: Option<&V>) -> Result<()> {
-        let k = self.codec.encode(self.name, "key", key)?;
-        let v = value
-            .map(|v| self.codec.encode(self.name, "value", v))
-            .transpose()?;
-        let callback: Option<crate::transport::SendCallback> = if self.store.is_durable() {
-            let store = self.store.clone();
-            let (key, value) = (k.clone(), v.clone());
-            Some(Box::new(
-                move |r: &Result<crate::transport::RecordMetadata>| {
-                    if let Ok(meta) = r {
-                        store.delivered(meta.partition, meta.offset, &key, value.as_deref());
+    /// Runs `f` on `partition` (its map and its pending writes), which must be active here.
+    pub(crate) fn with_part<R>(
+        &self,
+        partition: i32,
+        f: impl FnOnce(&mut Part<K, V>) -> R,
+    ) -> Result<R> {
+        let slot = self.slot(partition)?;
+        let mut guard = lock(slot);
+        match guard.as_mut() {
+            Some(part) => Ok(f(part)),
+            None => Err(self.inactive(partition)),
+        }
+    }
+
+    /// Sends the pending writes of every active partition to the changelog; see
+    /// [`super::pending`].
+    pub(crate) fn flush_pending(&self, app: &App, mask: Option<u64>) {
+        for (p, slot) in self.parts.iter().enumerate() {
+            if mask.is_some_and(|m| p >= 64 || m & (1 << p) == 0) {
+                continue;
+            }
+            let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+            let mut failed: Option<String> = None;
+            let holds = {
+                let mut guard = lock(slot);
+                let Some(part) = guard.as_mut() else {
+                    continue;
+                };
+                if part.pending.is_empty() {
+                    continue;
+                }
+                let map = &part.map;
+                let codec = &self.codec;
+                let name = self.name;
+                part.pending.take(|k| {
+                    let encoded = codec.encode(name, "key", k).and_then(|kb| {
+                        let vb = map
+                            .get(k)
+                            .map(|v| codec.encode(name, "value", v))
+                            .transpose()?;
+                        Ok((kb, vb))
+                    });
+                    match encoded {
+                        Ok(r) => records.push(r),
+                        Err(e) => {
+                            if failed.is_none() {
+                                failed = Some(e.to_string());
+                            }
+                        }
                     }
-                },
-            ))
-        } else {
-            None
-        };
-        changelog::send(app, self.changelog, partition, k, v, callback)
+                })
+            };
+            if let Some(reason) = &failed {
+                tracing::error!(table = self.name, partition = p, error = %reason,
+                    "a table write cannot be encoded for the changelog");
+            }
+            let expected = records.len() + usize::from(failed.is_some());
+            let hold: Arc<FlushHold> = Arc::new(FlushHold::new(self.changelog, expected, holds));
+            if let Some(reason) = failed {
+                hold.delivered(
+                    0,
+                    &Err(Error::config(format!(
+                        "table '{}': cannot encode a write: {reason}",
+                        self.name
+                    ))),
+                );
+            }
+            for (k, v) in records {
+                let callback: Option<crate::transport::SendCallback> = if self.store.is_durable() {
+                    let store = self.store.clone();
+                    let (key, value) = (k.clone(), v.clone());
+                    Some(Box::new(
+                        move |r: &Result<crate::transport::RecordMetadata>| {
+                            if let Ok(meta) = r {
+                                store.delivered(
+                                    meta.partition,
+                                    meta.offset,
+                                    &key,
+                                    value.as_deref(),
+                                );
+                            }
+                        },
+                    ))
+                } else {
+                    None
+                };
+                let listener: Arc<dyn DeliveryListener> = hold.clone();
+                if let Err(e) =
+                    changelog::send(app, self.changelog, p as i32, k, v, (listener, 0), callback)
+                {
+                    tracing::error!(table = self.name, partition = p, error = %e,
+                        "a changelog record could not be handed to the producer");
+                }
+            }
+        }
     }
 }
 
@@ -220,7 +332,7 @@ where
                 self.name
             )));
         };
-        let mut map = HashMap::new();
+        let mut map = TableMap::default();
         self.store.load(partition, &mut |k, v| {
             let key: K = self.codec.decode(k).map_err(|e| {
                 Error::state(format!(
@@ -242,7 +354,10 @@ where
             .last_offset(partition)?
             .map(|o| o + 1)
             .unwrap_or(0);
-        *lock(slot) = Some(map);
+        *lock(slot) = Some(Part {
+            map,
+            pending: Pending::default(),
+        });
         Ok(from)
     }
 
@@ -308,6 +423,9 @@ where
     }
     fn flush(&self) -> Result<()> {
         self.store.flush()
+    }
+    fn flush_changelog_of(&self, app: &App, mask: Option<u64>) {
+        self.flush_pending(app, mask);
     }
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self

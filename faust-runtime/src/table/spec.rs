@@ -25,6 +25,8 @@ pub struct TableSpec {
     pub __value_type: fn() -> &'static str,
     /// The windows of a windowed table.
     pub window: Option<super::window::WindowSpec>,
+    /// What kind of table it is.
+    pub kind: TableKind,
     /// Makes the typed state.
     pub __make: MakeTable,
 }
@@ -49,6 +51,15 @@ impl TableSpec {
 /// `{app_id}-{table}-changelog`, as Faust names a table's changelog topic.
 pub fn changelog_topic(app_id: &str, table: &str) -> String {
     format!("{app_id}-{table}-changelog")
+}
+
+/// What kind of table a [`TableSpec`] declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    /// A key → value table (Faust's `app.Table`), windowed or not.
+    Table,
+    /// A key → set of members table (Faust's `app.SetTable`); see [`super::set`].
+    Set,
 }
 
 /// The registration `#[table]` submits.

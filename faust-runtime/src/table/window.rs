@@ -173,8 +173,8 @@ impl<T: WindowedTable> WindowedTableApi<T> {
         // Closing goes by the latest time of the partition: a late event does not reopen a
         // window that closed already.
         let latest = s.advance(p, t);
-        let mut changed = Vec::new();
-        s.with_partition(p, |m| {
+        let first_end = s.with_part(p, |part| {
+            let mut first_end = None;
             for (start, end) in w.ranges(t) {
                 if end + w.expires_ms <= latest {
                     continue;
@@ -184,34 +184,35 @@ impl<T: WindowedTable> WindowedTableApi<T> {
                     start,
                     end,
                 };
-                let v = m.entry(k.clone()).or_insert_with(T::__default);
-                f(v);
-                changed.push((k, v.clone()));
+                match part.map.get_mut(&k) {
+                    Some(v) => f(v),
+                    None => f(part.map.entry(k.clone()).or_insert_with(T::__default)),
+                }
+                part.touch_owned(k);
+                first_end.get_or_insert(end);
             }
+            first_end
         })?;
-        for (k, v) in &changed {
-            s.log(&app, p, k, Some(v))?;
+        if let Some(end) = first_end {
+            s.note_expiry(p, end + w.expires_ms);
         }
         super::handle::sensed(&app, |x| {
             x.on_table_get(T::__spec().name);
             x.on_table_set(T::__spec().name);
         });
-        if let Some((k, _)) = changed.first() {
-            s.note_expiry(p, k.end + w.expires_ms);
-        }
-        self.close_expired(&app, &s, p, latest)
+        self.close_expired(&s, p, latest)
     }
 
     /// Closes the windows of partition `p` that expired by time `t`.
-    fn close_expired(&self, app: &App, s: &State<T>, p: i32, t: i64) -> Result<()> {
+    fn close_expired(&self, s: &State<T>, p: i32, t: i64) -> Result<()> {
         if !s.expiry_due(p, t) {
             return Ok(());
         }
         let expires = T::__window().expires_ms;
-        let (closed, next) = s.with_partition(p, |m| {
+        let (closed, next) = s.with_part(p, |part| {
             let mut closed: Vec<(WindowKey<T::Key>, T::Value)> = Vec::new();
             let mut next = i64::MAX;
-            m.retain(|k, v| {
+            part.map.retain(|k, v| {
                 if k.end + expires <= t {
                     closed.push((k.clone(), v.clone()));
                     false
@@ -220,6 +221,10 @@ impl<T: WindowedTable> WindowedTableApi<T> {
                     true
                 }
             });
+            // A tombstone for each: a recovery does not bring a closed window back.
+            for (k, _) in &closed {
+                part.touch(k);
+            }
             (closed, next)
         })?;
         s.set_expiry(p, next);
@@ -227,7 +232,6 @@ impl<T: WindowedTable> WindowedTableApi<T> {
         closed.sort_by_key(|(k, _)| (k.start, k.end));
         for (k, v) in closed {
             T::__on_window_close(&k.key, (k.start, k.end), &v);
-            s.log(app, p, &k, None)?;
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! What the table tests share: a counting agent over a word topic, and readers of what it left.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use faust_runtime::transport::{TopicPartition, Transport};
 use std::collections::BTreeMap;
@@ -136,4 +136,51 @@ pub async fn fresh_kafka_topics(url: &str, names: &[&str]) {
             Err(e) => panic!("cannot delete {name}: {e}"),
         }
     }
+}
+
+/// (app id, key, operation, sorted members after it, whether `?m` found `m`).
+pub type SetSeen = Mutex<Vec<(String, String, String, Vec<String>, bool)>>;
+
+/// Declares module `$m`: topic `$topic` (2 partitions, keyed by set key), the set table
+/// `members` and an agent applying each value to the key's set (`+m` adds, `-m` discards,
+/// `?m` asks whether `m` is there), recording the members after each.
+macro_rules! set_module {
+    ($m:ident, $topic:literal) => {
+        pub mod $m {
+            use faust_runtime::prelude::*;
+
+            pub static SEEN: $crate::table_support::SetSeen = std::sync::Mutex::new(Vec::new());
+
+            #[topic(name = $topic, key = String, value = String, partitions = 2)]
+            pub struct Ops;
+
+            #[table(kind = "set", name = "members", key = String, value = String, partitions = 2)]
+            pub struct Members;
+
+            #[agent(Ops)]
+            async fn apply(mut ops: Events<Ops>) -> Result<()> {
+                let id = App::current()?.id().to_string();
+                while let Some(ev) = ops.next().await {
+                    let key = ev.key.clone().unwrap_or_default();
+                    let (op, member) = ev.value.split_at(1);
+                    let mut found = false;
+                    match op {
+                        "+" => {
+                            Members.add(key.clone(), member.to_string())?;
+                        }
+                        "-" => {
+                            Members.discard(&key, &member.to_string())?;
+                        }
+                        _ => found = Members.contains(&key, &member.to_string())?,
+                    }
+                    let mut members = Members.members(&key)?;
+                    members.sort();
+                    SEEN.lock()
+                        .unwrap()
+                        .push((id.clone(), key, ev.value.clone(), members, found));
+                }
+                Ok(())
+            }
+        }
+    };
 }

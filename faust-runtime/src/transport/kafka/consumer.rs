@@ -94,7 +94,7 @@ impl HeaderSource for BorrowedMessage<'_> {
     }
 }
 
-/// A record taken out of librdkafka while waiting for one (see [`KafkaConsumer`]'s `ready`).
+/// A record taken out of librdkafka while waiting for one (see `KafkaConsumer::ready`).
 impl HeaderSource for OwnedMessage {
     fn to_headers(&self) -> Headers {
         self.headers()
