@@ -5,7 +5,7 @@
 //! The consumer subscribes to the pattern itself (a `^`-prefixed subscription, as librdkafka
 //! and the Java client take it; the embedded broker does the same): the group assigns the
 //! partitions of every matching topic. When the driver is assigned a partition of a topic it
-//! has no route for, it asks the pattern's [`SubscriberFactory`] for a subscriber of that topic
+//! has no route for, it asks the pattern's `SubscriberFactory` for a subscriber of that topic
 //! (once per topic): from then on the topic's records go through the same path as a named
 //! topic's, numbered and committed per topic-partition, in order within each partition.
 
