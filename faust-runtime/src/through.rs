@@ -1,11 +1,12 @@
 //! `through` and `echo`: sending a stream's values on to other topics and channels (Faust's
 //! `stream.through(topic)` and `stream.echo(*channels)`).
 //!
-//! - `stream.through(target)` forwards every event (key and value) to `target` and returns the
+//! - `stream.through(target)` forwards every event (key, value and headers) to `target` and returns the
 //!   stream reading `target`: the agent continues with what arrives there. A topic target is
 //!   subscribed at startup (call `through` before the agent's first read, as `group_by`); a
 //!   channel target is read from its queue.
-//! - `stream.echo(target)` also sends every value to `target` and yields it unchanged; chain it
+//! - `stream.echo(target)` also sends every value (with its key and headers) to `target` and
+//!   yields it unchanged; chain it
 //!   for several targets (`stream.echo(A).echo(B)`).
 //!
 //! What they send is attached to the event it came from, as any send inside an agent: the
@@ -40,6 +41,7 @@ use crate::runtime_channel::DynChannel;
 use crate::runtime_topic::{DynTopic, Dynamic};
 use crate::stream::{Core, Stream};
 use crate::topic::{Topic, TopicApi, TopicSpec};
+use crate::transport::Headers;
 use serde::{de::DeserializeOwned, Serialize};
 
 /// A topic or channel a stream's values can be sent to with [`Stream::through`] and
@@ -48,9 +50,17 @@ pub trait Target<K, V>: Send + Sync + 'static {
     /// The topic or channel name.
     fn target_name(&self) -> &'static str;
 
-    /// Sends `value` under `key` without waiting (attached to the event being processed).
+    /// Sends `value` under `key`, with the event's headers, without waiting (attached to the
+    /// event being processed).
     #[doc(hidden)]
-    fn __send(&self, app: &App, key: Option<K>, value: V, timestamp: i64) -> Result<()>;
+    fn __send(
+        &self,
+        app: &App,
+        key: Option<K>,
+        value: V,
+        timestamp: i64,
+        headers: Headers,
+    ) -> Result<()>;
 
     /// The topic to read for `through`, or `None` for a channel.
     #[doc(hidden)]
@@ -74,8 +84,19 @@ where
     fn target_name(&self) -> &'static str {
         T::spec().name
     }
-    fn __send(&self, app: &App, key: Option<T::Key>, value: T::Value, ts: i64) -> Result<()> {
-        let mut r = TopicApi::<T>::UNBOUND.on(app).record(value).timestamp(ts);
+    fn __send(
+        &self,
+        app: &App,
+        key: Option<T::Key>,
+        value: T::Value,
+        ts: i64,
+        headers: Headers,
+    ) -> Result<()> {
+        let mut r = TopicApi::<T>::UNBOUND
+            .on(app)
+            .record(value)
+            .timestamp(ts)
+            .raw_headers(headers);
         if let Some(k) = key {
             r = r.key(k);
         }
@@ -94,8 +115,15 @@ where
     fn target_name(&self) -> &'static str {
         self.name()
     }
-    fn __send(&self, _app: &App, key: Option<K>, value: V, ts: i64) -> Result<()> {
-        let mut r = self.record(value).timestamp(ts);
+    fn __send(
+        &self,
+        _app: &App,
+        key: Option<K>,
+        value: V,
+        ts: i64,
+        headers: Headers,
+    ) -> Result<()> {
+        let mut r = self.record(value).timestamp(ts).raw_headers(headers);
         if let Some(k) = key {
             r = r.key(k);
         }
@@ -110,8 +138,15 @@ impl<C: Channel> Target<C::Key, C::Value> for ChannelApi<C> {
     fn target_name(&self) -> &'static str {
         self.name()
     }
-    fn __send(&self, app: &App, key: Option<C::Key>, value: C::Value, ts: i64) -> Result<()> {
-        let mut r = self.on(app).record(value).timestamp(ts);
+    fn __send(
+        &self,
+        app: &App,
+        key: Option<C::Key>,
+        value: C::Value,
+        ts: i64,
+        headers: Headers,
+    ) -> Result<()> {
+        let mut r = self.on(app).record(value).timestamp(ts).headers(headers);
         if let Some(k) = key {
             r = r.key(k);
         }
@@ -129,8 +164,8 @@ impl<K: Send + Sync + 'static, V: Send + Sync + 'static> Target<K, V> for DynCha
     fn target_name(&self) -> &'static str {
         self.name()
     }
-    fn __send(&self, app: &App, key: Option<K>, value: V, ts: i64) -> Result<()> {
-        self.api().__send(app, key, value, ts)
+    fn __send(&self, app: &App, key: Option<K>, value: V, ts: i64, headers: Headers) -> Result<()> {
+        self.api().__send(app, key, value, ts, headers)
     }
     fn __topic(&self) -> Option<&'static TopicSpec> {
         None
@@ -154,6 +189,10 @@ impl<H: Channel> Stream<H> {
         H::Value: DeserializeOwned,
     {
         let core = self.into_core();
+        if let Some(h) = &core.headers {
+            // The forwarded records carry the events' headers.
+            h.set(true);
+        }
         let Some(app) = core.app.clone() else {
             return Err(Error::state(format!(
                 "through('{}') on '{}': only an agent's own stream can be forwarded",
@@ -170,8 +209,9 @@ impl<H: Channel> Stream<H> {
             }
         };
         let send_app = app.clone();
-        let send: SendOn<H::Key, H::Value> =
-            Box::new(move |ev| target.__send(&send_app, ev.key, ev.value, ev.timestamp));
+        let send: SendOn<H::Key, H::Value> = Box::new(move |ev| {
+            target.__send(&send_app, ev.key, ev.value, ev.timestamp, ev.headers)
+        });
         forward_and_read(core, send, read, &what)
     }
 
@@ -185,12 +225,23 @@ impl<H: Channel> Stream<H> {
     {
         let echo: EchoFn<H::Key, H::Value> = Box::new(move |app, ev| {
             target
-                .__send(app, ev.key.clone(), ev.value.clone(), ev.timestamp)
+                .__send(
+                    app,
+                    ev.key.clone(),
+                    ev.value.clone(),
+                    ev.timestamp,
+                    ev.headers.clone(),
+                )
                 .map_err(|e| {
                     Error::state(format!("echo to '{}' failed: {e}", target.target_name()))
                 })
         });
-        self.core_mut().echo.push(echo);
+        let core = self.core_mut();
+        core.echo.push(echo);
+        if let Some(h) = &core.headers {
+            // The copies carry the events' headers.
+            h.set(true);
+        }
         self
     }
 }

@@ -199,3 +199,61 @@ async fn through_a_channel_commits_the_source_once_the_channel_value_is_processe
     assert!(eventually(WAIT, || broker.committed("fw-chan", "fwc-in", 0) == Some(5)).await);
     app.stop().await.unwrap();
 }
+
+mod headed {
+    use super::*;
+
+    #[topic(name = "fwh-in", key = String, value = u64, partitions = 1)]
+    pub struct In;
+    #[topic(name = "fwh-mid", key = String, value = u64, partitions = 1)]
+    pub struct Mid;
+    #[topic(name = "fwh-copy", key = String, value = u64, partitions = 1)]
+    pub struct Copied;
+
+    /// (value, headers) the agent read after `through`.
+    pub static SEEN: Mutex<Vec<(u64, Vec<(String, Option<bytes::Bytes>)>)>> =
+        Mutex::new(Vec::new());
+
+    #[agent(In)]
+    async fn relay(values: Stream<In>) -> Result<()> {
+        let mut mid = values.echo(Copied).through(Mid)?.events();
+        while let Some(ev) = mid.next().await {
+            SEEN.lock().unwrap().push((ev.value, ev.headers.clone()));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_and_echo_forward_each_events_headers() {
+    let broker = MemoryBroker::new();
+    let app = app(&broker, "fw-headers", "headed");
+    app.start().await.unwrap();
+    for n in 0..5u64 {
+        headed::In
+            .on(&app)
+            .record(n)
+            .key("k")
+            .header("trace", format!("t{n}"))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(eventually(WAIT, || headed::SEEN.lock().unwrap().len() == 5).await);
+    let want = |n: u64| vec![("trace".to_string(), Some(format!("t{n}").into()))];
+    for topic in ["fwh-mid", "fwh-copy"] {
+        let records = broker.records(topic, 0, 0).unwrap();
+        assert_eq!(records.len(), 5, "{topic}");
+        for (n, (_, _, record)) in records.iter().enumerate() {
+            assert_eq!(
+                record.headers,
+                want(n as u64),
+                "headers on {topic}, value {n}"
+            );
+        }
+    }
+    for (n, headers) in headed::SEEN.lock().unwrap().iter() {
+        assert_eq!(headers, &want(*n), "headers read after through, value {n}");
+    }
+    app.stop().await.unwrap();
+}
