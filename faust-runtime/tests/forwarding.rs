@@ -211,8 +211,7 @@ mod headed {
     pub struct Copied;
 
     /// (value, headers) the agent read after `through`.
-    pub static SEEN: Mutex<Vec<(u64, Vec<(String, Option<bytes::Bytes>)>)>> =
-        Mutex::new(Vec::new());
+    pub static SEEN: Mutex<Vec<(u64, faust_runtime::transport::Headers)>> = Mutex::new(Vec::new());
 
     #[agent(In)]
     async fn relay(values: Stream<In>) -> Result<()> {
