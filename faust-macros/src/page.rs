@@ -23,6 +23,9 @@ const RESERVED: &[&str] = &[
     "/ready",
     "/api/dashboard",
     "/api/topology",
+    "/table",
+    "/table/{name}",
+    "/table/{name}/{key}",
 ];
 
 struct Settings {
@@ -180,6 +183,7 @@ mod tests {
     fn bad_paths_and_keys() {
         assert!(page(quote!("hello")).contains("starts with `/`"));
         assert!(page(quote!("/metrics")).contains("served by the worker itself"));
+        assert!(page(quote!("/table/{name}/{key}")).contains("served by the worker itself"));
         assert!(page(quote!("/o/:id")).contains("written `{name}`"));
         assert!(page(quote!(method = "get")).contains("needs the path first"));
         assert!(page(quote!("/a", method = "fetch")).contains("fetch"));
