@@ -17,6 +17,8 @@ pub(crate) struct TableRow {
     /// `null` for a plain table.
     window: Option<WindowRow>,
     handle: &'static str,
+    /// `table`, `set` or `global`.
+    kind: &'static str,
 }
 
 /// The windows of a windowed table, in milliseconds.
@@ -50,6 +52,11 @@ pub(crate) fn rows(app: &App) -> Result<Vec<TableRow>> {
                 expires_ms: w.expires_ms,
             }),
             handle: t.type_name,
+            kind: match t.kind {
+                crate::table::TableKind::Table => "table",
+                crate::table::TableKind::Set => "set",
+                crate::table::TableKind::Global => "global",
+            },
         })
         .collect())
 }
