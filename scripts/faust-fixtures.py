@@ -16,7 +16,7 @@ exactly as Faust wrote it (JSON never holds a raw tab or newline), `partition` i
 producer's default partitioner puts those bytes as a key on 8 partitions (`-` for values).
 
 Tables (faust-runtime/tests/faust_tables.rs): `generate` also runs TABLE_OPS through Faust's own
-Table / windowed Table / SetTable code (each write inside a current event, the changelog record
+Table / windowed Table / SetTable / GlobalTable code (each write inside a current event, the changelog record
 taken where the table hands it to the producer, serialized by the changelog topic as Faust does)
 and writes the records to faust-0.15.3-changelog.txt; `check` also feeds faust-rs-changelog.txt
 (what the Rust tables wrote for the same operations) through the changelog topic's decoding and
@@ -328,6 +328,9 @@ TABLE_OPS = [
     ("click", "apple", None, 13.5),
     ("click", "café", None, 3.5),
     ("hop", "apple", None, 12.0),
+    ("price", "apple", 0.1, 0.0),
+    ("price", "fig", 1e16, 0.0),
+    ("price", "apple", 1e-07, 0.0),
     ("add", "k", "x", 0.0),
     ("add", "k", "y", 0.0),
     ("discard", "k", "x", 0.0),
@@ -358,6 +361,7 @@ def declare_tables(faust):
         clicks=app.Table("clicks", default=int, partitions=n).tumbling(10.0, expires=3600.0),
         hops=app.Table("hops", default=int, partitions=n).hopping(10.0, 5.0, expires=3600.0),
         members=app.SetTable("members", value_type=str, partitions=n),
+        prices=app.GlobalTable("prices", key_type=str, value_type=float, partitions=n),
     )
 
 
@@ -402,6 +406,8 @@ def run_ops(faust, ops):
             t["clicks"][key] += 1
         elif op == "hop":
             t["hops"][key] += 1
+        elif op == "price":
+            t["prices"][key] = arg
         elif op == "add":
             t["members"][key].add(arg)
         elif op == "discard":
@@ -432,6 +438,7 @@ def tables_state(t):
         orders={k: v.asdict() for k, v in t["orders"].data.items()},
         clicks=dict(t["clicks"].table.data),
         members={k: set(s.data) for k, s in t["members"].data.data.items() if s.data},
+        prices=dict(t["prices"].data),
     )
 
 

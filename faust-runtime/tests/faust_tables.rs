@@ -6,7 +6,8 @@
 //! `fixtures/faust-0.15.3-changelog.txt` holds the changelog records Faust's own table code
 //! wrote for the operations `TABLE_OPS` of `scripts/faust-fixtures.py` (a plain table with str
 //! keys and int values, one with int keys and record values, a tumbling and a hopping windowed
-//! table, a set table; deletes as tombstones); these tests recover them into the Rust tables.
+//! table, a set table, a global table with float values; deletes as tombstones); these tests
+//! recover them into the Rust tables.
 //! `fixtures/faust-rs-changelog.txt` holds what the Rust tables write for the same operations;
 //! these tests check they write exactly that (and, for every table but the set table, exactly
 //! Faust's bytes), and `scripts/faust-fixtures.py check` recovers it with Faust's recovery path
@@ -43,7 +44,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// The script's `TABLE_OPS`: (operation, key, argument, event time after `T0` in ms). Each is one
 /// event keyed by `key` (so in the partition Faust's run put it in).
-const OPS: [(&str, &str, &str, i64); 18] = [
+const OPS: [(&str, &str, &str, i64); 21] = [
     ("count", "apple", "", 0),
     ("count", "apple", "", 0),
     ("count", "café", "", 0),
@@ -58,6 +59,9 @@ const OPS: [(&str, &str, &str, i64); 18] = [
     ("click", "apple", "", 13_500),
     ("click", "café", "", 3_500),
     ("hop", "apple", "", 12_000),
+    ("price", "apple", "0.1", 0),
+    ("price", "fig", "1e16", 0),
+    ("price", "apple", "1e-07", 0),
     ("add", "k", "x", 0),
     ("add", "k", "y", 0),
     ("discard", "k", "x", 0),
@@ -103,6 +107,10 @@ pub mod tables {
             hopping = "10s", step = "5s", expires = "1h")]
     pub struct Hops;
 
+    /// `app.GlobalTable("prices", key_type=str, value_type=float)`
+    #[table(kind = "global", name = "prices", key = String, value = f64, partitions = 4)]
+    pub struct Prices;
+
     /// `app.SetTable("members", value_type=str)`
     #[table(kind = "set", name = "members", key = String, value = String, partitions = 4)]
     pub struct Members;
@@ -139,6 +147,10 @@ pub mod tables {
                 }
                 "hop" => {
                     Hops.update(key.clone(), |n| *n += 1)?;
+                    String::new()
+                }
+                "price" => {
+                    Prices.insert(key.clone(), arg.parse().unwrap_or(f64::NAN))?;
                     String::new()
                 }
                 "add" => {
@@ -211,7 +223,14 @@ fn lines(text: &str, flavour: JsonFlavour) -> Vec<Line> {
         .collect()
 }
 
-const TABLES: [&str; 5] = ["clicks", "hops", "members", "orders", "word-counts"];
+const TABLES: [&str; 6] = [
+    "clicks",
+    "hops",
+    "members",
+    "orders",
+    "prices",
+    "word-counts",
+];
 
 /// Where a test runs.
 #[derive(Clone)]
@@ -373,6 +392,14 @@ async fn contents(app: &App) -> BTreeMap<&'static str, Vec<String>> {
             .collect();
         members.sort();
         out.insert("members", members);
+        let mut prices: Vec<String> = Prices
+            .items()
+            .unwrap()
+            .into_iter()
+            .map(|(k, p)| format!("{k}={p:e}"))
+            .collect();
+        prices.sort();
+        out.insert("prices", prices);
         out
     })
     .await
@@ -386,7 +413,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// it with `store`, and checks the tables hold what Faust's tables held, and go on from there.
 async fn recover_faust_changelog(broker: &Broker, flavour: JsonFlavour, store: &str) {
     let records = lines(FAUST_CHANGELOG, flavour);
-    assert_eq!(records.len(), 19, "{flavour}");
+    assert_eq!(records.len(), 22, "{flavour}");
     let broker = &broker.fresh().await;
     let transport = broker.transport().await;
     let id = unique("faust-tables");
@@ -451,6 +478,7 @@ async fn recover_faust_changelog(broker: &Broker, flavour: JsonFlavour, store: &
             strings(&["apple@10000..20000=1", "apple@5000..15000=1"]),
         ),
         ("members", strings(&["j=z", "k=y"])),
+        ("prices", strings(&["apple=1e-7", "fig=1e16"])),
     ]
     .into_iter()
     .collect();
