@@ -32,7 +32,11 @@
 //!   ([`pending`]), and an event is committed only after the records carrying its writes are
 //!   delivered.
 //! - **Recovery.** See [`recovery`]: on every assignment, before events of the partition reach
-//!   an agent.
+//!   an agent. With standby copies ([`standby`], setting `table_standby_replicas`) a worker
+//!   keeps the partitions it does not own warm, so taking one over replays little.
+//! - **Kinds.** `kind = "set"`: a set of members per key ([`set`]); `kind = "global"`: every
+//!   worker holds every partition, readable anywhere ([`global`]); `tumbling` / `hopping`:
+//!   values per key and time window ([`window`]).
 //! - **Stores.** See [`store`]: the in-memory store (default) replays the whole changelog
 //!   partition on assignment; the [`redb_store`] (setting `store = "redb://"`) keeps each
 //!   partition on disk with the offset of the last changelog record it holds, so recovery
