@@ -51,6 +51,7 @@ pub mod recovery;
 pub mod redb_store;
 mod runtime;
 pub mod set;
+mod slots;
 mod spec;
 pub mod standby;
 pub mod store;

@@ -4,7 +4,7 @@
 //!
 //! - A **global table** keeps every partition: all of them are recovered at startup, before any
 //!   agent runs, and the partitions this worker does not own are followed from then on.
-//! - With **`table_standby_replicas`** above 0, every table (key/value and windowed) keeps a
+//! - With **`table_standby_replicas`** above 0, every table (of any kind) keeps a
 //!   standby copy of each of its partitions this worker does not own. Faust places each standby
 //!   on `table_standby_replicas` chosen workers; here the group's assignment is Kafka's, so every
 //!   worker keeps a copy of every partition it does not own: at least as many replicas as asked
