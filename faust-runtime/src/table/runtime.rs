@@ -5,7 +5,7 @@
 use super::changelog::{self, ChangelogCodec};
 use super::pending::{FlushHold, Pending};
 use super::recovery::RecoveryStats;
-use super::slots::{lock, Held, Slots};
+use super::slots::{lock, Slot, Slots};
 use super::store::{Change, Store};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -14,7 +14,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// What the app needs of a table whatever its types: recovery, activation, health.
 pub trait TableRuntime: Send + Sync + 'static {
@@ -284,7 +284,7 @@ where
         Ok(true)
     }
 
-    fn slot(&self, partition: i32) -> Result<&Mutex<Option<Held<Part<K, V>>>>> {
+    fn slot(&self, partition: i32) -> Result<&Slot<Part<K, V>>> {
         self.parts.slot(partition).ok_or_else(|| {
                 Error::state(format!(
                     "table '{}' has {} partitions, but the event being processed is from partition {partition}: \

@@ -20,9 +20,12 @@ pub(crate) struct Held<P> {
     pub(crate) standby: bool,
 }
 
+/// One partition's slot: `None` while the partition is not held here.
+pub(crate) type Slot<P> = Mutex<Option<Held<P>>>;
+
 /// The partitions of one table; see the module docs.
 pub(crate) struct Slots<P> {
-    slots: Box<[Mutex<Option<Held<P>>>]>,
+    slots: Box<[Slot<P>]>,
     /// Whether partitions not owned here are kept as standby copies.
     keep_standby: AtomicBool,
     /// Bumped whenever a partition becomes or stops being a standby copy.
@@ -53,14 +56,14 @@ impl<P> Slots<P> {
     }
 
     /// The slot of `partition`, if the table has it.
-    pub(crate) fn slot(&self, partition: i32) -> Option<&Mutex<Option<Held<P>>>> {
+    pub(crate) fn slot(&self, partition: i32) -> Option<&Slot<P>> {
         usize::try_from(partition)
             .ok()
             .and_then(|p| self.slots.get(p))
     }
 
     /// Every slot, with its partition number.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Mutex<Option<Held<P>>>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Slot<P>)> {
         self.slots.iter().enumerate()
     }
 
