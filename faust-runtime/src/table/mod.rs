@@ -50,13 +50,18 @@ mod spec;
 pub mod store;
 pub mod view;
 pub mod window;
+mod window_key;
+mod window_time;
 
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
 pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
 pub use set::{make_set_table, SetTable, SetTableApi};
 pub use spec::{changelog_topic, MakeTable, TableKind, TableRegistration, TableSpec};
-pub use window::{make_windowed_table, WindowKey, WindowSpec, WindowedTable, WindowedTableApi};
+pub use window::{
+    make_windowed_table, WindowKey, WindowKind, WindowSpec, WindowTime, WindowedTable,
+    WindowedTableApi, WindowedView,
+};
 
 use crate::app::App;
 use crate::error::{Error, Result};
