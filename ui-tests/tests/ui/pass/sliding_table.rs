@@ -36,7 +36,7 @@ async fn count(mut clicks: faust_runtime::Events<Clicks>) -> Result<()> {
         ClicksNow.update(page.clone(), |n| *n += 1)?;
         let _: u64 = ClicksNow.relative_to_stream().value(&page)?;
         let _: u64 = ClicksPerHour.relative_to_now().value(&page)?;
-        let _: u64 = ClicksPerHour.relative_to(SystemTime::now().into()).value(&page)?;
+        let _: u64 = ClicksPerHour.relative_to(SystemTime::now()).value(&page)?;
         let _: u64 = ClicksAround.current(&page)? + ClicksAround.delta(&page, Duration::from_secs(1))?;
         let _: Vec<(String, (i64, i64), u64)> = ClicksAround.items()?;
     }
