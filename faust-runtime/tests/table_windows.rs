@@ -1,6 +1,7 @@
 //! Sliding windows and the time windowed tables go by (event time, the wall clock, a time from
 //! the value), on the embedded broker: aggregates for fixed time sequences, windows closing once
-//! by the latest time of their partition, Faust's changelog keys.
+//! by the latest time of their partition, Faust's changelog keys (written, and recovered from a
+//! changelog Faust wrote).
 
 #[macro_use]
 mod common;
@@ -169,6 +170,95 @@ async fn sliding_windows_aggregate_a_fixed_event_time_sequence_and_close_once() 
         records.len(),
         first.len() + second.len() + third.len() + fourth.len()
     );
+}
+
+mod recovered {
+    use faust_runtime::prelude::*;
+    use std::sync::Mutex;
+
+    /// current() after each update.
+    pub static SEEN: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    /// Each closed window.
+    pub static CLOSED: super::Windows = Mutex::new(Vec::new());
+
+    #[topic(name = "win-recovered", key = String, value = String, partitions = 1)]
+    pub struct Events;
+
+    pub fn closed(key: &str, window: (i64, i64), value: &u64) {
+        CLOSED
+            .lock()
+            .unwrap()
+            .push((key.to_string(), window, *value));
+    }
+
+    /// Faust's `SlidingWindow(10, 0.1, 20)`.
+    #[table(name = "around", key = String, value = u64, partitions = 1,
+            before = "10s", after = "100ms", expires = "20s", on_window_close = closed)]
+    pub struct Around;
+
+    #[agent(Events)]
+    async fn count(mut events: faust_runtime::Events<Events>) -> Result<()> {
+        while let Some(ev) = events.next().await {
+            let key = ev.key.clone().unwrap_or_default();
+            Around.update(key.clone(), |n| *n += 1)?;
+            SEEN.lock().unwrap().push(Around.current(&key)?);
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sliding_window_faust_wrote_recovers_and_its_tombstone_replaces_faust_s_record() {
+    use faust_runtime::transport::{NewTopic, OutgoingRecord, Transport};
+    let broker = MemoryBroker::new();
+    let id = unique("win-recovered");
+    let changelog = format!("{id}-around-changelog");
+    broker
+        .create_topic(&NewTopic {
+            name: changelog.clone(),
+            partitions: 1,
+            replication_factor: 1,
+            config: [("cleanup.policy".to_string(), "compact,delete".to_string())].into(),
+        })
+        .await
+        .unwrap();
+    // What Faust writes for `around['apple'] += 3` at event time B (fixture
+    // `key.window.sliding.0` of faust-0.15.3-writes.txt).
+    let faust_key = br#"["apple",[1779191662.636,1779191672.7359998]]"#;
+    let mut rec = OutgoingRecord::new(
+        changelog.clone(),
+        Some(faust_key.to_vec()),
+        Some(b"3".to_vec()),
+    );
+    rec.partition = Some(0);
+    broker.send(rec).await.unwrap().await.unwrap();
+
+    let app = app(&broker, &id, "::recovered");
+    app.start().await.unwrap();
+    let topic = recovered::Events.on(&app);
+    // The same window: Faust's 3 and one more.
+    send(&topic, "apple".to_string(), "x".to_string(), B).await;
+    assert!(eventually(WAIT, || recovered::SEEN.lock().unwrap().len() == 1).await);
+    assert_eq!(*recovered::SEEN.lock().unwrap(), vec![4]);
+    // B + 20.1 s closes it.
+    send(&topic, "apple".to_string(), "x".to_string(), B + 20_100).await;
+    assert!(eventually(WAIT, || recovered::SEEN.lock().unwrap().len() == 2).await);
+    assert_eq!(
+        *recovered::CLOSED.lock().unwrap(),
+        vec![("apple".to_string(), (B - 10_000, B + 100), 4)]
+    );
+    app.stop().await.unwrap();
+    // Our records for the window carry Faust's key bytes exactly, the last one a tombstone, so
+    // compaction drops Faust's record too.
+    let records = read_all(&broker, &changelog, 1).await;
+    let of_window: Vec<Option<&[u8]>> = records
+        .iter()
+        .filter(|r| r.key == faust_key)
+        .map(|r| r.value.as_deref())
+        .collect();
+    assert_eq!(of_window.first(), Some(&Some(&b"3"[..])), "{records:?}");
+    assert_eq!(of_window.last(), Some(&None), "{records:?}");
+    assert!(of_window.len() >= 2, "{records:?}");
 }
 
 mod by_field {
