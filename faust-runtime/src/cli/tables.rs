@@ -118,3 +118,25 @@ pub(crate) fn print(rows: &[TableRow], json: bool, out: &Scrubber) {
 fn ms(v: i64) -> std::time::Duration {
     std::time::Duration::from_millis(v.max(0) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_rows_name_each_kind_with_its_own_lengths() {
+        let json = |w| serde_json::to_value(WindowRow::from(w)).unwrap();
+        assert_eq!(
+            json(WindowSpec::tumbling(60_000, 3_600_000)),
+            serde_json::json!({"kind": "tumbling", "size_ms": 60_000, "step_ms": 60_000, "expires_ms": 3_600_000})
+        );
+        assert_eq!(
+            json(WindowSpec::hopping(600_000, 60_000, 0)),
+            serde_json::json!({"kind": "hopping", "size_ms": 600_000, "step_ms": 60_000, "expires_ms": 0})
+        );
+        assert_eq!(
+            json(WindowSpec::sliding(10_000, 100, 20_000)),
+            serde_json::json!({"kind": "sliding", "before_ms": 10_000, "after_ms": 100, "expires_ms": 20_000})
+        );
+    }
+}
