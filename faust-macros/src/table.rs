@@ -53,6 +53,8 @@ struct Settings {
     on_window_close: Option<syn::Path>,
     /// `kind = "set"`: a set table (and where it was written).
     set: Option<Span>,
+    /// `kind = "global"`: a global table (and where it was written).
+    global: Option<Span>,
 }
 
 fn millis(nanos: u128) -> i64 {
@@ -101,6 +103,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         );
     }
     let window = window_spec(&s, &errors);
+    if let (Some(at), Some(_)) = (s.global, &window) {
+        errors.at(
+            at,
+            "windowed global tables are not supported; drop `kind = \"global\"` or the window",
+        );
+    }
     let mark_used = item::mark_used(&strukt);
     let strukt = item::with_handle_derives(&strukt);
     let (window_field, make, api, windowed_impl) = match &window {
@@ -135,12 +143,23 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 },
             )
         }
+        None if s.global.is_some() => (
+            quote!(::core::option::Option::None),
+            quote!(#rt::make_table::<#ident>),
+            quote!(#rt::GlobalTableApi),
+            quote!(),
+        ),
         None => (
             quote!(::core::option::Option::None),
             quote!(#rt::make_table::<#ident>),
             quote!(#rt::TableApi),
             quote!(),
         ),
+    };
+    let kind = if s.global.is_some() && window.is_none() {
+        quote!(#rt::TableKind::Global)
+    } else {
+        quote!(#rt::TableKind::Table)
     };
     let errors = errors.into_compile_errors();
     quote! {
@@ -155,7 +174,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                 __key_type: ::core::any::type_name::<<#ident as #rt::Table>::Key>,
                 __value_type: ::core::any::type_name::<<#ident as #rt::Table>::Value>,
                 window: #window_field,
-                kind: #rt::TableKind::Table,
+                kind: #kind,
                 __make: #make,
             };
 
@@ -467,10 +486,11 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                 if let Some(k) = attr::non_empty_string(errors, &e, "kind = \"set\"") {
                     match k.value().as_str() {
                         "set" => s.set = Some(k.span()),
+                        "global" => s.global = Some(k.span()),
                         "table" => {}
                         other => errors.at(
                             k.span(),
-                            format!("unknown table kind `{other}`: `kind = \"set\"` (a set of members per key, Faust's SetTable) or `kind = \"table\"` (the default)"),
+                            format!("unknown table kind `{other}`: `kind = \"set\"` (a set of members per key, Faust's SetTable), `kind = \"global\"` (every worker holds every partition, Faust's GlobalTable) or `kind = \"table\"` (the default)"),
                         ),
                     }
                 }

@@ -104,7 +104,7 @@ pub use runtime_topic::{create_topic, DynTopic, Dynamic, TopicBuilder};
 pub use schema::Schema;
 pub use settings::{KafkaSettings, MissingTopicPolicy, Settings, WebSettings};
 pub use stream::{Events, Stream};
-pub use table::{Table, TableApi, TableHealth};
+pub use table::{GlobalTableApi, Table, TableApi, TableHealth};
 pub use through::Target;
 pub use topic::{Acks, DeliveryGuarantee, ErrorPolicy, RecordBuilder, Topic, TopicApi, TopicSpec};
 pub use transport::memory::MemoryBroker;
@@ -145,8 +145,8 @@ pub mod __private {
         pub use crate::reply::{__no_sinks, NoReply, SinkFn, Yield};
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
         pub use crate::table::{
-            make_set_table, make_table, make_windowed_table, SetTable, SetTableApi, Table,
-            TableApi, TableKind, TableRegistration, TableSpec, WindowSpec, WindowTime,
+            make_set_table, make_table, make_windowed_table, GlobalTableApi, SetTable, SetTableApi,
+            Table, TableApi, TableKind, TableRegistration, TableSpec, WindowSpec, WindowTime,
             WindowedTable, WindowedTableApi,
         };
         pub use crate::timer::{TimerKind, TimerSpec};

@@ -62,6 +62,11 @@ pub struct Settings {
     /// Directory of the persistent table stores (default `{app_id}-data/v{version}/tables`,
     /// as Faust's `tabledir`).
     pub table_dir: Option<std::path::PathBuf>,
+    /// Standby copies of table partitions (Faust's `table_standby_replicas`,
+    /// `FAUST_TABLE_STANDBY_REPLICAS`): above 0, each worker keeps a warm copy of every table
+    /// partition it does not own, following its changelog, so taking one over replays little.
+    /// 0 (the default here; Faust's is 1) keeps none. See [`crate::table::standby`].
+    pub table_standby_replicas: usize,
     /// Warn when an agent takes longer than this over one event, or a timer over one run
     /// (Faust's `blocking_timeout`; `None`, the default, checks nothing). See [`crate::blocking`].
     pub blocking_timeout: Option<Duration>,
@@ -141,6 +146,7 @@ impl std::fmt::Debug for Settings {
             blocking_timeout,
             store,
             table_dir,
+            table_standby_replicas,
         } = self;
         f.debug_struct("Settings")
             .field("broker", &crate::redact::redact_url(broker))
@@ -162,6 +168,7 @@ impl std::fmt::Debug for Settings {
             .field("blocking_timeout", blocking_timeout)
             .field("store", store)
             .field("table_dir", table_dir)
+            .field("table_standby_replicas", table_standby_replicas)
             .finish()
     }
 }
@@ -207,6 +214,7 @@ impl Default for Settings {
             table_recovery_idle: Duration::from_millis(500),
             store: "memory://".into(),
             table_dir: None,
+            table_standby_replicas: 0,
             blocking_timeout: None,
         }
     }
@@ -266,6 +274,13 @@ impl Settings {
         }
         if let Some(v) = var("TABLEDIR")? {
             self.table_dir = Some(v.into());
+        }
+        if let Some(v) = var("TABLE_STANDBY_REPLICAS")? {
+            self.table_standby_replicas = v.trim().parse().map_err(|_| {
+                Error::config(format!(
+                    "FAUST_TABLE_STANDBY_REPLICAS='{v}' is not a number"
+                ))
+            })?;
         }
         if let Some(v) = var("ON_MISSING_TOPIC")? {
             self.on_missing_topic = MissingTopicPolicy::parse(&v)?;

@@ -10,6 +10,9 @@
 mod common;
 #[macro_use]
 mod table_support;
+#[macro_use]
+#[path = "table_support/standby.rs"]
+mod standby;
 
 use common::{eventually, kafka_url, unique};
 use faust_runtime::prelude::*;
@@ -22,6 +25,9 @@ const WAIT: Duration = Duration::from_secs(60);
 counting_module!(restart, "ktbl-restart-words");
 counting_module!(moving, "ktbl-moving-words");
 set_module!(ksets, "ktbl-set-ops");
+counting_module!(nostandby, "ktbl-nostandby-words");
+counting_module!(withstandby, "ktbl-standby-words");
+prices_module!(kprices, "ktbl-global-prices");
 
 mod kwindows {
     use faust_runtime::prelude::*;
@@ -66,6 +72,10 @@ mod kwindows {
 }
 
 fn app(url: &str, id: &str, module: &str, client: &str) -> App {
+    app_with_standby(url, id, module, client, 0)
+}
+
+fn app_with_standby(url: &str, id: &str, module: &str, client: &str, standby: usize) -> App {
     let client = client.to_string();
     App::builder(id)
         .broker(url)
@@ -76,6 +86,7 @@ fn app(url: &str, id: &str, module: &str, client: &str) -> App {
             s.kafka.client_id = client;
             s.kafka.session_timeout = Duration::from_secs(6);
             s.kafka.heartbeat_interval = Duration::from_millis(500);
+            s.table_standby_replicas = standby;
         })
         .build()
         .unwrap()
@@ -300,4 +311,43 @@ async fn sliding_windows_aggregate_close_once_and_recover_on_kafka() {
     );
     assert_eq!(kwindows::CLOSED.lock().unwrap().len(), 1);
     b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_table_is_whole_on_every_worker_on_kafka() {
+    let url = kafka_or_skip!();
+    fresh_kafka_topics(&url, &["ktbl-global-prices"]).await;
+    let make = |id: &str, client: &str, standby: usize| {
+        app_with_standby(&url, id, "kprices", client, standby)
+    };
+    standby::global_table_scenario::<kprices::Prices, kprices::PriceTable>(&make, WAIT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_standby_copies_a_partition_taken_over_replays_nothing_already_followed_on_kafka() {
+    let url = kafka_or_skip!();
+    fresh_kafka_topics(&url, &["ktbl-nostandby-words", "ktbl-standby-words"]).await;
+    let make = |id: &str, client: &str, standby: usize| {
+        let module = if standby == 0 {
+            "nostandby"
+        } else {
+            "withstandby"
+        };
+        app_with_standby(&url, id, module, client, standby)
+    };
+    let (replayed, records) =
+        standby::take_over::<nostandby::Words>(&make, &nostandby::SEEN, 0, WAIT).await;
+    // (All of b's partitions when the group reassigns every partition, as Kafka's does.)
+    assert!(
+        replayed >= records as u64,
+        "without standby copies, taking a's partitions over replays their whole changelog: \
+         {replayed} of {records} records"
+    );
+    let (replayed, records) =
+        standby::take_over::<withstandby::Words>(&make, &withstandby::SEEN, 1, WAIT).await;
+    assert!(records > 0);
+    assert_eq!(
+        replayed, 0,
+        "b's standby copies had read all {records} records of a's partitions"
+    );
 }

@@ -18,6 +18,8 @@ pub(crate) struct TableRow {
     /// `null` for a plain table.
     window: Option<WindowRow>,
     handle: &'static str,
+    /// `table`, `set` or `global`.
+    kind: &'static str,
 }
 
 /// The windows of a windowed table, in milliseconds: `size_ms` and `step_ms` for tumbling and
@@ -74,6 +76,11 @@ pub(crate) fn rows(app: &App) -> Result<Vec<TableRow>> {
             changelog: t.changelog_topic(&group),
             window: t.window.map(WindowRow::from),
             handle: t.type_name,
+            kind: match t.kind {
+                crate::table::TableKind::Table => "table",
+                crate::table::TableKind::Set => "set",
+                crate::table::TableKind::Global => "global",
+            },
         })
         .collect())
 }

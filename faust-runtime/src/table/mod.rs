@@ -39,6 +39,7 @@
 //!   replays only what is newer.
 
 pub mod changelog;
+pub mod global;
 mod handle;
 pub mod memory;
 pub mod pending;
@@ -47,12 +48,14 @@ pub mod redb_store;
 mod runtime;
 pub mod set;
 mod spec;
+pub mod standby;
 pub mod store;
 pub mod view;
 pub mod window;
 mod window_key;
 mod window_time;
 
+pub use global::GlobalTableApi;
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
 pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
@@ -278,7 +281,13 @@ impl Tables {
         for t in read(&self.list).iter() {
             t.flush_changelog(app);
             for &p in gone.iter().filter(|p| **p < t.partitions()) {
-                t.deactivate(p);
+                if !t.keeps_standby() {
+                    t.deactivate(p);
+                } else if let Err(e) = t.follow(p) {
+                    tracing::error!(table = t.name(), partition = p, error = %e,
+                        "a revoked partition cannot be kept as a standby copy");
+                    t.deactivate(p);
+                }
             }
         }
     }
@@ -384,6 +393,7 @@ pub(crate) async fn start(app: &App, modules: &[String]) -> Result<()> {
         let topic = topic.build()?;
         app.ensure_declared(topic.spec()).await?;
         let runtime = (spec.__make)(app, spec, partitions, topic.name())?;
+        standby::start(app, spec, &runtime).await?;
         write(&tables.typed).push((spec.name, runtime.clone().as_any()));
         write(&tables.list).push(runtime);
         tracing::info!(

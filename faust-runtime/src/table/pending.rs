@@ -96,6 +96,9 @@ pub(crate) struct FlushHold {
     delivered: AtomicUsize,
     failure: Mutex<Option<String>>,
     holds: Vec<Ack>,
+    /// Where the offset after the last delivered record goes (tables keeping standby copies:
+    /// a revoked partition is followed from there, not from before the worker's own writes).
+    written: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
 }
 
 impl FlushHold {
@@ -107,14 +110,27 @@ impl FlushHold {
             delivered: AtomicUsize::new(0),
             failure: Mutex::new(None),
             holds,
+            written: None,
         }
+    }
+
+    /// Notes the offset after each delivered record in `written` (its highest).
+    pub(crate) fn noting_offsets(
+        mut self,
+        written: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
+    ) -> Self {
+        self.written = written;
+        self
     }
 }
 
 impl DeliveryListener for FlushHold {
     fn delivered(&self, _token: u64, result: &Result<RecordMetadata>) {
         match result {
-            Ok(_) => {
+            Ok(meta) => {
+                if let Some(w) = &self.written {
+                    w.fetch_max(meta.offset + 1, Ordering::AcqRel);
+                }
                 self.delivered.fetch_add(1, Ordering::AcqRel);
             }
             Err(e) => {

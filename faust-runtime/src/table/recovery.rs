@@ -30,6 +30,7 @@ pub struct RecoveryStats {
     records: AtomicU64,
     last_records: AtomicU64,
     last_millis: AtomicU64,
+    followed: AtomicU64,
 }
 
 /// What health shows of one table.
@@ -43,6 +44,12 @@ pub struct TableHealth {
     pub store: String,
     /// Partitions active on this worker.
     pub active_partitions: Vec<i32>,
+    /// The partitions this worker keeps as standby copies (owned by another worker; see
+    /// [`super::standby`]), each with the changelog offset its copy has read up to (the next
+    /// offset to read).
+    pub standby_partitions: Vec<(i32, i64)>,
+    /// Changelog records the standby copies have applied.
+    pub standby_records: u64,
     /// Whether a recovery is running.
     pub recovering: bool,
     /// Recoveries done (one per assignment that activated partitions).
@@ -56,12 +63,19 @@ pub struct TableHealth {
 }
 
 impl RecoveryStats {
+    /// `n` changelog records were applied to standby copies.
+    pub(crate) fn followed(&self, n: u64) {
+        self.followed.fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn health(&self, t: &dyn TableRuntime, active: Vec<i32>) -> TableHealth {
         TableHealth {
             name: t.name().to_string(),
             changelog: t.changelog().to_string(),
             store: t.store_kind().to_string(),
             active_partitions: active,
+            standby_partitions: t.followed(),
+            standby_records: self.followed.load(Ordering::Relaxed),
             recovering: self.recovering.load(Ordering::Relaxed),
             recoveries: self.recoveries.load(Ordering::Relaxed),
             recovered_records: self.records.load(Ordering::Relaxed),

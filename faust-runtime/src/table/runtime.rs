@@ -12,7 +12,7 @@ use crate::transport::DeliveryListener;
 use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What the app needs of a table whatever its types: recovery, activation, health.
@@ -54,6 +54,48 @@ pub trait TableRuntime: Send + Sync + 'static {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The web views' reads.
     fn view(&self) -> &dyn super::view::TableView;
+    /// Whether partitions this worker does not own are kept as warm standby copies (global
+    /// tables, and every table when `table_standby_replicas` is set); see [`super::standby`].
+    fn keeps_standby(&self) -> bool {
+        false
+    }
+    /// Makes the table keep standby copies; returns whether it can (set tables cannot yet).
+    fn enable_standby(&self) -> bool {
+        false
+    }
+    /// Keeps `partition` as a standby copy (loaded from the store when not in memory; an
+    /// active partition keeps its map): the changelog follower brings it up to date.
+    fn follow(&self, partition: i32) -> Result<()> {
+        let _ = partition;
+        Err(Error::state(format!(
+            "table '{}' keeps no standby copies",
+            self.name()
+        )))
+    }
+    /// The standby partitions and the changelog offset each is to be read from.
+    fn followed(&self) -> Vec<(i32, i64)> {
+        Vec::new()
+    }
+    /// Changes whenever a partition becomes or stops being a standby copy.
+    fn followed_generation(&self) -> u64 {
+        0
+    }
+    /// Drops `partition` from memory if it is a standby copy (it cannot follow its changelog).
+    fn deactivate_standby(&self, partition: i32) {
+        let _ = partition;
+    }
+    /// Applies a changelog record read by the follower, if `partition` is still a standby
+    /// copy here and the record is new to it; returns whether it was applied.
+    fn apply_followed(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<bool> {
+        let _ = (partition, offset, key, value);
+        Ok(false)
+    }
 }
 
 /// A partition's map. Hashed with foldhash (seeded per map, several times faster than std's
@@ -66,6 +108,12 @@ pub(crate) struct Part<K, V> {
     pub(crate) map: TableMap<K, V>,
     /// Written keys waiting for the next flush.
     pub(crate) pending: Pending<K>,
+    /// The changelog offset after the last record read into `map` (by recovery or the
+    /// standby follower; the worker's own writes are not counted).
+    pub(crate) next: i64,
+    /// Whether this is a standby copy: the partition is owned by another worker, and the
+    /// follower keeps it up to date (see [`super::standby`]).
+    pub(crate) standby: bool,
 }
 
 impl<K: Hash + Eq + Clone, V> Part<K, V> {
@@ -98,6 +146,13 @@ pub struct TableState<K, V> {
     expiry: Box<[AtomicI64]>,
     /// Per partition, the latest event time a windowed update saw.
     latest: Box<[AtomicI64]>,
+    /// Whether partitions not owned here are kept as standby copies.
+    standby: AtomicBool,
+    /// Bumped whenever a partition becomes or stops being a standby copy.
+    followed_gen: AtomicU64,
+    /// Per partition, the changelog offset after this worker's last delivered write (noted
+    /// only while standby copies are kept).
+    written: Box<[Arc<AtomicI64>]>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -128,7 +183,149 @@ where
             latest: (0..partitions.max(0))
                 .map(|_| AtomicI64::new(i64::MIN))
                 .collect(),
+            standby: AtomicBool::new(false),
+            followed_gen: AtomicU64::new(0),
+            written: (0..partitions.max(0))
+                .map(|_| Arc::new(AtomicI64::new(0)))
+                .collect(),
         })
+    }
+
+    /// Keeps partitions this worker does not own as standby copies (global tables, and every
+    /// table when `table_standby_replicas` is set).
+    pub(crate) fn set_standby(&self, on: bool) {
+        self.standby.store(on, Ordering::Relaxed);
+    }
+
+    /// Loads `partition` from the store: its map and the changelog offset to read from.
+    fn load(&self, partition: i32) -> Result<(TableMap<K, V>, i64)> {
+        let mut map = TableMap::default();
+        self.store.load(partition, &mut |k, v| {
+            let key: K = self.codec.decode(k).map_err(|e| {
+                Error::state(format!(
+                    "table '{}' store, partition {partition}: a key does not decode: {e}",
+                    self.name
+                ))
+            })?;
+            let value: V = self.codec.decode(v).map_err(|e| {
+                Error::state(format!(
+                    "table '{}' store, partition {partition}: a value does not decode: {e}",
+                    self.name
+                ))
+            })?;
+            map.insert(key, value);
+            Ok(())
+        })?;
+        let from = self
+            .store
+            .last_offset(partition)?
+            .map(|o| o + 1)
+            .unwrap_or(0);
+        Ok((map, from))
+    }
+
+    fn slot_of(&self, partition: i32) -> Result<&Slot<K, V>> {
+        usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.parts.get(p))
+            .ok_or_else(|| {
+                Error::state(format!(
+                    "table '{}' has no partition {partition}",
+                    self.name
+                ))
+            })
+    }
+
+    /// Every partition held here, active or standby, in turn (global tables' reads).
+    pub(crate) fn each_held_partition(&self, mut f: impl FnMut(&TableMap<K, V>)) {
+        for slot in self.parts.iter() {
+            if let Some(part) = lock(slot).as_ref() {
+                f(&part.map);
+            }
+        }
+    }
+
+    /// What `f` answers for the first partition held here (active or standby) that it answers
+    /// for, `first` tried before the others (global tables' reads: a key lives in the
+    /// partition of the events that wrote it).
+    pub(crate) fn find_held<R>(
+        &self,
+        first: Option<i32>,
+        mut f: impl FnMut(&TableMap<K, V>) -> Option<R>,
+    ) -> Option<R> {
+        let first = first.and_then(|p| usize::try_from(p).ok());
+        let order = first
+            .into_iter()
+            .chain((0..self.parts.len()).filter(|p| Some(*p) != first));
+        for p in order {
+            let Some(slot) = self.parts.get(p) else {
+                continue;
+            };
+            if let Some(r) = lock(slot).as_ref().and_then(|part| f(&part.map)) {
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// Applies one changelog record to `partition` (only when it is a standby copy and the
+    /// record is new to it, if `standby_only`); returns whether it was applied.
+    fn apply_record(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        standby_only: bool,
+    ) -> Result<bool> {
+        let bad = |what: &str, e: String| {
+            Error::state(format!(
+                "table '{}': changelog record {}[{partition}]@{offset} cannot be applied: {what}: {e}",
+                self.name, self.changelog
+            ))
+        };
+        let Some(kb) = key else {
+            return Err(bad(
+                "it has no key",
+                "a changelog record always has one".into(),
+            ));
+        };
+        let k: K = self
+            .codec
+            .decode(kb)
+            .map_err(|e| bad("the key does not decode", e))?;
+        let v: Option<V> = value
+            .map(|vb| {
+                self.codec
+                    .decode(vb)
+                    .map_err(|e| bad("the value does not decode", e))
+            })
+            .transpose()?;
+        let applied = self.with_part(partition, |part| {
+            if standby_only && (!part.standby || offset < part.next) {
+                return false;
+            }
+            match v {
+                Some(v) => {
+                    part.map.insert(k, v);
+                }
+                None => {
+                    part.map.remove(&k);
+                }
+            }
+            part.next = part.next.max(offset + 1);
+            true
+        });
+        match applied {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            // The standby copy was dropped meanwhile: nothing to apply to.
+            Err(_) if standby_only => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let change: [Change<'_>; 1] = [(kb, value)];
+        self.store.apply(partition, &change, offset)?;
+        Ok(true)
     }
 
     fn slot(&self, partition: i32) -> Result<&Slot<K, V>> {
@@ -200,10 +397,10 @@ where
         }
     }
 
-    /// Every active partition's map in turn.
+    /// Every active partition's map in turn (standby copies left out).
     pub(crate) fn each_partition(&self, mut f: impl FnMut(&TableMap<K, V>)) {
         for slot in self.parts.iter() {
-            if let Some(part) = lock(slot).as_ref() {
+            if let Some(part) = lock(slot).as_ref().filter(|p| !p.standby) {
                 f(&part.map);
             }
         }
@@ -266,7 +463,12 @@ where
                     "a table write cannot be encoded for the changelog");
             }
             let expected = records.len() + usize::from(failed.is_some());
-            let hold: Arc<FlushHold> = Arc::new(FlushHold::new(self.changelog, expected, holds));
+            let written = self
+                .standby
+                .load(Ordering::Relaxed)
+                .then(|| self.written[p].clone());
+            let hold: Arc<FlushHold> =
+                Arc::new(FlushHold::new(self.changelog, expected, holds).noting_offsets(written));
             if let Some(reason) = failed {
                 hold.delivered(
                     0,
@@ -323,40 +525,23 @@ where
     }
 
     fn activate(&self, partition: i32) -> Result<i64> {
-        let Some(slot) = usize::try_from(partition)
-            .ok()
-            .and_then(|p| self.parts.get(p))
-        else {
-            return Err(Error::state(format!(
-                "table '{}' has no partition {partition}",
-                self.name
-            )));
-        };
-        let mut map = TableMap::default();
-        self.store.load(partition, &mut |k, v| {
-            let key: K = self.codec.decode(k).map_err(|e| {
-                Error::state(format!(
-                    "table '{}' store, partition {partition}: a key does not decode: {e}",
-                    self.name
-                ))
-            })?;
-            let value: V = self.codec.decode(v).map_err(|e| {
-                Error::state(format!(
-                    "table '{}' store, partition {partition}: a value does not decode: {e}",
-                    self.name
-                ))
-            })?;
-            map.insert(key, value);
-            Ok(())
-        })?;
-        let from = self
-            .store
-            .last_offset(partition)?
-            .map(|o| o + 1)
-            .unwrap_or(0);
+        let slot = self.slot_of(partition)?;
+        {
+            // A standby copy becomes the active partition as it is: recovery reads only what
+            // the follower had not read yet.
+            let mut guard = lock(slot);
+            if let Some(part) = guard.as_mut().filter(|p| p.standby) {
+                part.standby = false;
+                self.followed_gen.fetch_add(1, Ordering::Relaxed);
+                return Ok(part.next);
+            }
+        }
+        let (map, from) = self.load(partition)?;
         *lock(slot) = Some(Part {
             map,
             pending: Pending::default(),
+            next: from,
+            standby: false,
         });
         Ok(from)
     }
@@ -380,39 +565,8 @@ where
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<()> {
-        let bad = |what: &str, e: String| {
-            Error::state(format!(
-                "table '{}': changelog record {}[{partition}]@{offset} cannot be applied: {what}: {e}",
-                self.name, self.changelog
-            ))
-        };
-        let Some(kb) = key else {
-            return Err(bad(
-                "it has no key",
-                "a changelog record always has one".into(),
-            ));
-        };
-        let k: K = self
-            .codec
-            .decode(kb)
-            .map_err(|e| bad("the key does not decode", e))?;
-        let v: Option<V> = value
-            .map(|vb| {
-                self.codec
-                    .decode(vb)
-                    .map_err(|e| bad("the value does not decode", e))
-            })
-            .transpose()?;
-        self.with_partition(partition, |map| match v {
-            Some(v) => {
-                map.insert(k, v);
-            }
-            None => {
-                map.remove(&k);
-            }
-        })?;
-        let change: [Change<'_>; 1] = [(kb, value)];
-        self.store.apply(partition, &change, offset)
+        self.apply_record(partition, offset, key, value, false)
+            .map(|_| ())
     }
 
     fn stats(&self) -> &RecoveryStats {
@@ -432,5 +586,73 @@ where
     }
     fn view(&self) -> &dyn super::view::TableView {
         self
+    }
+    fn keeps_standby(&self) -> bool {
+        self.standby.load(Ordering::Relaxed)
+    }
+    fn enable_standby(&self) -> bool {
+        self.set_standby(true);
+        true
+    }
+    fn follow(&self, partition: i32) -> Result<()> {
+        let slot = self.slot_of(partition)?;
+        {
+            let mut guard = lock(slot);
+            if let Some(part) = guard.as_mut() {
+                if !part.standby {
+                    // Its own writes are in the map already: followed from after them.
+                    let written = self.written[partition as usize].load(Ordering::Acquire);
+                    part.next = part.next.max(written);
+                    part.standby = true;
+                    self.followed_gen.fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(());
+            }
+        }
+        let (map, from) = self.load(partition)?;
+        let mut guard = lock(slot);
+        if guard.is_none() {
+            *guard = Some(Part {
+                map,
+                pending: Pending::default(),
+                next: from,
+                standby: true,
+            });
+            self.followed_gen.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+    fn followed(&self) -> Vec<(i32, i64)> {
+        self.parts
+            .iter()
+            .enumerate()
+            .filter_map(|(p, slot)| {
+                lock(slot)
+                    .as_ref()
+                    .filter(|part| part.standby)
+                    .map(|part| (p as i32, part.next))
+            })
+            .collect()
+    }
+    fn followed_generation(&self) -> u64 {
+        self.followed_gen.load(Ordering::Relaxed)
+    }
+    fn deactivate_standby(&self, partition: i32) {
+        if let Ok(slot) = self.slot_of(partition) {
+            let mut guard = lock(slot);
+            if guard.as_ref().is_some_and(|p| p.standby) {
+                *guard = None;
+                self.followed_gen.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    fn apply_followed(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<bool> {
+        self.apply_record(partition, offset, key, value, true)
     }
 }

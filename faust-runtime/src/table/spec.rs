@@ -60,6 +60,9 @@ pub enum TableKind {
     Table,
     /// A key → set of members table (Faust's `app.SetTable`); see [`super::set`].
     Set,
+    /// A key → value table every worker holds whole (Faust's `app.GlobalTable`); see
+    /// [`super::global`].
+    Global,
 }
 
 /// The registration `#[table]` submits.

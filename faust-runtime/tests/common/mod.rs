@@ -35,6 +35,25 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
     }
 }
 
+/// Like [`eventually`], for a condition that has to await (reading a topic, an HTTP call):
+/// polls it every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually_async<F, Fut>(timeout: Duration, mut cond: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The Kafka broker under test (`FAUST_TEST_KAFKA`, set by scripts/test.sh), or `None` when
 /// `FAUST_SKIP_KAFKA=1` asks to skip; any other absence is a failure, not a silent skip.
 pub fn kafka_url() -> Option<String> {
