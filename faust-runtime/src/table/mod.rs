@@ -57,6 +57,8 @@ pub mod standby;
 pub mod store;
 pub mod view;
 pub mod window;
+mod window_key;
+mod window_time;
 
 pub use global::GlobalTableApi;
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
@@ -64,7 +66,10 @@ pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
 pub use set::{make_set_table, SetTable, SetTableApi};
 pub use spec::{changelog_topic, MakeTable, TableKind, TableRegistration, TableSpec};
-pub use window::{make_windowed_table, WindowKey, WindowSpec, WindowedTable, WindowedTableApi};
+pub use window::{
+    make_windowed_table, WindowKey, WindowKind, WindowSpec, WindowTime, WindowedTable,
+    WindowedTableApi, WindowedView,
+};
 
 use crate::app::App;
 use crate::error::{Error, Result};
