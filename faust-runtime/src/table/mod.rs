@@ -286,7 +286,7 @@ impl Tables {
         for t in read(&self.list).iter() {
             t.flush_changelog(app);
             for &p in gone.iter().filter(|p| **p < t.partitions()) {
-                if !t.keeps_standby() {
+                if !t.slots().is_some_and(|s| s.keeps_standby()) {
                     t.deactivate(p);
                 } else if let Err(e) = t.follow(p) {
                     tracing::error!(table = t.name(), partition = p, error = %e,

@@ -5,7 +5,7 @@
 use super::changelog::{self, ChangelogCodec};
 use super::pending::{FlushHold, Pending};
 use super::recovery::RecoveryStats;
-use super::slots::{lock, Slot, Slots};
+use super::slots::{lock, PartitionSlots, Slot, Slots};
 use super::store::{Change, Store};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -55,14 +55,10 @@ pub trait TableRuntime: Send + Sync + 'static {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The web views' reads.
     fn view(&self) -> &dyn super::view::TableView;
-    /// Whether partitions this worker does not own are kept as warm standby copies (global
-    /// tables, and every table when `table_standby_replicas` is set); see [`super::standby`].
-    fn keeps_standby(&self) -> bool {
-        false
-    }
-    /// Makes the table keep standby copies; returns whether it can (set tables cannot yet).
-    fn enable_standby(&self) -> bool {
-        false
+    /// The partitions' slots, for the standby protocol (`None`: the table keeps no standby
+    /// copies); see [`super::standby`].
+    fn slots(&self) -> Option<&dyn PartitionSlots> {
+        None
     }
     /// Keeps `partition` as a standby copy (loaded from the store when not in memory; an
     /// active partition keeps its map): the changelog follower brings it up to date.
@@ -72,18 +68,6 @@ pub trait TableRuntime: Send + Sync + 'static {
             "table '{}' keeps no standby copies",
             self.name()
         )))
-    }
-    /// The standby partitions and the changelog offset each is to be read from.
-    fn followed(&self) -> Vec<(i32, i64)> {
-        Vec::new()
-    }
-    /// Changes whenever a partition becomes or stops being a standby copy.
-    fn followed_generation(&self) -> u64 {
-        0
-    }
-    /// Drops `partition` from memory if it is a standby copy (it cannot follow its changelog).
-    fn deactivate_standby(&self, partition: i32) {
-        let _ = partition;
     }
     /// Applies a changelog record read by the follower, if `partition` is still a standby
     /// copy here and the record is new to it; returns whether it was applied.
@@ -511,25 +495,12 @@ where
     fn view(&self) -> &dyn super::view::TableView {
         self
     }
-    fn keeps_standby(&self) -> bool {
-        self.parts.keeps_standby()
-    }
-    fn enable_standby(&self) -> bool {
-        self.parts.keep_standby();
-        true
+    fn slots(&self) -> Option<&dyn PartitionSlots> {
+        Some(&self.parts)
     }
     fn follow(&self, partition: i32) -> Result<()> {
         self.parts
             .follow(self.name, partition, || self.load(partition))
-    }
-    fn followed(&self) -> Vec<(i32, i64)> {
-        self.parts.followed()
-    }
-    fn followed_generation(&self) -> u64 {
-        self.parts.generation()
-    }
-    fn deactivate_standby(&self, partition: i32) {
-        self.parts.deactivate_standby(partition);
     }
     fn apply_followed(
         &self,

@@ -17,7 +17,7 @@ use super::changelog::{self, ChangelogCodec};
 use super::pending::{FlushHold, Pending};
 use super::recovery::RecoveryStats;
 use super::runtime::{TableMap, TableRuntime};
-use super::slots::{lock, Slots};
+use super::slots::{lock, PartitionSlots, Slots};
 use super::spec::TableSpec;
 use super::store::{Change, Store};
 use super::TableKey;
@@ -393,25 +393,12 @@ impl<K: TableKey, M: TableKey> TableRuntime for SetState<K, M> {
     fn view(&self) -> &dyn super::view::TableView {
         self
     }
-    fn keeps_standby(&self) -> bool {
-        self.parts.keeps_standby()
-    }
-    fn enable_standby(&self) -> bool {
-        self.parts.keep_standby();
-        true
+    fn slots(&self) -> Option<&dyn PartitionSlots> {
+        Some(&self.parts)
     }
     fn follow(&self, partition: i32) -> Result<()> {
         self.parts
             .follow(self.name, partition, || self.load(partition))
-    }
-    fn followed(&self) -> Vec<(i32, i64)> {
-        self.parts.followed()
-    }
-    fn followed_generation(&self) -> u64 {
-        self.parts.generation()
-    }
-    fn deactivate_standby(&self, partition: i32) {
-        self.parts.deactivate_standby(partition);
     }
     fn apply_followed(
         &self,

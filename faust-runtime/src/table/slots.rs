@@ -35,6 +35,20 @@ pub(crate) struct Slots<P> {
     written: Box<[Arc<AtomicI64>]>,
 }
 
+/// What the standby protocol needs of a table's partitions, whatever they hold.
+pub trait PartitionSlots: Send + Sync {
+    /// Keeps partitions not owned here as standby copies from now on.
+    fn keep_standby(&self);
+    /// Whether partitions not owned here are kept as standby copies.
+    fn keeps_standby(&self) -> bool;
+    /// The standby copies and the changelog offset each is to be read from.
+    fn followed(&self) -> Vec<(i32, i64)>;
+    /// Changes whenever a partition becomes or stops being a standby copy.
+    fn generation(&self) -> u64;
+    /// Drops `partition` from memory if it is a standby copy (it cannot follow its changelog).
+    fn deactivate_standby(&self, partition: i32);
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -76,20 +90,10 @@ impl<P> Slots<P> {
         }
     }
 
-    /// Keeps partitions not owned here as standby copies from now on.
-    pub(crate) fn keep_standby(&self) {
-        self.keep_standby.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether partitions not owned here are kept as standby copies.
-    pub(crate) fn keeps_standby(&self) -> bool {
-        self.keep_standby.load(Ordering::Relaxed)
-    }
-
     /// Where the offsets of the worker's delivered writes to `partition` go, while standby
     /// copies are kept.
     pub(crate) fn written(&self, partition: usize) -> Option<Arc<AtomicI64>> {
-        if !self.keeps_standby() {
+        if !self.keep_standby.load(Ordering::Relaxed) {
             return None;
         }
         self.written.get(partition).cloned()
@@ -172,36 +176,6 @@ impl<P> Slots<P> {
         }
     }
 
-    /// Drops `partition` from memory if it is a standby copy.
-    pub(crate) fn deactivate_standby(&self, partition: i32) {
-        if let Some(slot) = self.slot(partition) {
-            let mut guard = lock(slot);
-            if guard.as_ref().is_some_and(|h| h.standby) {
-                *guard = None;
-                self.generation.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// The standby copies and the offset each is to be read from.
-    pub(crate) fn followed(&self) -> Vec<(i32, i64)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(p, slot)| {
-                lock(slot)
-                    .as_ref()
-                    .filter(|h| h.standby)
-                    .map(|h| (p as i32, h.next))
-            })
-            .collect()
-    }
-
-    /// Changes whenever a partition becomes or stops being a standby copy.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Relaxed)
-    }
-
     /// Applies the changelog record at `offset` of `partition` with `f`: always during
     /// recovery; by the follower (`standby_only`) only to a standby copy the record is new to.
     /// `Ok(None)`: not applied. An absent partition is an error during recovery, skipped for
@@ -235,5 +209,38 @@ impl<P> Slots<P> {
         let r = f(&mut h.part)?;
         h.next = h.next.max(offset + 1);
         Ok(Some(r))
+    }
+}
+
+impl<P: Send> PartitionSlots for Slots<P> {
+    fn keep_standby(&self) {
+        self.keep_standby.store(true, Ordering::Relaxed);
+    }
+    fn keeps_standby(&self) -> bool {
+        self.keep_standby.load(Ordering::Relaxed)
+    }
+    fn deactivate_standby(&self, partition: i32) {
+        if let Some(slot) = self.slot(partition) {
+            let mut guard = lock(slot);
+            if guard.as_ref().is_some_and(|h| h.standby) {
+                *guard = None;
+                self.generation.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    fn followed(&self) -> Vec<(i32, i64)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(p, slot)| {
+                lock(slot)
+                    .as_ref()
+                    .filter(|h| h.standby)
+                    .map(|h| (p as i32, h.next))
+            })
+            .collect()
+    }
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 }
