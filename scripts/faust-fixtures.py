@@ -132,6 +132,29 @@ def many_keys():
     return keys
 
 
+# An event time (ms, as Kafka carries it) whose windows' bounds in seconds are not all the
+# nearest floats to their milliseconds.
+WINDOW_TIME_MS = 1779191672636
+
+
+def window_keys():
+    """Windowed table keys `(key, window_range)` as Faust's windows compute them for an event."""
+    from faust.windows import HoppingWindow, SlidingWindow, TumblingWindow
+
+    t = WINDOW_TIME_MS / 1000.0  # event.message.timestamp
+    windows = [
+        ("tumbling", TumblingWindow(10, expires=20)),
+        ("hopping", HoppingWindow(10, 5, expires=20)),
+        ("sliding", SlidingWindow(10, 0.1, 20)),
+        ("sliding.even", SlidingWindow(30, 30, 3600)),
+    ]
+    out = []
+    for name, w in windows:
+        for i, r in enumerate(w.ranges(t)):
+            out.append(("key.window.%s.%d" % (name, i), "key", ("apple", r)))
+    return out
+
+
 def cases(c):
     """(case, kind, value) for every fixture; kind is key, value, or a topic's value type."""
     misc = c["Misc"](
@@ -169,6 +192,7 @@ def cases(c):
     ]
     for i, k in enumerate(many_keys()):
         out.append(("key.many.%03d" % i, "key", k))
+    out.extend(window_keys())
     return out
 
 

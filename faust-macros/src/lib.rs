@@ -219,10 +219,15 @@ pub fn page(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// also `Hash + Eq + Clone`, the value `Clone`), `default` (an expression: the value of a key
 /// never written; default `Default::default()`), `partitions` (default the app's
 /// `topic_partitions`; give the table as many partitions as the topic that updates it).
-/// Windowed tables add `tumbling = "1m"`, or `hopping = "10m"` with `step = "1m"`, and
-/// optionally `expires` (default `"1d"`) and `on_window_close = path::to::fn` (called as
-/// `fn(&Key, (start_ms, end_ms), &Value)` once per closed window); their handle dereferences to
-/// `WindowedTableApi<Self>` (`update`, `current`, `now`, `value`, `delta`, `items`, `len`).
+/// Windowed tables add one kind of windows: `tumbling = "1m"`, `hopping = "10m"` with
+/// `step = "1m"`, or sliding windows around each event's time, `sliding = "30s"` (30 s before
+/// and after) or `before = "1m"` and/or `after = ".."` (a missing one is zero); and optionally
+/// `expires` (default `"1d"`), `relative_to = "stream"` (the event's time, the default) or
+/// `"now"` (the wall clock) for `update` and `value()`, and `on_window_close = path::to::fn`
+/// (called as `fn(&Key, (start_ms, end_ms), &Value)` once per closed window); their handle
+/// dereferences to `WindowedTableApi<Self>` (`update`, `current`, `now`, `value`, `delta`,
+/// `items`, `len`, and `relative_to_now()`, `relative_to_stream()`, `relative_to_field(t_ms)`
+/// for a view going by another time).
 ///
 /// The struct dereferences to `TableApi<Self>`: inside an agent, while it processes an event,
 /// `get`, `get_or_default`, `contains_key`, `insert`, `update` (Faust's `table[k] += 1` is

@@ -20,7 +20,11 @@ pub(crate) const KEYS: &[&str] = &[
     "tumbling",
     "hopping",
     "step",
+    "sliding",
+    "before",
+    "after",
     "expires",
+    "relative_to",
     "on_window_close",
     "kind",
 ];
@@ -40,7 +44,12 @@ struct Settings {
     tumbling: Option<(i64, Span)>,
     hopping: Option<(i64, Span)>,
     step: Option<(i64, Span)>,
+    sliding: Option<(i64, Span)>,
+    before: Option<(i64, Span)>,
+    after: Option<(i64, Span)>,
     expires: Option<(i64, Span)>,
+    /// `relative_to = "now"` (`true`) or `"stream"` (`false`), and where it was written.
+    relative_to_now: Option<(bool, Span)>,
     on_window_close: Option<syn::Path>,
     /// `kind = "set"`: a set table (and where it was written).
     set: Option<Span>,
@@ -103,7 +112,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mark_used = item::mark_used(&strukt);
     let strukt = item::with_handle_derives(&strukt);
     let (window_field, make, api, windowed_impl) = match &window {
-        Some((size, step, expires)) => {
+        Some(spec) => {
             let close = s.on_window_close.as_ref().map(|f| {
                 quote! {
                     fn __on_window_close(key: &Self::Key, window: (i64, i64), value: &Self::Value) {
@@ -111,15 +120,24 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
                     }
                 }
             });
+            let relative = match s.relative_to_now {
+                Some((true, _)) => quote! {
+                    fn __relative_to() -> #rt::WindowTime {
+                        #rt::WindowTime::Now
+                    }
+                },
+                _ => quote!(),
+            };
             (
-                quote!(::core::option::Option::Some(#rt::WindowSpec::hopping(#size, #step, #expires))),
+                quote!(::core::option::Option::Some(#spec)),
                 quote!(#rt::make_windowed_table::<#ident>),
                 quote!(#rt::WindowedTableApi),
                 quote! {
                     impl #rt::WindowedTable for #ident {
                         fn __window() -> #rt::WindowSpec {
-                            #rt::WindowSpec::hopping(#size, #step, #expires)
+                            #spec
                         }
+                        #relative
                         #close
                     }
                 },
@@ -218,6 +236,9 @@ fn expand_set(
         ("tumbling", s.tumbling),
         ("hopping", s.hopping),
         ("step", s.step),
+        ("sliding", s.sliding),
+        ("before", s.before),
+        ("after", s.after),
         ("expires", s.expires),
     ] {
         if let Some((_, at)) = v {
@@ -229,6 +250,9 @@ fn expand_set(
             f,
             "`on_window_close` is for windowed tables, not set tables",
         );
+    }
+    if let Some((_, at)) = s.relative_to_now {
+        errors.at(at, "`relative_to` is for windowed tables, not set tables");
     }
     let _ = span;
     let ident = &strukt.ident;
@@ -291,27 +315,61 @@ fn type_or_error(ty: &Option<Type>, key: &str, what: &str) -> TokenStream {
     }
 }
 
-/// `(size, step, expires)` in ms of a windowed table, checking the window keys go together.
-fn window_spec(s: &Settings, errors: &Errors) -> Option<(i64, i64, i64)> {
+/// The `WindowSpec` expression of a windowed table, checking the window keys go together.
+fn window_spec(s: &Settings, errors: &Errors) -> Option<TokenStream> {
     let expires = s.expires.map(|e| e.0).unwrap_or(DEFAULT_EXPIRES_MS);
-    match (s.tumbling, s.hopping) {
-        (Some(_), Some((_, span))) => {
+    // The kinds of windows the keys ask for, each with the key that asked first.
+    let sliding_key = [
+        ("sliding", s.sliding),
+        ("before", s.before),
+        ("after", s.after),
+    ]
+    .into_iter()
+    .find_map(|(k, v)| v.map(|(_, span)| (k, span)));
+    let kinds: Vec<(&str, Span)> = [
+        s.tumbling.map(|(_, span)| ("tumbling", span)),
+        s.hopping.map(|(_, span)| ("hopping", span)),
+        sliding_key,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let [(first, _), rest @ ..] = kinds.as_slice() {
+        for (k, span) in rest {
+            errors.at(
+                *span,
+                format!("`{k}` and `{first}` do not go together: a table has one kind of windows (`tumbling`, `hopping` with `step`, or `sliding` / `before` and `after`)"),
+            );
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+    }
+    if s.tumbling.is_none() && s.hopping.is_none() && sliding_key.is_none() {
+        for (k, v) in [("step", s.step), ("expires", s.expires)] {
+            if let Some((_, span)) = v {
+                errors.at(span, format!("`{k}` is a window setting: give the table `tumbling = ..`, `hopping = ..` or `sliding = ..` windows"));
+            }
+        }
+        if let Some((_, span)) = s.relative_to_now {
+            errors.at(span, "`relative_to` picks the windows of a windowed table: give the table `tumbling = ..`, `hopping = ..` or `sliding = ..` windows");
+        }
+        if let Some(f) = &s.on_window_close {
+            errors.spanned(f, "`on_window_close` is for windowed tables: give the table `tumbling = ..`, `hopping = ..` or `sliding = ..` windows");
+        }
+        return None;
+    }
+    if let Some((size, _)) = s.tumbling {
+        if let Some((_, span)) = s.step {
             errors.at(
                 span,
-                "a table has `tumbling` or `hopping` windows, not both",
+                "`step` goes with `hopping`; tumbling windows step by their size",
             );
-            None
         }
-        (Some((size, _)), None) => {
-            if let Some((_, span)) = s.step {
-                errors.at(
-                    span,
-                    "`step` goes with `hopping`; tumbling windows step by their size",
-                );
-            }
-            Some((size, size, expires))
-        }
-        (None, Some((size, span))) => match s.step {
+        return Some(quote!(#rt::WindowSpec::tumbling(#size, #expires)));
+    }
+    if let Some((size, span)) = s.hopping {
+        return match s.step {
             None => {
                 errors.at(span, "`hopping` needs `step`, the time between window starts, e.g. `hopping = \"10s\", step = \"5s\"`");
                 None
@@ -323,20 +381,36 @@ fn window_spec(s: &Settings, errors: &Errors) -> Option<(i64, i64, i64)> {
                 );
                 None
             }
-            Some((step, _)) => Some((size, step, expires)),
-        },
-        (None, None) => {
-            for (k, v) in [("step", s.step), ("expires", s.expires)] {
+            Some((step, _)) => Some(quote!(#rt::WindowSpec::hopping(#size, #step, #expires))),
+        };
+    }
+    // Sliding windows.
+    if let Some((_, span)) = s.step {
+        errors.at(
+            span,
+            "`step` goes with `hopping`; a sliding window is placed around each event's time",
+        );
+    }
+    let (before, after) = match s.sliding {
+        Some((reach, _)) => {
+            for (k, v) in [("before", s.before), ("after", s.after)] {
                 if let Some((_, span)) = v {
-                    errors.at(span, format!("`{k}` is a window setting: give the table `tumbling = ..` or `hopping = ..` windows"));
+                    errors.at(span, format!("`{k}` and `sliding` do not go together: `sliding = ..` reaches as far before each event as after it; for other reaches write `before = .., after = ..` without `sliding`"));
                 }
             }
-            if let Some(f) = &s.on_window_close {
-                errors.spanned(f, "`on_window_close` is for windowed tables: give the table `tumbling = ..` or `hopping = ..` windows");
-            }
-            None
+            (reach, reach)
         }
-    }
+        None => {
+            let (before, after) = (s.before.map_or(0, |b| b.0), s.after.map_or(0, |a| a.0));
+            if before == 0 && after == 0 {
+                let span = sliding_key.map_or_else(Span::call_site, |(_, span)| span);
+                errors.at(span, "a sliding window needs `before` or `after` of at least a millisecond, e.g. `before = \"1m\"` (the minute up to each event) or `sliding = \"30s\"` (30 s on either side)");
+                return None;
+            }
+            (before, after)
+        }
+    };
+    Some(quote!(#rt::WindowSpec::sliding(#before, #after, #expires)))
 }
 
 fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
@@ -374,6 +448,31 @@ fn parse_settings(attr: TokenStream, errors: &Errors) -> Settings {
                 s.hopping = attr::duration(errors, &e, false).map(|n| (millis(n), key.span()))
             }
             "step" => s.step = attr::duration(errors, &e, false).map(|n| (millis(n), key.span())),
+            "sliding" => {
+                s.sliding = attr::duration(errors, &e, false).map(|n| (millis(n), key.span()))
+            }
+            "before" => {
+                s.before = attr::duration(errors, &e, true).map(|n| (millis(n), key.span()))
+            }
+            "after" => {
+                s.after = attr::duration(errors, &e, true).map(|n| (millis(n), key.span()))
+            }
+            "relative_to" => {
+                if let Some(v) = attr::non_empty_string(errors, &e, "relative_to = \"now\"") {
+                    match v.value().as_str() {
+                        "now" => s.relative_to_now = Some((true, key.span())),
+                        "stream" => s.relative_to_now = Some((false, key.span())),
+                        "field" => errors.at(
+                            v.span(),
+                            "`relative_to = \"field\"`: a field's time is given per call, `Table.relative_to_field(value.placed_ms).update(..)`; the declaration takes `\"stream\"` (the event's time, the default) or `\"now\"` (the wall clock)",
+                        ),
+                        other => errors.at(
+                            v.span(),
+                            format!("unknown `relative_to = \"{other}\"`: `\"stream\"` (the event's time, the default) or `\"now\"` (the wall clock); a field's time is given per call with `Table.relative_to_field(..)`"),
+                        ),
+                    }
+                }
+            }
             "expires" => {
                 s.expires = attr::duration(errors, &e, true).map(|n| (millis(n), key.span()))
             }
@@ -424,6 +523,43 @@ mod tests {
         );
         assert!(out.contains("#[table] needs `name`"), "{out}");
         assert!(out.contains("#[table] needs `value`"), "{out}");
+    }
+
+    #[test]
+    fn sliding_windows_and_relative_time_expand_to_their_spec() {
+        let out = expand(
+            quote!(
+                name = "around",
+                key = String,
+                value = u64,
+                before = "10s",
+                after = "250ms",
+                expires = "1m",
+                relative_to = "now"
+            ),
+            quote!(
+                struct Around;
+            ),
+        )
+        .to_string();
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("WindowSpec :: sliding (10000i64 , 250i64 , 60000i64)"),
+            "{out}"
+        );
+        assert!(out.contains("WindowTime :: Now"), "{out}");
+        let out = expand(
+            quote!(name = "s", key = String, value = u64, sliding = "5s"),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(
+            out.contains("WindowSpec :: sliding (5000i64 , 5000i64 , 86400000i64)"),
+            "{out}"
+        );
+        assert!(!out.contains("WindowTime :: Now"), "{out}");
     }
 
     #[test]

@@ -146,8 +146,8 @@ pub mod __private {
         pub use crate::stream::{subscribe_channel, subscribe_topic, Stream};
         pub use crate::table::{
             make_set_table, make_table, make_windowed_table, GlobalTableApi, SetTable, SetTableApi,
-            Table, TableApi, TableKind, TableRegistration, TableSpec, WindowSpec, WindowedTable,
-            WindowedTableApi,
+            Table, TableApi, TableKind, TableRegistration, TableSpec, WindowSpec, WindowTime,
+            WindowedTable, WindowedTableApi,
         };
         pub use crate::timer::{TimerKind, TimerSpec};
         pub use crate::topic::{Acks, DeliveryGuarantee, ErrorPolicy, Topic, TopicApi, TopicSpec};

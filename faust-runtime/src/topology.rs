@@ -130,7 +130,10 @@ impl Topology {
     /// The topology of a selection of registrations; `default_on_error` is the policy of topics
     /// that declare none (a dead-letter policy adds the edge to the dead-letter topic).
     pub fn from_selection(app: &str, sel: &Selection, default_on_error: ErrorPolicy) -> Topology {
-        let mut b = Builder::default();
+        let mut b = Builder {
+            app: app.to_string(),
+            ..Builder::default()
+        };
         for t in &sel.topics {
             b.topic(t, default_on_error);
         }
@@ -263,6 +266,8 @@ impl Topology {
 struct Builder {
     nodes: Vec<Node>,
     edges: BTreeSet<Edge>,
+    /// The app id: an agent's own topic is `{app}-{agent}` on the broker.
+    app: String,
 }
 
 impl Builder {
@@ -283,12 +288,24 @@ impl Builder {
     }
 
     fn topic(&mut self, spec: &TopicSpec, default_on_error: ErrorPolicy) -> String {
-        let id = self.node(NodeKind::Topic, spec.name);
+        // An agent's own topic, by its name on the broker.
+        let name = if spec.has_prefix {
+            format!("{}-{}", self.app, spec.name)
+        } else {
+            spec.name.to_string()
+        };
+        let id = self.node(NodeKind::Topic, &name);
         if let Some(n) = self.nodes.iter_mut().find(|n| n.id == id) {
             n.partitions = spec.declared_partitions();
         }
         if spec.declared_on_error().unwrap_or(default_on_error) == ErrorPolicy::DeadLetter {
-            let dlq = self.node(NodeKind::Topic, &spec.dead_letter_topic());
+            let dlq = spec.dead_letter_topic();
+            let dlq = if spec.has_prefix && dlq == format!("{}-dlq", spec.name) {
+                format!("{name}-dlq")
+            } else {
+                dlq
+            };
+            let dlq = self.node(NodeKind::Topic, &dlq);
             self.edge(id.clone(), dlq, EdgeKind::DeadLetter);
         }
         id

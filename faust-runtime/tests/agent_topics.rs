@@ -60,6 +60,15 @@ async fn an_agent_without_a_topic_reads_its_own_app_prefixed_topic() {
         "the bare agent name is not a topic"
     );
 
+    // The app's graph names the topic as the broker knows it.
+    let graph = faust_runtime::topology::Topology::of(&app).unwrap();
+    let node = format!("topic:{topic}");
+    assert!(
+        graph.has_edge(&node, "agent:sum", faust_runtime::topology::EdgeKind::Reads),
+        "{:?}",
+        graph.edges
+    );
+
     let summer = summer::Summer.on(&app);
     assert_eq!(summer.topic_name(), topic);
     summer.send("a", 1).await.unwrap().await.unwrap();

@@ -1,6 +1,7 @@
 //! Tables on the Kafka-protocol test broker: counts right after a restart (the changelog read
 //! back although the broker under-reports its end offset after batched writes), and a partition
-//! moving with its state between two workers, a set table recovered after a restart.
+//! moving with its state between two workers, a set table recovered after a restart, sliding
+//! windows aggregating, closing once and recovering without their closed windows.
 //!
 //! Needs `FAUST_TEST_KAFKA=kafka://host:port`; fails without it unless `FAUST_SKIP_KAFKA=1`.
 #![cfg(feature = "kafka")]
@@ -27,6 +28,48 @@ set_module!(ksets, "ktbl-set-ops");
 counting_module!(nostandby, "ktbl-nostandby-words");
 counting_module!(withstandby, "ktbl-standby-words");
 prices_module!(kprices, "ktbl-global-prices");
+
+mod kwindows {
+    use faust_runtime::prelude::*;
+    use std::sync::Mutex;
+
+    /// (key, window, value) of windows.
+    pub type Windows = Mutex<Vec<(String, (i64, i64), u64)>>;
+    /// (event time, current()) after each update.
+    pub static SEEN: Mutex<Vec<(i64, u64)>> = Mutex::new(Vec::new());
+    /// Each closed window.
+    pub static CLOSED: Windows = Mutex::new(Vec::new());
+    /// The open windows after the last update.
+    pub static OPEN: Windows = Mutex::new(Vec::new());
+
+    #[topic(name = "ktbl-window-events", key = String, value = String, partitions = 1)]
+    pub struct Events;
+
+    pub fn closed(key: &str, window: (i64, i64), value: &u64) {
+        CLOSED
+            .lock()
+            .unwrap()
+            .push((key.to_string(), window, *value));
+    }
+
+    /// Faust's `SlidingWindow(10, 0.1, 20)`.
+    #[table(name = "around", key = String, value = u64, partitions = 1,
+            before = "10s", after = "100ms", expires = "20s", on_window_close = closed)]
+    pub struct Around;
+
+    #[agent(Events)]
+    async fn count(mut events: faust_runtime::Events<Events>) -> Result<()> {
+        while let Some(ev) = events.next().await {
+            let key = ev.key.clone().unwrap_or_default();
+            Around.update(key.clone(), |n| *n += 1)?;
+            SEEN.lock()
+                .unwrap()
+                .push((ev.timestamp, Around.current(&key)?));
+            *OPEN.lock().unwrap() = Around.items()?;
+        }
+        Ok(())
+    }
+}
 
 fn app(url: &str, id: &str, module: &str, client: &str) -> App {
     app_with_standby(url, id, module, client, 0)
@@ -206,6 +249,67 @@ async fn a_set_table_is_recovered_after_a_restart_on_kafka() {
         "the restarted worker did not recover the set"
     );
     assert!(b.health().tables[0].last_recovery_records >= 1);
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliding_windows_aggregate_close_once_and_recover_on_kafka() {
+    // An event time whose windows' bounds in seconds are not all the nearest floats to their
+    // milliseconds (see the faust_wire fixtures).
+    const B: i64 = 1_779_191_672_636;
+    let url = kafka_or_skip!();
+    fresh_kafka_topics(&url, &["ktbl-window-events"]).await;
+    let id = unique("ktables-windows");
+    let seen = |n: usize| eventually(WAIT, move || kwindows::SEEN.lock().unwrap().len() == n);
+    let send = |app: &App, t: i64| {
+        let topic = kwindows::Events.on(app);
+        async move {
+            topic
+                .record("x".to_string())
+                .key("a".to_string())
+                .timestamp(t)
+                .send_and_wait()
+                .await
+                .unwrap();
+        }
+    };
+    let a = app(&url, &id, "kwindows", "w1");
+    a.start().await.unwrap();
+    for t in [B, B, B + 3_000, B + 20_100] {
+        send(&a, t).await;
+    }
+    assert!(seen(4).await);
+    assert_eq!(
+        *kwindows::SEEN.lock().unwrap(),
+        vec![(B, 1), (B, 2), (B + 3_000, 1), (B + 20_100, 1)]
+    );
+    let w = |s: i64, e: i64, n: u64| ("a".to_string(), (s, e), n);
+    // B + 20.1 s: the window of B (ends B + 0.1 s) is past its 20 s expiry and closes, once.
+    assert_eq!(
+        *kwindows::CLOSED.lock().unwrap(),
+        vec![w(B - 10_000, B + 100, 2)]
+    );
+    a.stop().await.unwrap();
+    let changelog = format!("{id}-around-changelog");
+    let records = read_all(a.transport().as_ref(), &changelog, 1).await;
+    let closed: Vec<Option<&[u8]>> = records
+        .iter()
+        .filter(|r| r.key == br#"["a",[1779191662.636,1779191672.7359998]]"#)
+        .map(|r| r.value.as_deref())
+        .collect();
+    assert_eq!(closed.last(), Some(&None), "{records:?}");
+
+    // A restart recovers the open windows, not the closed one.
+    let b = app(&url, &id, "kwindows", "w1");
+    b.start().await.unwrap();
+    send(&b, B + 3_000).await;
+    assert!(seen(5).await);
+    assert_eq!(kwindows::SEEN.lock().unwrap()[4], (B + 3_000, 2));
+    assert_eq!(
+        *kwindows::OPEN.lock().unwrap(),
+        vec![w(B - 7_000, B + 3_100, 2), w(B + 10_100, B + 20_200, 1)]
+    );
+    assert_eq!(kwindows::CLOSED.lock().unwrap().len(), 1);
     b.stop().await.unwrap();
 }
 

@@ -237,6 +237,9 @@ struct Intake<'a> {
     /// Partitions with a quarter of their window in flight (bit `p` for partition `p`; all bits
     /// for a partition above 63): ask for their held work after the poll.
     pressed: u64,
+    /// Whether anything holds events for a later flush (tables): without, the pressure check
+    /// is skipped.
+    holds: bool,
     fatal: Option<Error>,
     sensors: Option<&'a [Arc<dyn Sensor>]>,
 }
@@ -296,7 +299,7 @@ impl RecordSink for Intake<'_> {
         if !part.tracker.has_room() {
             self.full = Some(part.tracker.clone());
             flow = Flow::Yield;
-        } else if part.tracker.under_pressure() {
+        } else if self.holds && part.tracker.under_pressure() {
             let p = part.tracker.partition().partition;
             self.pressed |= if (0..64).contains(&p) {
                 1 << p
@@ -384,6 +387,7 @@ impl Driver {
                 waits: Vec::new(),
                 full: None,
                 pressed: 0,
+                holds: self.options.flush_holds.is_some(),
                 fatal: None,
                 sensors: self.options.sensors.get(),
             };

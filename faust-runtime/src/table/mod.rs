@@ -32,7 +32,11 @@
 //!   ([`pending`]), and an event is committed only after the records carrying its writes are
 //!   delivered.
 //! - **Recovery.** See [`recovery`]: on every assignment, before events of the partition reach
-//!   an agent.
+//!   an agent. With standby copies ([`standby`], setting `table_standby_replicas`) a worker
+//!   keeps the partitions it does not own warm, so taking one over replays little.
+//! - **Kinds.** `kind = "set"`: a set of members per key ([`set`]); `kind = "global"`: every
+//!   worker holds every partition, readable anywhere ([`global`]); `tumbling` / `hopping`:
+//!   values per key and time window ([`window`]).
 //! - **Stores.** See [`store`]: the in-memory store (default) replays the whole changelog
 //!   partition on assignment; the [`redb_store`] (setting `store = "redb://"`) keeps each
 //!   partition on disk with the offset of the last changelog record it holds, so recovery
@@ -47,11 +51,14 @@ pub mod recovery;
 pub mod redb_store;
 mod runtime;
 pub mod set;
+mod slots;
 mod spec;
 pub mod standby;
 pub mod store;
 pub mod view;
 pub mod window;
+mod window_key;
+mod window_time;
 
 pub use global::GlobalTableApi;
 pub use handle::{make_table, Table, TableApi, TableKey, TableValue};
@@ -59,7 +66,10 @@ pub use recovery::TableHealth;
 pub use runtime::{TableRuntime, TableState};
 pub use set::{make_set_table, SetTable, SetTableApi};
 pub use spec::{changelog_topic, MakeTable, TableKind, TableRegistration, TableSpec};
-pub use window::{make_windowed_table, WindowKey, WindowSpec, WindowedTable, WindowedTableApi};
+pub use window::{
+    make_windowed_table, WindowKey, WindowKind, WindowSpec, WindowTime, WindowedTable,
+    WindowedTableApi, WindowedView,
+};
 
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -276,7 +286,7 @@ impl Tables {
         for t in read(&self.list).iter() {
             t.flush_changelog(app);
             for &p in gone.iter().filter(|p| **p < t.partitions()) {
-                if !t.keeps_standby() {
+                if !t.slots().is_some_and(|s| s.keeps_standby()) {
                     t.deactivate(p);
                 } else if let Err(e) = t.follow(p) {
                     tracing::error!(table = t.name(), partition = p, error = %e,

@@ -74,7 +74,7 @@ impl RecoveryStats {
             changelog: t.changelog().to_string(),
             store: t.store_kind().to_string(),
             active_partitions: active,
-            standby_partitions: t.followed(),
+            standby_partitions: t.slots().map(|s| s.followed()).unwrap_or_default(),
             standby_records: self.followed.load(Ordering::Relaxed),
             recovering: self.recovering.load(Ordering::Relaxed),
             recoveries: self.recoveries.load(Ordering::Relaxed),

@@ -5,6 +5,7 @@
 use super::changelog::{self, ChangelogCodec};
 use super::pending::{FlushHold, Pending};
 use super::recovery::RecoveryStats;
+use super::slots::{lock, PartitionSlots, Slot, Slots};
 use super::store::{Change, Store};
 use crate::app::App;
 use crate::error::{Error, Result};
@@ -12,8 +13,8 @@ use crate::transport::DeliveryListener;
 use serde::{de::DeserializeOwned, Serialize};
 use std::any::Any;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 /// What the app needs of a table whatever its types: recovery, activation, health.
 pub trait TableRuntime: Send + Sync + 'static {
@@ -54,14 +55,10 @@ pub trait TableRuntime: Send + Sync + 'static {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// The web views' reads.
     fn view(&self) -> &dyn super::view::TableView;
-    /// Whether partitions this worker does not own are kept as warm standby copies (global
-    /// tables, and every table when `table_standby_replicas` is set); see [`super::standby`].
-    fn keeps_standby(&self) -> bool {
-        false
-    }
-    /// Makes the table keep standby copies; returns whether it can (set tables cannot yet).
-    fn enable_standby(&self) -> bool {
-        false
+    /// The partitions' slots, for the standby protocol (`None`: the table keeps no standby
+    /// copies); see [`super::standby`].
+    fn slots(&self) -> Option<&dyn PartitionSlots> {
+        None
     }
     /// Keeps `partition` as a standby copy (loaded from the store when not in memory; an
     /// active partition keeps its map): the changelog follower brings it up to date.
@@ -71,18 +68,6 @@ pub trait TableRuntime: Send + Sync + 'static {
             "table '{}' keeps no standby copies",
             self.name()
         )))
-    }
-    /// The standby partitions and the changelog offset each is to be read from.
-    fn followed(&self) -> Vec<(i32, i64)> {
-        Vec::new()
-    }
-    /// Changes whenever a partition becomes or stops being a standby copy.
-    fn followed_generation(&self) -> u64 {
-        0
-    }
-    /// Drops `partition` from memory if it is a standby copy (it cannot follow its changelog).
-    fn deactivate_standby(&self, partition: i32) {
-        let _ = partition;
     }
     /// Applies a changelog record read by the follower, if `partition` is still a standby
     /// copy here and the record is new to it; returns whether it was applied.
@@ -108,12 +93,6 @@ pub(crate) struct Part<K, V> {
     pub(crate) map: TableMap<K, V>,
     /// Written keys waiting for the next flush.
     pub(crate) pending: Pending<K>,
-    /// The changelog offset after the last record read into `map` (by recovery or the
-    /// standby follower; the worker's own writes are not counted).
-    pub(crate) next: i64,
-    /// Whether this is a standby copy: the partition is owned by another worker, and the
-    /// follower keeps it up to date (see [`super::standby`]).
-    pub(crate) standby: bool,
 }
 
 impl<K: Hash + Eq + Clone, V> Part<K, V> {
@@ -130,14 +109,11 @@ impl<K: Hash + Eq + Clone, V> Part<K, V> {
     }
 }
 
-/// One partition, `None` while the partition is not active here.
-type Slot<K, V> = Mutex<Option<Part<K, V>>>;
-
 /// A table's typed state; see the module docs.
 pub struct TableState<K, V> {
     pub(crate) name: &'static str,
     pub(crate) changelog: &'static str,
-    parts: Box<[Slot<K, V>]>,
+    parts: Slots<Part<K, V>>,
     codec: ChangelogCodec,
     store: Arc<dyn Store>,
     stats: RecoveryStats,
@@ -146,17 +122,6 @@ pub struct TableState<K, V> {
     expiry: Box<[AtomicI64]>,
     /// Per partition, the latest event time a windowed update saw.
     latest: Box<[AtomicI64]>,
-    /// Whether partitions not owned here are kept as standby copies.
-    standby: AtomicBool,
-    /// Bumped whenever a partition becomes or stops being a standby copy.
-    followed_gen: AtomicU64,
-    /// Per partition, the changelog offset after this worker's last delivered write (noted
-    /// only while standby copies are kept).
-    written: Box<[Arc<AtomicI64>]>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<K, V> TableState<K, V>
@@ -173,7 +138,7 @@ where
         Ok(TableState {
             name,
             changelog,
-            parts: (0..partitions.max(0)).map(|_| Mutex::new(None)).collect(),
+            parts: Slots::new(partitions),
             codec: ChangelogCodec::new()?,
             store,
             stats: RecoveryStats::default(),
@@ -183,22 +148,11 @@ where
             latest: (0..partitions.max(0))
                 .map(|_| AtomicI64::new(i64::MIN))
                 .collect(),
-            standby: AtomicBool::new(false),
-            followed_gen: AtomicU64::new(0),
-            written: (0..partitions.max(0))
-                .map(|_| Arc::new(AtomicI64::new(0)))
-                .collect(),
         })
     }
 
-    /// Keeps partitions this worker does not own as standby copies (global tables, and every
-    /// table when `table_standby_replicas` is set).
-    pub(crate) fn set_standby(&self, on: bool) {
-        self.standby.store(on, Ordering::Relaxed);
-    }
-
-    /// Loads `partition` from the store: its map and the changelog offset to read from.
-    fn load(&self, partition: i32) -> Result<(TableMap<K, V>, i64)> {
+    /// Loads `partition` from the store: its part and the changelog offset to read from.
+    fn load(&self, partition: i32) -> Result<(Part<K, V>, i64)> {
         let mut map = TableMap::default();
         self.store.load(partition, &mut |k, v| {
             let key: K = self.codec.decode(k).map_err(|e| {
@@ -221,28 +175,16 @@ where
             .last_offset(partition)?
             .map(|o| o + 1)
             .unwrap_or(0);
-        Ok((map, from))
-    }
-
-    fn slot_of(&self, partition: i32) -> Result<&Slot<K, V>> {
-        usize::try_from(partition)
-            .ok()
-            .and_then(|p| self.parts.get(p))
-            .ok_or_else(|| {
-                Error::state(format!(
-                    "table '{}' has no partition {partition}",
-                    self.name
-                ))
-            })
+        let part = Part {
+            map,
+            pending: Pending::default(),
+        };
+        Ok((part, from))
     }
 
     /// Every partition held here, active or standby, in turn (global tables' reads).
     pub(crate) fn each_held_partition(&self, mut f: impl FnMut(&TableMap<K, V>)) {
-        for slot in self.parts.iter() {
-            if let Some(part) = lock(slot).as_ref() {
-                f(&part.map);
-            }
-        }
+        self.parts.each(true, |part| f(&part.map));
     }
 
     /// What `f` answers for the first partition held here (active or standby) that it answers
@@ -258,10 +200,10 @@ where
             .into_iter()
             .chain((0..self.parts.len()).filter(|p| Some(*p) != first));
         for p in order {
-            let Some(slot) = self.parts.get(p) else {
+            let Some(slot) = self.parts.slot(p as i32) else {
                 continue;
             };
-            if let Some(r) = lock(slot).as_ref().and_then(|part| f(&part.map)) {
+            if let Some(r) = lock(slot).as_ref().and_then(|h| f(&h.part.map)) {
                 return Some(r);
             }
         }
@@ -301,38 +243,33 @@ where
                     .map_err(|e| bad("the value does not decode", e))
             })
             .transpose()?;
-        let applied = self.with_part(partition, |part| {
-            if standby_only && (!part.standby || offset < part.next) {
-                return false;
-            }
-            match v {
-                Some(v) => {
-                    part.map.insert(k, v);
+        let applied = self.parts.apply(
+            partition,
+            offset,
+            standby_only,
+            || self.inactive(partition),
+            |part| {
+                match v {
+                    Some(v) => {
+                        part.map.insert(k, v);
+                    }
+                    None => {
+                        part.map.remove(&k);
+                    }
                 }
-                None => {
-                    part.map.remove(&k);
-                }
-            }
-            part.next = part.next.max(offset + 1);
-            true
-        });
-        match applied {
-            Ok(true) => {}
-            Ok(false) => return Ok(false),
-            // The standby copy was dropped meanwhile: nothing to apply to.
-            Err(_) if standby_only => return Ok(false),
-            Err(e) => return Err(e),
+                Ok(())
+            },
+        )?;
+        if applied.is_none() {
+            return Ok(false);
         }
         let change: [Change<'_>; 1] = [(kb, value)];
         self.store.apply(partition, &change, offset)?;
         Ok(true)
     }
 
-    fn slot(&self, partition: i32) -> Result<&Slot<K, V>> {
-        usize::try_from(partition)
-            .ok()
-            .and_then(|p| self.parts.get(p))
-            .ok_or_else(|| {
+    fn slot(&self, partition: i32) -> Result<&Slot<Part<K, V>>> {
+        self.parts.slot(partition).ok_or_else(|| {
                 Error::state(format!(
                     "table '{}' has {} partitions, but the event being processed is from partition {partition}: \
                      a table is partitioned like the stream that updates it (give it as many partitions as that topic, \
@@ -399,11 +336,7 @@ where
 
     /// Every active partition's map in turn (standby copies left out).
     pub(crate) fn each_partition(&self, mut f: impl FnMut(&TableMap<K, V>)) {
-        for slot in self.parts.iter() {
-            if let Some(part) = lock(slot).as_ref().filter(|p| !p.standby) {
-                f(&part.map);
-            }
-        }
+        self.parts.each(false, |part| f(&part.map));
     }
 
     /// Runs `f` on `partition` (its map and its pending writes), which must be active here.
@@ -415,7 +348,7 @@ where
         let slot = self.slot(partition)?;
         let mut guard = lock(slot);
         match guard.as_mut() {
-            Some(part) => Ok(f(part)),
+            Some(h) => Ok(f(&mut h.part)),
             None => Err(self.inactive(partition)),
         }
     }
@@ -423,7 +356,7 @@ where
     /// Sends the pending writes of every active partition to the changelog; see
     /// [`super::pending`].
     pub(crate) fn flush_pending(&self, app: &App, mask: Option<u64>) {
-        for (p, slot) in self.parts.iter().enumerate() {
+        for (p, slot) in self.parts.iter() {
             if mask.is_some_and(|m| p >= 64 || m & (1 << p) == 0) {
                 continue;
             }
@@ -431,7 +364,7 @@ where
             let mut failed: Option<String> = None;
             let holds = {
                 let mut guard = lock(slot);
-                let Some(part) = guard.as_mut() else {
+                let Some(part) = guard.as_mut().map(|h| &mut h.part) else {
                     continue;
                 };
                 if part.pending.is_empty() {
@@ -463,10 +396,7 @@ where
                     "a table write cannot be encoded for the changelog");
             }
             let expected = records.len() + usize::from(failed.is_some());
-            let written = self
-                .standby
-                .load(Ordering::Relaxed)
-                .then(|| self.written[p].clone());
+            let written = self.parts.written(p);
             let hold: Arc<FlushHold> =
                 Arc::new(FlushHold::new(self.changelog, expected, holds).noting_offsets(written));
             if let Some(reason) = failed {
@@ -525,34 +455,12 @@ where
     }
 
     fn activate(&self, partition: i32) -> Result<i64> {
-        let slot = self.slot_of(partition)?;
-        {
-            // A standby copy becomes the active partition as it is: recovery reads only what
-            // the follower had not read yet.
-            let mut guard = lock(slot);
-            if let Some(part) = guard.as_mut().filter(|p| p.standby) {
-                part.standby = false;
-                self.followed_gen.fetch_add(1, Ordering::Relaxed);
-                return Ok(part.next);
-            }
-        }
-        let (map, from) = self.load(partition)?;
-        *lock(slot) = Some(Part {
-            map,
-            pending: Pending::default(),
-            next: from,
-            standby: false,
-        });
-        Ok(from)
+        self.parts
+            .activate(self.name, partition, || self.load(partition))
     }
 
     fn deactivate(&self, partition: i32) {
-        if let Some(slot) = usize::try_from(partition)
-            .ok()
-            .and_then(|p| self.parts.get(p))
-        {
-            *lock(slot) = None;
-        }
+        self.parts.deactivate(partition);
         if let Err(e) = self.store.flush() {
             tracing::error!(table = self.name, error = %e, "could not flush the table's store");
         }
@@ -587,64 +495,12 @@ where
     fn view(&self) -> &dyn super::view::TableView {
         self
     }
-    fn keeps_standby(&self) -> bool {
-        self.standby.load(Ordering::Relaxed)
-    }
-    fn enable_standby(&self) -> bool {
-        self.set_standby(true);
-        true
+    fn slots(&self) -> Option<&dyn PartitionSlots> {
+        Some(&self.parts)
     }
     fn follow(&self, partition: i32) -> Result<()> {
-        let slot = self.slot_of(partition)?;
-        {
-            let mut guard = lock(slot);
-            if let Some(part) = guard.as_mut() {
-                if !part.standby {
-                    // Its own writes are in the map already: followed from after them.
-                    let written = self.written[partition as usize].load(Ordering::Acquire);
-                    part.next = part.next.max(written);
-                    part.standby = true;
-                    self.followed_gen.fetch_add(1, Ordering::Relaxed);
-                }
-                return Ok(());
-            }
-        }
-        let (map, from) = self.load(partition)?;
-        let mut guard = lock(slot);
-        if guard.is_none() {
-            *guard = Some(Part {
-                map,
-                pending: Pending::default(),
-                next: from,
-                standby: true,
-            });
-            self.followed_gen.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-    fn followed(&self) -> Vec<(i32, i64)> {
         self.parts
-            .iter()
-            .enumerate()
-            .filter_map(|(p, slot)| {
-                lock(slot)
-                    .as_ref()
-                    .filter(|part| part.standby)
-                    .map(|part| (p as i32, part.next))
-            })
-            .collect()
-    }
-    fn followed_generation(&self) -> u64 {
-        self.followed_gen.load(Ordering::Relaxed)
-    }
-    fn deactivate_standby(&self, partition: i32) {
-        if let Ok(slot) = self.slot_of(partition) {
-            let mut guard = lock(slot);
-            if guard.as_ref().is_some_and(|p| p.standby) {
-                *guard = None;
-                self.followed_gen.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+            .follow(self.name, partition, || self.load(partition))
     }
     fn apply_followed(
         &self,

@@ -17,6 +17,7 @@ use super::changelog::{self, ChangelogCodec};
 use super::pending::{FlushHold, Pending};
 use super::recovery::RecoveryStats;
 use super::runtime::{TableMap, TableRuntime};
+use super::slots::{lock, PartitionSlots, Slots};
 use super::spec::TableSpec;
 use super::store::{Change, Store};
 use super::TableKey;
@@ -27,7 +28,7 @@ use crate::transport::DeliveryListener;
 use std::any::Any;
 use std::collections::HashSet;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// Faust's set changelog operations.
 const OP_ADD: i64 = 0x1;
@@ -68,9 +69,6 @@ struct SetPart<K, M> {
     deltas: TableMap<K, Delta<M>>,
 }
 
-/// One partition, `None` while it is not active here.
-type SetSlot<K, M> = Mutex<Option<SetPart<K, M>>>;
-
 /// A key's whole set in the store's form: key bytes and member list bytes (`None`: empty).
 type Stored = (Vec<u8>, Option<Vec<u8>>);
 
@@ -81,14 +79,10 @@ pub type SetItem<T> = (<T as SetTable>::Key, Vec<<T as SetTable>::Member>);
 pub struct SetState<K, M> {
     name: &'static str,
     changelog: &'static str,
-    parts: Box<[SetSlot<K, M>]>,
+    parts: Slots<SetPart<K, M>>,
     codec: ChangelogCodec,
     store: Arc<dyn Store>,
     stats: RecoveryStats,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl<K: TableKey, M: TableKey> SetState<K, M> {
@@ -101,7 +95,7 @@ impl<K: TableKey, M: TableKey> SetState<K, M> {
         Ok(SetState {
             name,
             changelog,
-            parts: (0..partitions.max(0)).map(|_| Mutex::new(None)).collect(),
+            parts: Slots::new(partitions),
             codec: ChangelogCodec::new()?,
             store,
             stats: RecoveryStats::default(),
@@ -109,10 +103,7 @@ impl<K: TableKey, M: TableKey> SetState<K, M> {
     }
 
     fn with_part<R>(&self, partition: i32, f: impl FnOnce(&mut SetPart<K, M>) -> R) -> Result<R> {
-        let slot = usize::try_from(partition)
-            .ok()
-            .and_then(|p| self.parts.get(p))
-            .ok_or_else(|| {
+        let slot = self.parts.slot(partition).ok_or_else(|| {
                 Error::state(format!(
                     "set table '{}' has {} partitions, but the event being processed is from partition {partition}: \
                      a table is partitioned like the stream that updates it",
@@ -121,12 +112,135 @@ impl<K: TableKey, M: TableKey> SetState<K, M> {
                 ))
             })?;
         match lock(slot).as_mut() {
-            Some(part) => Ok(f(part)),
-            None => Err(Error::state(format!(
-                "set table '{}': partition {partition} is not active on this worker (not assigned, or its recovery failed)",
-                self.name
-            ))),
+            Some(h) => Ok(f(&mut h.part)),
+            None => Err(self.inactive(partition)),
         }
+    }
+
+    fn inactive(&self, partition: i32) -> Error {
+        Error::state(format!(
+            "set table '{}': partition {partition} is not active on this worker (not assigned, or its recovery failed)",
+            self.name
+        ))
+    }
+
+    /// Loads `partition` from the store: its part and the changelog offset to read from.
+    fn load(&self, partition: i32) -> Result<(SetPart<K, M>, i64)> {
+        let mut map: TableMap<K, Members<M>> = TableMap::default();
+        self.store.load(partition, &mut |k, v| {
+            let bad = |e: String| {
+                Error::state(format!(
+                    "set table '{}' store, partition {partition}: an entry does not decode: {e}",
+                    self.name
+                ))
+            };
+            let key: K = self.codec.decode(k).map_err(bad)?;
+            let members: Vec<M> = self.codec.decode(v).map_err(bad)?;
+            map.insert(key, members.into_iter().collect());
+            Ok(())
+        })?;
+        let from = self
+            .store
+            .last_offset(partition)?
+            .map(|o| o + 1)
+            .unwrap_or(0);
+        let part = SetPart {
+            map,
+            pending: Pending::default(),
+            deltas: TableMap::default(),
+        };
+        Ok((part, from))
+    }
+
+    /// Applies one changelog record (see [`TableRuntime::apply`]); by the follower
+    /// (`standby_only`) only to a standby copy the record is new to. Returns whether it was
+    /// applied.
+    fn apply_record(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        standby_only: bool,
+    ) -> Result<bool> {
+        let bad = |what: &str, e: String| {
+            Error::state(format!(
+                "set table '{}': changelog record {}[{partition}]@{offset} cannot be applied: {what}: {e}",
+                self.name, self.changelog
+            ))
+        };
+        let kb = key.ok_or_else(|| {
+            bad(
+                "it has no key",
+                "a set changelog record always has one".into(),
+            )
+        })?;
+        let (op, k): (i64, K) = self
+            .codec
+            .decode(kb)
+            .map_err(|e| bad("the key is not [operation, key]", e))?;
+        let vb =
+            value.ok_or_else(|| bad("it has no value", "a set operation always has one".into()))?;
+        let applied = self.parts.apply(
+            partition,
+            offset,
+            standby_only,
+            || self.inactive(partition),
+            |part| -> Result<Option<Stored>> {
+                let set = part.map.entry(k.clone()).or_default();
+                match op {
+                    OP_ADD => {
+                        let m: M = self
+                            .codec
+                            .decode(vb)
+                            .map_err(|e| bad("the member does not decode", e))?;
+                        set.insert(m);
+                    }
+                    OP_DISCARD => {
+                        let m: M = self
+                            .codec
+                            .decode(vb)
+                            .map_err(|e| bad("the member does not decode", e))?;
+                        set.remove(&m);
+                    }
+                    OP_UPDATE => {
+                        let (added, removed): (Vec<M>, Vec<M>) = self
+                            .codec
+                            .decode(vb)
+                            .map_err(|e| bad("the value is not [added, removed]", e))?;
+                        set.extend(added);
+                        for m in &removed {
+                            set.remove(m);
+                        }
+                    }
+                    other => {
+                        return Err(bad(
+                            "unknown operation",
+                            format!(
+                                "{other} (Faust's set operations are 1 add, 2 discard, 15 update)"
+                            ),
+                        ))
+                    }
+                }
+                let stored = if self.store.is_durable() {
+                    Some(self.stored(&k, part.map.get(&k))?)
+                } else {
+                    None
+                };
+                if part.map.get(&k).is_some_and(|s| s.is_empty()) {
+                    part.map.remove(&k);
+                }
+                Ok(stored)
+            },
+        )?;
+        let Some(stored) = applied else {
+            return Ok(false);
+        };
+        if let Some((sk, sv)) = stored {
+            let change: [Change<'_>; 1] = [(&sk, sv.as_deref())];
+            self.store.apply(partition, &change, offset)?;
+        }
+        Ok(true)
     }
 
     fn encode<T: serde::Serialize>(&self, what: &str, v: &T) -> Result<Vec<u8>> {
@@ -147,7 +261,7 @@ impl<K: TableKey, M: TableKey> SetState<K, M> {
 
     fn flush_pending(&self, app: &App, mask: Option<u64>) {
         type Record = (Vec<u8>, Vec<u8>, Option<Stored>);
-        for (p, slot) in self.parts.iter().enumerate() {
+        for (p, slot) in self.parts.iter() {
             if mask.is_some_and(|m| p >= 64 || m & (1 << p) == 0) {
                 continue;
             }
@@ -155,7 +269,7 @@ impl<K: TableKey, M: TableKey> SetState<K, M> {
             let mut failed: Option<String> = None;
             let holds = {
                 let mut guard = lock(slot);
-                let Some(part) = guard.as_mut() else {
+                let Some(part) = guard.as_mut().map(|h| &mut h.part) else {
                     continue;
                 };
                 if part.pending.is_empty() {
@@ -191,7 +305,10 @@ impl<K: TableKey, M: TableKey> SetState<K, M> {
                 })
             };
             let expected = records.len() + usize::from(failed.is_some());
-            let hold: Arc<FlushHold> = Arc::new(FlushHold::new(self.changelog, expected, holds));
+            let hold: Arc<FlushHold> = Arc::new(
+                FlushHold::new(self.changelog, expected, holds)
+                    .noting_offsets(self.parts.written(p)),
+            );
             if let Some(reason) = failed {
                 tracing::error!(table = self.name, partition = p, error = %reason,
                     "a set table write cannot be encoded for the changelog");
@@ -236,48 +353,12 @@ impl<K: TableKey, M: TableKey> TableRuntime for SetState<K, M> {
     }
 
     fn activate(&self, partition: i32) -> Result<i64> {
-        let Some(slot) = usize::try_from(partition)
-            .ok()
-            .and_then(|p| self.parts.get(p))
-        else {
-            return Err(Error::state(format!(
-                "set table '{}' has no partition {partition}",
-                self.name
-            )));
-        };
-        let mut map: TableMap<K, Members<M>> = TableMap::default();
-        self.store.load(partition, &mut |k, v| {
-            let bad = |e: String| {
-                Error::state(format!(
-                    "set table '{}' store, partition {partition}: an entry does not decode: {e}",
-                    self.name
-                ))
-            };
-            let key: K = self.codec.decode(k).map_err(bad)?;
-            let members: Vec<M> = self.codec.decode(v).map_err(bad)?;
-            map.insert(key, members.into_iter().collect());
-            Ok(())
-        })?;
-        let from = self
-            .store
-            .last_offset(partition)?
-            .map(|o| o + 1)
-            .unwrap_or(0);
-        *lock(slot) = Some(SetPart {
-            map,
-            pending: Pending::default(),
-            deltas: TableMap::default(),
-        });
-        Ok(from)
+        self.parts
+            .activate(self.name, partition, || self.load(partition))
     }
 
     fn deactivate(&self, partition: i32) {
-        if let Some(slot) = usize::try_from(partition)
-            .ok()
-            .and_then(|p| self.parts.get(p))
-        {
-            *lock(slot) = None;
-        }
+        self.parts.deactivate(partition);
         if let Err(e) = self.store.flush() {
             tracing::error!(table = self.name, error = %e, "could not flush the table's store");
         }
@@ -290,73 +371,8 @@ impl<K: TableKey, M: TableKey> TableRuntime for SetState<K, M> {
         key: Option<&[u8]>,
         value: Option<&[u8]>,
     ) -> Result<()> {
-        let bad = |what: &str, e: String| {
-            Error::state(format!(
-                "set table '{}': changelog record {}[{partition}]@{offset} cannot be applied: {what}: {e}",
-                self.name, self.changelog
-            ))
-        };
-        let kb = key.ok_or_else(|| {
-            bad(
-                "it has no key",
-                "a set changelog record always has one".into(),
-            )
-        })?;
-        let (op, k): (i64, K) = self
-            .codec
-            .decode(kb)
-            .map_err(|e| bad("the key is not [operation, key]", e))?;
-        let vb =
-            value.ok_or_else(|| bad("it has no value", "a set operation always has one".into()))?;
-        let stored = self.with_part(partition, |part| -> Result<Option<Stored>> {
-            let set = part.map.entry(k.clone()).or_default();
-            match op {
-                OP_ADD => {
-                    let m: M = self
-                        .codec
-                        .decode(vb)
-                        .map_err(|e| bad("the member does not decode", e))?;
-                    set.insert(m);
-                }
-                OP_DISCARD => {
-                    let m: M = self
-                        .codec
-                        .decode(vb)
-                        .map_err(|e| bad("the member does not decode", e))?;
-                    set.remove(&m);
-                }
-                OP_UPDATE => {
-                    let (added, removed): (Vec<M>, Vec<M>) = self
-                        .codec
-                        .decode(vb)
-                        .map_err(|e| bad("the value is not [added, removed]", e))?;
-                    set.extend(added);
-                    for m in &removed {
-                        set.remove(m);
-                    }
-                }
-                other => {
-                    return Err(bad(
-                        "unknown operation",
-                        format!("{other} (Faust's set operations are 1 add, 2 discard, 15 update)"),
-                    ))
-                }
-            }
-            let stored = if self.store.is_durable() {
-                Some(self.stored(&k, part.map.get(&k))?)
-            } else {
-                None
-            };
-            if part.map.get(&k).is_some_and(|s| s.is_empty()) {
-                part.map.remove(&k);
-            }
-            Ok(stored)
-        })??;
-        if let Some((sk, sv)) = stored {
-            let change: [Change<'_>; 1] = [(&sk, sv.as_deref())];
-            self.store.apply(partition, &change, offset)?;
-        }
-        Ok(())
+        self.apply_record(partition, offset, key, value, false)
+            .map(|_| ())
     }
 
     fn stats(&self) -> &RecoveryStats {
@@ -377,6 +393,22 @@ impl<K: TableKey, M: TableKey> TableRuntime for SetState<K, M> {
     fn view(&self) -> &dyn super::view::TableView {
         self
     }
+    fn slots(&self) -> Option<&dyn PartitionSlots> {
+        Some(&self.parts)
+    }
+    fn follow(&self, partition: i32) -> Result<()> {
+        self.parts
+            .follow(self.name, partition, || self.load(partition))
+    }
+    fn apply_followed(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) -> Result<bool> {
+        self.apply_record(partition, offset, key, value, true)
+    }
 }
 
 /// The web views see each key's members as a JSON list.
@@ -385,33 +417,30 @@ impl<K: TableKey, M: TableKey> super::view::TableView for SetState<K, M> {
         let k: K = serde_json::from_str(key)
             .or_else(|_| serde_json::from_value(serde_json::Value::String(key.to_string())))
             .map_err(|e| format!("'{key}' is not a key of set table '{}': {e}", self.name))?;
-        for slot in self.parts.iter() {
-            if let Some(p) = lock(slot).as_ref() {
-                if let Some(m) = p.map.get(&k) {
-                    let list: Vec<&M> = m.iter().collect();
-                    return serde_json::to_value(list)
-                        .map(Some)
-                        .map_err(|e| e.to_string());
-                }
+        let mut found = None;
+        self.parts.each(false, |p| {
+            if found.is_none() {
+                found = p
+                    .map
+                    .get(&k)
+                    .map(|m| serde_json::to_value(m.iter().collect::<Vec<&M>>()));
             }
-        }
-        Ok(None)
+        });
+        found.transpose().map_err(|e| e.to_string())
     }
 
     fn items_json(&self, limit: usize) -> (usize, Vec<(serde_json::Value, serde_json::Value)>) {
         let mut n = 0;
         let mut out = Vec::new();
-        for slot in self.parts.iter() {
-            if let Some(p) = lock(slot).as_ref() {
-                n += p.map.len();
-                for (k, m) in p.map.iter().take(limit.saturating_sub(out.len())) {
-                    let list: Vec<&M> = m.iter().collect();
-                    if let (Ok(k), Ok(v)) = (serde_json::to_value(k), serde_json::to_value(list)) {
-                        out.push((k, v));
-                    }
+        self.parts.each(false, |p| {
+            n += p.map.len();
+            for (k, m) in p.map.iter().take(limit.saturating_sub(out.len())) {
+                let list: Vec<&M> = m.iter().collect();
+                if let (Ok(k), Ok(v)) = (serde_json::to_value(k), serde_json::to_value(list)) {
+                    out.push((k, v));
                 }
             }
-        }
+        });
         (n, out)
     }
 }
@@ -527,10 +556,9 @@ impl<T: SetTable> SetTableApi<T> {
     /// Number of keys with a non-empty set in the partitions active on this worker.
     pub fn len(&self) -> Result<usize> {
         self.with_state(|s| {
-            Ok(s.parts
-                .iter()
-                .filter_map(|slot| lock(slot).as_ref().map(|p| p.map.len()))
-                .sum())
+            let mut n = 0;
+            s.parts.each(false, |p| n += p.map.len());
+            Ok(n)
         })
     }
 
@@ -543,15 +571,13 @@ impl<T: SetTable> SetTableApi<T> {
     pub fn items(&self) -> Result<Vec<SetItem<T>>> {
         self.with_state(|s| {
             let mut out = Vec::new();
-            for slot in s.parts.iter() {
-                if let Some(p) = lock(slot).as_ref() {
-                    out.extend(
-                        p.map
-                            .iter()
-                            .map(|(k, m)| (k.clone(), m.iter().cloned().collect())),
-                    );
-                }
-            }
+            s.parts.each(false, |p| {
+                out.extend(
+                    p.map
+                        .iter()
+                        .map(|(k, m)| (k.clone(), m.iter().cloned().collect())),
+                )
+            });
             Ok(out)
         })
     }

@@ -4,7 +4,7 @@
 //!
 //! - A **global table** keeps every partition: all of them are recovered at startup, before any
 //!   agent runs, and the partitions this worker does not own are followed from then on.
-//! - With **`table_standby_replicas`** above 0, every table (key/value and windowed) keeps a
+//! - With **`table_standby_replicas`** above 0, every table (of any kind) keeps a
 //!   standby copy of each of its partitions this worker does not own. Faust places each standby
 //!   on `table_standby_replicas` chosen workers; here the group's assignment is Kafka's, so every
 //!   worker keeps a copy of every partition it does not own: at least as many replicas as asked
@@ -37,8 +37,9 @@ pub(crate) fn spawn_follower(app: &App, table: &Arc<dyn TableRuntime>) {
     tokio::spawn(async move {
         loop {
             let Some(t) = table.upgrade() else { return };
-            let generation = t.followed_generation();
-            let starts: Vec<(TopicPartition, i64)> = t
+            let Some(slots) = t.slots() else { return };
+            let generation = slots.generation();
+            let starts: Vec<(TopicPartition, i64)> = slots
                 .followed()
                 .into_iter()
                 .map(|(p, next)| {
@@ -71,7 +72,7 @@ pub(crate) fn spawn_follower(app: &App, table: &Arc<dyn TableRuntime>) {
             };
             loop {
                 let Some(t) = table.upgrade() else { return };
-                if t.followed_generation() != generation {
+                if t.slots().map(|s| s.generation()) != Some(generation) {
                     break;
                 }
                 let mut dropped: Vec<i32> = Vec::new();
@@ -97,8 +98,10 @@ pub(crate) fn spawn_follower(app: &App, table: &Arc<dyn TableRuntime>) {
                     _ = app.stopping() => return,
                 };
                 t.stats().followed(applied);
-                for p in dropped {
-                    t.deactivate_standby(p);
+                if let Some(slots) = t.slots() {
+                    for p in dropped {
+                        slots.deactivate_standby(p);
+                    }
                 }
                 drop(t);
                 match read {
@@ -142,13 +145,14 @@ pub(crate) async fn start(
     if !wanted {
         return Ok(());
     }
-    if !table.enable_standby() {
+    let Some(slots) = table.slots() else {
         tracing::warn!(
             table = spec.name,
             "this kind of table keeps no standby copies: its partitions are recovered when assigned"
         );
         return Ok(());
-    }
+    };
+    slots.keep_standby();
     let all: Vec<i32> = (0..table.partitions()).collect();
     if global {
         super::recovery::recover(app, table, &all).await?;
@@ -158,4 +162,12 @@ pub(crate) async fn start(
     }
     spawn_follower(app, table);
     Ok(())
+}
+
+/// The partitions `table` keeps as standby copies (for the web views).
+pub(crate) fn partitions(table: &dyn TableRuntime) -> Vec<i32> {
+    table
+        .slots()
+        .map(|s| s.followed().into_iter().map(|(p, _)| p).collect())
+        .unwrap_or_default()
 }

@@ -378,6 +378,11 @@ pub struct DeliveryHandle {
 
 enum DeliveryInner {
     Ready(Option<Result<RecordMetadata>>),
+    /// A delivery report to come through a oneshot channel (no boxed future per record).
+    Report {
+        rx: futures::channel::oneshot::Receiver<Result<RecordMetadata>>,
+        topic: std::borrow::Cow<'static, str>,
+    },
     Pending(Pin<Box<dyn Future<Output = Result<RecordMetadata>> + Send>>),
 }
 
@@ -386,6 +391,16 @@ impl DeliveryHandle {
     pub fn ready(result: Result<RecordMetadata>) -> Self {
         DeliveryHandle {
             inner: DeliveryInner::Ready(Some(result)),
+        }
+    }
+    /// A handle resolved by the delivery report sent on `rx` for a record of `topic`; a
+    /// dropped sender resolves it with an error saying the producer closed first.
+    pub fn report(
+        rx: futures::channel::oneshot::Receiver<Result<RecordMetadata>>,
+        topic: std::borrow::Cow<'static, str>,
+    ) -> Self {
+        DeliveryHandle {
+            inner: DeliveryInner::Report { rx, topic },
         }
     }
     /// A handle resolved by a future (a transport's delivery report).
@@ -404,6 +419,15 @@ impl Future for DeliveryHandle {
                 r.take()
                     .unwrap_or_else(|| Err(Error::state("DeliveryHandle polled after completion"))),
             ),
+            DeliveryInner::Report { rx, topic } => match Pin::new(rx).poll(cx) {
+                Poll::Ready(Ok(r)) => Poll::Ready(r),
+                Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Delivery {
+                    topic: topic.to_string(),
+                    reason: "the producer was closed before the broker acknowledged the record"
+                        .into(),
+                })),
+                Poll::Pending => Poll::Pending,
+            },
             DeliveryInner::Pending(f) => f.as_mut().poll(cx),
         }
     }

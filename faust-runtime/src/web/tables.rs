@@ -73,7 +73,7 @@ pub(crate) async fn list(State(app): State<App>) -> Response {
                 "partitions": t.partitions(),
                 "changelog": t.changelog(),
                 "active_partitions": mine,
-                "standby_partitions": t.followed().into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
+                "standby_partitions": crate::table::standby::partitions(t.as_ref()),
                 "keys": t.view().items_json(0).0,
             })
         })
@@ -124,7 +124,7 @@ pub(crate) async fn summary(
             "partitions": t.partitions(),
             "changelog": t.changelog(),
             "active_partitions": active,
-            "standby_partitions": t.followed().into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            "standby_partitions": crate::table::standby::partitions(t.as_ref()),
             "keys": keys,
             "items": items.into_iter().map(|(k, v)| json!({ "key": k, "value": v })).collect::<Vec<_>>(),
             "peers": peers,

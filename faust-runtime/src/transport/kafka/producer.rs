@@ -204,16 +204,7 @@ pub(super) fn enqueue(shared: &Arc<Shared>, mut record: OutgoingRecord) -> Resul
             })
         }
     }
-    let topic = record.topic;
-    Ok(Enqueued::Queued(DeliveryHandle::pending(async move {
-        match rx.await {
-            Ok(r) => r,
-            Err(_) => Err(Error::Delivery {
-                topic: topic.into_owned(),
-                reason: "the producer was closed before the broker acknowledged the record".into(),
-            }),
-        }
-    })))
+    Ok(Enqueued::Queued(DeliveryHandle::report(rx, record.topic)))
 }
 
 /// Resolves once a delivery report may have made room in librdkafka's queue (or after a short
