@@ -352,6 +352,9 @@ TABLE_OPS = [
     ("click", "apple", None, 13.5),
     ("click", "café", None, 3.5),
     ("hop", "apple", None, 12.0),
+    ("slide", "apple", None, 3.5),
+    ("slide", "apple", None, 3.5),
+    ("slide", "apple", None, 7.636),
     ("price", "apple", 0.1, 0.0),
     ("price", "fig", 1e16, 0.0),
     ("price", "apple", 1e-07, 0.0),
@@ -360,6 +363,11 @@ TABLE_OPS = [
     ("discard", "k", "x", 0.0),
     ("add", "j", "z", 0.0),
 ]
+
+
+def event_time(dt):
+    """A record's timestamp `dt` seconds after T0 as Faust sees it: Kafka's ms / 1000."""
+    return (round(T0 * 1000) + round(dt * 1000)) / 1000.0
 
 
 def table_partition(key):
@@ -384,6 +392,8 @@ def declare_tables(faust):
         orders=app.Table("orders", key_type=int, value_type=Order, partitions=n),
         clicks=app.Table("clicks", default=int, partitions=n).tumbling(10.0, expires=3600.0),
         hops=app.Table("hops", default=int, partitions=n).hopping(10.0, 5.0, expires=3600.0),
+        around=app.Table("around", default=int, partitions=n).using_window(
+            faust.SlidingWindow(10.0, 0.1, expires=3600.0)),
         members=app.SetTable("members", value_type=str, partitions=n),
         prices=app.GlobalTable("prices", key_type=str, value_type=float, partitions=n),
     )
@@ -417,7 +427,7 @@ def run_ops(faust, ops):
     app._producer = Producer()
     keep = []
     for i, (op, key, arg, dt) in enumerate(ops):
-        keep.append(event_in(faust, app, f"{TABLE_APP}-ops", table_partition(key), i, T0 + dt))
+        keep.append(event_in(faust, app, f"{TABLE_APP}-ops", table_partition(key), i, event_time(dt)))
         if op == "count":
             t["counts"][key] += 1
         elif op == "forget":
@@ -430,6 +440,8 @@ def run_ops(faust, ops):
             t["clicks"][key] += 1
         elif op == "hop":
             t["hops"][key] += 1
+        elif op == "slide":
+            t["around"][key] += 1
         elif op == "price":
             t["prices"][key] = arg
         elif op == "add":
@@ -461,6 +473,7 @@ def tables_state(t):
         counts=dict(t["counts"].data),
         orders={k: v.asdict() for k, v in t["orders"].data.items()},
         clicks=dict(t["clicks"].table.data),
+        around=dict(t["around"].table.data),
         members={k: set(s.data) for k, s in t["members"].data.data.items() if s.data},
         prices=dict(t["prices"].data),
     )
@@ -519,11 +532,17 @@ def check_changelog_one(flavour):
               + ("" if ok else f" (Faust's own run: {want[name]!r})"))
     # The recovered windows are the ones Faust's windowed reads look up.
     for key, dt, n in [("apple", 3.5, 2), ("apple", 13.5, 1), ("café", 3.5, 1)]:
-        ev = event_in(faust, app, f"{TABLE_APP}-ops", table_partition(key), 0, T0 + dt)
+        ev = event_in(faust, app, f"{TABLE_APP}-ops", table_partition(key), 0, event_time(dt))
         got_n = ours["clicks"][key].current(ev)
         ok = got_n == n
         failures += not ok
         print(f"{'ok  ' if ok else 'FAIL'} {flavour:6} clicks[{key!r}].current() at +{dt}s: {got_n}")
+    for key, dt, n in [("apple", 3.5, 2), ("apple", 7.636, 1)]:
+        ev = event_in(faust, app, f"{TABLE_APP}-ops", table_partition(key), 0, event_time(dt))
+        got_n = ours["around"][key].current(ev)
+        ok = got_n == n
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {flavour:6} around[{key!r}].current() at +{dt}s: {got_n}")
     sys.exit(1 if failures else 0)
 
 

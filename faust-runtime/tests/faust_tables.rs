@@ -6,7 +6,7 @@
 //! `fixtures/faust-0.15.3-changelog.txt` holds the changelog records Faust's own table code
 //! wrote for the operations `TABLE_OPS` of `scripts/faust-fixtures.py` (a plain table with str
 //! keys and int values, one with int keys and record values, a tumbling and a hopping windowed
-//! table, a set table, a global table with float values; deletes as tombstones); these tests
+//! table, a sliding one, a set table, a global table with float values; deletes as tombstones); these tests
 //! recover them into the Rust tables.
 //! `fixtures/faust-rs-changelog.txt` holds what the Rust tables write for the same operations;
 //! these tests check they write exactly that (and, for every table but the set table, exactly
@@ -44,7 +44,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// The script's `TABLE_OPS`: (operation, key, argument, event time after `T0` in ms). Each is one
 /// event keyed by `key` (so in the partition Faust's run put it in).
-const OPS: [(&str, &str, &str, i64); 21] = [
+const OPS: [(&str, &str, &str, i64); 24] = [
     ("count", "apple", "", 0),
     ("count", "apple", "", 0),
     ("count", "café", "", 0),
@@ -59,6 +59,9 @@ const OPS: [(&str, &str, &str, i64); 21] = [
     ("click", "apple", "", 13_500),
     ("click", "café", "", 3_500),
     ("hop", "apple", "", 12_000),
+    ("slide", "apple", "", 3_500),
+    ("slide", "apple", "", 3_500),
+    ("slide", "apple", "", 7_636),
     ("price", "apple", "0.1", 0),
     ("price", "fig", "1e16", 0),
     ("price", "apple", "1e-07", 0),
@@ -107,6 +110,11 @@ pub mod tables {
             hopping = "10s", step = "5s", expires = "1h")]
     pub struct Hops;
 
+    /// `app.Table("around", default=int).using_window(SlidingWindow(10.0, 0.1, expires=3600.0))`
+    #[table(name = "around", key = String, value = u64, default = 0, partitions = 4,
+            before = "10s", after = "100ms", expires = "1h")]
+    pub struct Around;
+
     /// `app.GlobalTable("prices", key_type=str, value_type=float)`
     #[table(kind = "global", name = "prices", key = String, value = f64, partitions = 4)]
     pub struct Prices;
@@ -148,6 +156,10 @@ pub mod tables {
                 "hop" => {
                     Hops.update(key.clone(), |n| *n += 1)?;
                     String::new()
+                }
+                "slide" => {
+                    Around.update(key.clone(), |n| *n += 1)?;
+                    Around.current(&key)?.to_string()
                 }
                 "price" => {
                     Prices.insert(key.clone(), arg.parse().unwrap_or(f64::NAN))?;
@@ -223,7 +235,8 @@ fn lines(text: &str, flavour: JsonFlavour) -> Vec<Line> {
         .collect()
 }
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
+    "around",
     "clicks",
     "hops",
     "members",
@@ -381,6 +394,7 @@ async fn contents(app: &App) -> BTreeMap<&'static str, Vec<String>> {
         };
         out.insert("clicks", windows(Clicks.items().unwrap()));
         out.insert("hops", windows(Hops.items().unwrap()));
+        out.insert("around", windows(Around.items().unwrap()));
         let mut members: Vec<String> = Members
             .items()
             .unwrap()
@@ -413,7 +427,7 @@ fn strings(v: &[&str]) -> Vec<String> {
 /// it with `store`, and checks the tables hold what Faust's tables held, and go on from there.
 async fn recover_faust_changelog(broker: &Broker, flavour: JsonFlavour, store: &str) {
     let records = lines(FAUST_CHANGELOG, flavour);
-    assert_eq!(records.len(), 22, "{flavour}");
+    assert_eq!(records.len(), 25, "{flavour}");
     let broker = &broker.fresh().await;
     let transport = broker.transport().await;
     let id = unique("faust-tables");
@@ -477,6 +491,10 @@ async fn recover_faust_changelog(broker: &Broker, flavour: JsonFlavour, store: &
             "hops",
             strings(&["apple@10000..20000=1", "apple@5000..15000=1"]),
         ),
+        (
+            "around",
+            strings(&["apple@-2364..7736=1", "apple@-6500..3600=2"]),
+        ),
         ("members", strings(&["j=z", "k=y"])),
         ("prices", strings(&["apple=1e-7", "fig=1e16"])),
     ]
@@ -488,16 +506,18 @@ async fn recover_faust_changelog(broker: &Broker, flavour: JsonFlavour, store: &
     assert_eq!(replayed, records.len() as u64, "{what}");
 
     // The recovered keys are the ones the Rust tables read and write: counting goes on
-    // from Faust's counts, a click lands in Faust's window, a member joins Faust's set.
+    // from Faust's counts, a click lands in Faust's window (a sliding update at the time of a
+    // Faust one in that window), a member joins Faust's set.
     for op in [
         ("count", "apple", "", 0),
         ("click", "apple", "", 15_000),
         ("click", "café", "", 9_000),
+        ("slide", "apple", "", 7_636),
         ("add", "k", "w", 0),
     ] {
         send_op(&a, op).await;
     }
-    wait_until(&format!("{what}: four operations"), || seen(&id).len() == 4).await;
+    wait_until(&format!("{what}: five operations"), || seen(&id).len() == 5).await;
     let mut said = seen(&id);
     said.sort();
     assert_eq!(
@@ -507,6 +527,7 @@ async fn recover_faust_changelog(broker: &Broker, flavour: JsonFlavour, store: &
             ("click".into(), "apple".into(), "2".into()),
             ("click".into(), "café".into(), "2".into()),
             ("count".into(), "apple".into(), "3".into()),
+            ("slide".into(), "apple".into(), "2".into()),
         ],
         "{what}"
     );
