@@ -776,7 +776,8 @@ impl App {
             // records are delivered (see `table::pending`): room for several agent queues behind
             // it, so the driver asks for a flush (at a quarter of the window) less often and
             // each flush coalesces more writes (BENCHMARKS.md, tables: 3.5x fewer changelog
-            // records than with 2 queues; 512 KiB of window per partition at the default buffer).
+            // records than with 2 queues; a 768 KiB tracker ring per partition at the default
+            // buffer).
             window: s.stream_buffer_maxsize.max(256) * if flush_holds.is_some() { 8 } else { 1 },
             revoke_timeout: s.shutdown_timeout.min(Duration::from_secs(10)),
             stop,
