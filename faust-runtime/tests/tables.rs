@@ -154,7 +154,11 @@ async fn a_partition_moves_with_its_state_to_the_worker_that_takes_it_over() {
     assert!(
         eventually(WAIT, || {
             let (ha, hb) = (a.health(), b.health());
-            ha.tables[0].active_partitions.len() == 2 && hb.tables[0].active_partitions.len() == 2
+            // Recovered, not only assigned: a partition counts as active from its assignment.
+            ha.tables[0].active_partitions.len() == 2
+                && hb.tables[0].active_partitions.len() == 2
+                && hb.tables[0].recoveries > 0
+                && !hb.tables[0].recovering
         })
         .await,
         "the partitions did not split: {:?} / {:?}",
@@ -294,51 +298,7 @@ async fn the_redb_store_keeps_tables_across_restarts_and_replays_only_newer_chan
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-mod windows {
-    use faust_runtime::prelude::*;
-    use std::sync::Mutex;
-
-    /// (event time, current(), delta(10s)) after each update.
-    pub static SEEN: Mutex<Vec<(i64, u64, u64)>> = Mutex::new(Vec::new());
-    /// (key, window, value).
-    pub type Windows = Mutex<Vec<(String, (i64, i64), u64)>>;
-    /// Each closed window.
-    pub static CLOSED: Windows = Mutex::new(Vec::new());
-    /// The hopping table's windows after the last update.
-    pub static HOPPING: Windows = Mutex::new(Vec::new());
-
-    #[topic(name = "tbl-events", key = String, value = String, partitions = 2)]
-    pub struct Events;
-
-    pub fn closed(key: &str, window: (i64, i64), value: &u64) {
-        CLOSED
-            .lock()
-            .unwrap()
-            .push((key.to_string(), window, *value));
-    }
-
-    #[table(name = "per-10s", key = String, value = u64, partitions = 2,
-            tumbling = "10s", expires = "20s", on_window_close = closed)]
-    pub struct PerTen;
-
-    #[table(name = "hop", key = String, value = u64, partitions = 2, hopping = "10s", step = "5s")]
-    pub struct Hop;
-
-    #[agent(Events)]
-    async fn count(mut events: faust_runtime::Events<Events>) -> Result<()> {
-        while let Some(ev) = events.next().await {
-            let key = ev.key.clone().unwrap_or_default();
-            PerTen.update(key.clone(), |n| *n += 1)?;
-            Hop.update(key.clone(), |n| *n += 1)?;
-            let now = PerTen.current(&key)?;
-            let before = PerTen.delta(&key, std::time::Duration::from_secs(10))?;
-            assert_eq!(PerTen.value(&key)?, now);
-            SEEN.lock().unwrap().push((ev.timestamp, now, before));
-            *HOPPING.lock().unwrap() = Hop.items()?;
-        }
-        Ok(())
-    }
-}
+windows_module!(windows, "tbl-events");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tumbling_and_hopping_windows_aggregate_a_fixed_event_time_sequence() {
@@ -348,97 +308,7 @@ async fn tumbling_and_hopping_windows_aggregate_a_fixed_event_time_sequence() {
         .include_module(module_path!().to_string() + "::windows")
         .build()
         .unwrap();
-    app.start().await.unwrap();
-    let send = |t: i64| {
-        let topic = windows::Events.on(&app);
-        async move {
-            topic
-                .record("x".to_string())
-                .key("a".to_string())
-                .timestamp(t)
-                .send_and_wait()
-                .await
-                .unwrap();
-        }
-    };
-    for t in [1_000, 2_000, 11_000, 12_000, 13_000] {
-        send(t).await;
-    }
-    assert!(eventually(WAIT, || windows::SEEN.lock().unwrap().len() == 5).await);
-    assert_eq!(
-        *windows::SEEN.lock().unwrap(),
-        vec![
-            (1_000, 1, 0),
-            (2_000, 2, 0),
-            (11_000, 1, 2),
-            (12_000, 2, 2),
-            (13_000, 3, 2)
-        ],
-        "(time, current, delta 10s)"
-    );
-    let a = |s: i64, e: i64, n: u64| ("a".to_string(), (s, e), n);
-    assert_eq!(
-        *windows::HOPPING.lock().unwrap(),
-        vec![
-            a(-5_000, 5_000, 2),
-            a(0, 10_000, 2),
-            a(5_000, 15_000, 3),
-            a(10_000, 20_000, 3)
-        ]
-    );
-    assert!(windows::CLOSED.lock().unwrap().is_empty());
-
-    // 45 s: the windows ending at 10 s and 20 s are past their 20 s expiry and close, once.
-    for t in [25_000, 45_000, 46_000] {
-        send(t).await;
-    }
-    assert!(eventually(WAIT, || windows::SEEN.lock().unwrap().len() == 8).await);
-    assert_eq!(
-        *windows::CLOSED.lock().unwrap(),
-        vec![a(0, 10_000, 2), a(10_000, 20_000, 3)]
-    );
-    // A late event for a closed window changes nothing; 52 s closes the window ending at 30 s.
-    send(3_000).await;
-    send(52_000).await;
-    assert!(eventually(WAIT, || windows::SEEN.lock().unwrap().len() == 10).await);
-    assert_eq!(
-        *windows::CLOSED.lock().unwrap(),
-        vec![a(0, 10_000, 2), a(10_000, 20_000, 3), a(20_000, 30_000, 1)]
-    );
-    let last: Vec<(i64, u64, u64)> = windows::SEEN.lock().unwrap()[5..].to_vec();
-    assert_eq!(
-        last,
-        vec![
-            (25_000, 1, 3),
-            (45_000, 1, 0),
-            (46_000, 2, 0),
-            (3_000, 0, 0),
-            (52_000, 1, 2)
-        ]
-    );
-
-    // The changelog keys are Faust's `[key, [start, end]]`, and closed windows are tombstones.
-    let changelog = format!("{}-per-10s-changelog", app.id());
-    let described = app
-        .topics()
-        .describe_topic(&changelog)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(described.config["cleanup.policy"], "compact,delete");
-    assert_eq!(described.config["retention.ms"], "20000");
-    // Stopping sends the writes of the last commit interval.
-    app.stop().await.unwrap();
-    let records = read_all(app.transport().as_ref(), &changelog, 2).await;
-    let first_window: Vec<Option<&[u8]>> = records
-        .iter()
-        .filter(|r| r.key == br#"["a",[0.0,9.9]]"#)
-        .map(|r| r.value.as_deref())
-        .collect();
-    assert_eq!(first_window.last(), Some(&None), "{first_window:?}");
-    assert!(first_window[..first_window.len() - 1]
-        .iter()
-        .all(|v| *v == Some(&b"1"[..]) || *v == Some(&b"2"[..])));
+    windows::scenario(app, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
