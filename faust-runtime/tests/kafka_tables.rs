@@ -28,7 +28,7 @@ set_module!(ksets, "ktbl-set-ops");
 counting_module!(nostandby, "ktbl-nostandby-words");
 counting_module!(withstandby, "ktbl-standby-words");
 prices_module!(kprices, "ktbl-global-prices");
-windows_module!(ktumbling, "ktbl-window-events");
+windows_module!(ktumbling, "ktbl-tumbling-events");
 
 mod kwindows {
     use faust_runtime::prelude::*;
@@ -356,7 +356,7 @@ async fn with_standby_copies_a_partition_taken_over_replays_nothing_already_foll
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tumbling_and_hopping_windows_aggregate_a_fixed_event_time_sequence_on_kafka() {
     let url = kafka_or_skip!();
-    fresh_kafka_topics(&url, &["ktbl-window-events"]).await;
-    let app = app(&url, &unique("ktables-windows"), "ktumbling", "w1");
+    fresh_kafka_topics(&url, &["ktbl-tumbling-events"]).await;
+    let app = app(&url, &unique("ktables-tumbling"), "ktumbling", "w1");
     ktumbling::scenario(app, WAIT).await;
 }
