@@ -212,8 +212,11 @@ impl MemoryBroker {
 
     fn leave(&self, group: &str, member: u64, commits: &[CommitOffset]) {
         let mut groups = lock(&self.inner.groups);
+        // (Groups, then topics: the order the assignment takes them in.)
+        let topics = read(&self.inner.topics);
         if let Some(g) = groups.get_mut(group) {
-            for c in commits {
+            // As Kafka: a commit for a topic that does not exist (deleted meanwhile) is refused.
+            for c in commits.iter().filter(|c| topics.contains_key(&c.topic)) {
                 g.committed.insert(
                     TopicPartition {
                         topic: c.topic.clone(),
@@ -235,8 +238,11 @@ impl MemoryBroker {
             return;
         }
         let mut groups = lock(&self.inner.groups);
+        // (Groups, then topics: the order the assignment takes them in.)
+        let topics = read(&self.inner.topics);
         if let Some(g) = groups.get_mut(group) {
-            for c in commits {
+            // As Kafka: a commit for a topic that does not exist (deleted meanwhile) is refused.
+            for c in commits.iter().filter(|c| topics.contains_key(&c.topic)) {
                 g.committed.insert(
                     TopicPartition {
                         topic: c.topic.clone(),
@@ -631,6 +637,11 @@ impl Transport for MemoryBroker {
             .remove(name);
         match removed {
             Some(_) => {
+                // As Kafka: the groups' committed offsets go with the topic, so a topic created
+                // again under the name is read from its start.
+                for g in lock(&self.inner.groups).values_mut() {
+                    g.committed.retain(|tp, _| tp.topic != name);
+                }
                 self.bump_groups();
                 Ok(())
             }
