@@ -139,3 +139,64 @@ async fn the_kafka_consumer_follows_the_interface() {
     t.connect().await.unwrap();
     exercise(&t).await;
 }
+
+/// As on Kafka: a deleted topic's committed offsets go with it (a topic created again under the
+/// name is read from its start), and a commit for a topic that does not exist is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_topic_takes_its_committed_offsets_with_it_on_the_embedded_broker() {
+    let broker = MemoryBroker::new();
+    let topic = unique("ci-deleted");
+    let tp = TopicPartition {
+        topic: topic.clone(),
+        partition: 0,
+    };
+    let new_topic = NewTopic {
+        name: topic.clone(),
+        partitions: 1,
+        replication_factor: 1,
+        config: BTreeMap::new(),
+    };
+    broker.create_topic(&new_topic).await.unwrap();
+    for i in 0..3 {
+        let r = OutgoingRecord::new(topic.clone(), None, Some(format!("{i}").into_bytes()));
+        broker.send(r).await.unwrap().await.unwrap();
+    }
+    let group = unique("ci-deleted-group");
+    let mut c = broker
+        .consumer(ConsumerConfig {
+            group_id: group.clone(),
+            topics: vec![topic.clone()],
+            from_earliest: true,
+        })
+        .await
+        .unwrap();
+    let mut got = Offsets::default();
+    poll_records(c.as_mut(), &mut got, 3).await;
+    let commit = |offset| {
+        [CommitOffset {
+            topic: topic.clone(),
+            partition: 0,
+            offset,
+        }]
+    };
+    c.commit(&commit(3), true).await.unwrap();
+    assert_eq!(broker.committed(&group, &topic, 0), Some(3));
+
+    broker.delete_topic(&topic).await.unwrap();
+    assert_eq!(
+        broker.committed(&group, &topic, 0),
+        None,
+        "gone with the topic"
+    );
+    c.commit(&commit(3), true).await.unwrap();
+    assert_eq!(
+        broker.committed(&group, &topic, 0),
+        None,
+        "a commit for a missing topic is refused"
+    );
+    broker.create_topic(&new_topic).await.unwrap();
+    assert_eq!(
+        c.committed(std::slice::from_ref(&tp)).await.unwrap(),
+        vec![None]
+    );
+}
