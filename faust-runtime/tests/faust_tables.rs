@@ -19,7 +19,7 @@ mod common;
 #[macro_use]
 mod table_support;
 
-use common::unique;
+use common::{eventually, unique};
 use faust_runtime::codec::faust_json::JsonFlavour;
 use faust_runtime::codec::set_default_json_flavour;
 use faust_runtime::prelude::*;
@@ -356,12 +356,8 @@ fn seen(id: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    assert!(eventually(WAIT, cond).await, "timed out: {what}");
 }
 
 /// Every table's state in the partitions active on `app`, sorted, as text.
