@@ -179,6 +179,45 @@ pub(crate) struct ChannelQueue<K, V> {
     pub(crate) rx: async_channel::Receiver<Delivery<K, V>>,
 }
 
+/// Where a value put on a channel landed.
+fn meta_of<K, V>(event: &Event<K, V>) -> RecordMetadata {
+    RecordMetadata {
+        topic: std::borrow::Cow::Borrowed(event.topic),
+        partition: 0,
+        offset: -1,
+        timestamp: event.timestamp,
+    }
+}
+
+/// Puts `event` on `api`'s channel, waiting while it is full.
+async fn put<C: Channel>(
+    api: &ChannelApi<C>,
+    event: Event<C::Key, C::Value>,
+) -> Result<RecordMetadata> {
+    let found;
+    let queue = match api.cached_queue() {
+        Some(q) => q,
+        None => {
+            found = api.app()?.channel_queue::<C>()?;
+            &*found
+        }
+    };
+    let meta = meta_of(&event);
+    let name = event.topic;
+    // Room in the queue (the common case): no send future, no listener.
+    let d = match queue.tx.try_send(delivery(event)) {
+        Ok(()) => return Ok(meta),
+        Err(async_channel::TrySendError::Closed(_)) => return Err(Error::Closed(name.to_string())),
+        Err(async_channel::TrySendError::Full(d)) => d,
+    };
+    queue
+        .tx
+        .send(d)
+        .await
+        .map_err(|_| Error::Closed(name.to_string()))?;
+    Ok(meta)
+}
+
 fn delivery<K, V>(event: Event<K, V>) -> Delivery<K, V> {
     Delivery {
         event,
@@ -298,22 +337,29 @@ impl<C: Channel> ChannelApi<C> {
     pub fn record(&self, value: C::Value) -> ChannelRecord<C> {
         ChannelRecord {
             api: self.clone(),
-            event: Event {
-                key: None,
-                value,
-                headers: Vec::new(),
-                topic: self.spec().name,
-                partition: 0,
-                offset: -1,
-                timestamp: now_millis(),
-                ack: None,
-            },
+            event: self.event(value),
+        }
+    }
+
+    /// The event `value` travels in.
+    #[inline]
+    fn event(&self, value: C::Value) -> Event<C::Key, C::Value> {
+        Event {
+            key: None,
+            value,
+            headers: Vec::new(),
+            topic: self.spec().name,
+            partition: 0,
+            offset: -1,
+            timestamp: now_millis(),
+            ack: None,
         }
     }
 
     /// Puts `value` on the channel, waiting while the channel is full.
     pub async fn send(&self, value: C::Value) -> Result<RecordMetadata> {
-        self.record(value).send().await
+        // Straight from the handle: no copy of it per value, as a `ChannelRecord` would make.
+        put(self, self.event(value)).await
     }
 
     /// Puts `value` on the channel without waiting; if the channel is full the value is handed
@@ -368,33 +414,9 @@ impl<C: Channel> ChannelRecord<C> {
         self
     }
 
-    fn meta(&self) -> RecordMetadata {
-        RecordMetadata {
-            topic: self.event.topic.to_string(),
-            partition: 0,
-            offset: -1,
-            timestamp: self.event.timestamp,
-        }
-    }
-
     /// Puts the value on the channel, waiting while it is full.
     pub async fn send(self) -> Result<RecordMetadata> {
-        let found;
-        let queue = match self.api.cached_queue() {
-            Some(q) => q,
-            None => {
-                found = self.api.app()?.channel_queue::<C>()?;
-                &*found
-            }
-        };
-        let meta = self.meta();
-        let name = self.event.topic;
-        queue
-            .tx
-            .send(delivery(self.event))
-            .await
-            .map_err(|_| Error::Closed(name.to_string()))?;
-        Ok(meta)
+        put(&self.api, self.event).await
     }
 
     /// Puts the value on the channel without waiting (see [`ChannelApi::send_soon`]).
@@ -407,7 +429,7 @@ impl<C: Channel> ChannelRecord<C> {
                 &*found
             }
         };
-        let meta = self.meta();
+        let meta = meta_of(&self.event);
         let name = self.event.topic;
         match queue.tx.try_send(delivery(self.event)) {
             Ok(()) => Ok(DeliveryHandle::ready(Ok(meta))),

@@ -117,7 +117,7 @@ mod one_topic_two_types {
             .send_and_wait()
             .await
             .unwrap();
-        assert_eq!((meta.topic.as_str(), meta.partition), ("schema-orders", 1));
+        assert_eq!((&*meta.topic, meta.partition), ("schema-orders", 1));
         orders
             .send_with(&CANCELLATIONS, 2u64, c.clone())
             .await

@@ -292,7 +292,7 @@ async fn records_keep_key_headers_timestamp_and_partition() {
     assert_eq!(
         metas[0],
         RecordMetadata {
-            topic: topic.clone(),
+            topic: topic.clone().into(),
             partition: 3,
             offset: 0,
             timestamp: 1_600_000_000_123

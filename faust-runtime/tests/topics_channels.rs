@@ -228,7 +228,7 @@ async fn create_topic_gives_a_typed_handle_created_with_its_settings() {
         .send_and_wait()
         .await
         .unwrap();
-    assert_eq!((meta.topic.as_str(), meta.partition), ("tc-declared", 1));
+    assert_eq!((&*meta.topic, meta.partition), ("tc-declared", 1));
     assert!(declared.get_partition_key("seven", Some(2)).is_err());
     let mut events = declared.events();
     let ev = tokio::time::timeout(WAIT, events.next())

@@ -621,7 +621,7 @@ impl Main {
                     out.println(format_args!("{}[{}]@{}", md.topic, md.partition, md.offset));
                 }
                 sent.push(SentRecord {
-                    topic: md.topic,
+                    topic: md.topic.into_owned(),
                     partition: md.partition,
                     offset: md.offset,
                 });

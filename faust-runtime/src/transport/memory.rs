@@ -724,7 +724,7 @@ impl Transport for MemoryBroker {
         };
         topic.appended.notify_waiters();
         let meta = Ok(RecordMetadata {
-            topic: name.into_owned(),
+            topic: name,
             partition,
             offset,
             timestamp,

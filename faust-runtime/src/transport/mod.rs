@@ -162,8 +162,9 @@ pub enum Enqueued {
 /// Where a record landed, as acknowledged by the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// Topic name.
-    pub topic: String,
+    /// Topic name (borrowed from the topic's declaration when it has a static name, so that a
+    /// delivery report allocates nothing).
+    pub topic: std::borrow::Cow<'static, str>,
     /// Partition.
     pub partition: i32,
     /// Offset within the partition.

@@ -29,6 +29,8 @@ pub(crate) struct Reply {
     handle: oneshot::Sender<Result<RecordMetadata>>,
     /// Behind a mutex only because librdkafka's opaque must be `Sync`; taken once.
     notice: Mutex<DeliveryNotice>,
+    /// The record's topic, for the metadata (a static name is borrowed, not copied per report).
+    topic: std::borrow::Cow<'static, str>,
 }
 
 /// A librdkafka producer whose delivery reports resolve [`DeliveryHandle`]s.
@@ -38,9 +40,14 @@ impl ProducerContext for ClientCtx {
     type DeliveryOpaque = Box<Reply>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, reply: Box<Reply>) {
+        let Reply {
+            handle,
+            notice,
+            topic,
+        } = *reply;
         let outcome = match result {
             Ok(msg) => Ok(RecordMetadata {
-                topic: msg.topic().to_string(),
+                topic,
                 partition: msg.partition(),
                 offset: msg.offset(),
                 timestamp: msg.timestamp().to_millis().unwrap_or_else(now_millis),
@@ -54,12 +61,12 @@ impl ProducerContext for ClientCtx {
                 })
             }
         };
-        let notice = std::mem::take(&mut *reply.notice.lock().unwrap_or_else(|p| p.into_inner()));
+        let notice = notice.into_inner().unwrap_or_else(|p| p.into_inner());
         if !notice.is_empty() {
             notice.notify(&outcome);
         }
         // The handle may have been dropped: nobody to tell (the error is counted above).
-        let _ = reply.handle.send(outcome);
+        let _ = handle.send(outcome);
         if self.room_wanted.load(Ordering::Relaxed) {
             self.room_wanted.store(false, Ordering::Relaxed);
             self.room.notify_waiters();
@@ -185,6 +192,7 @@ pub(super) fn enqueue(shared: &Arc<Shared>, mut record: OutgoingRecord) -> Resul
         delivery_opaque: Box::new(Reply {
             handle: tx,
             notice: Mutex::new(notice),
+            topic: record.topic.clone(),
         }),
     };
     match producer.send::<[u8], [u8]>(base) {
