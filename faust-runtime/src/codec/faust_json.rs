@@ -242,10 +242,30 @@ fn positional(value: f64, flavour: JsonFlavour) -> bool {
 fn write_ascii_escaped<W: ?Sized + io::Write>(writer: &mut W, text: &str) -> io::Result<()> {
     let bytes = text.as_bytes();
     // Most text is plain ASCII: one scan, one write.
-    if bytes.iter().all(|&b| b < 0x7f) {
+    if below_del(bytes) {
         return writer.write_all(bytes);
     }
     write_escaping(writer, text)
+}
+
+/// Whether every byte is below 0x7f (DEL), eight bytes at a time: a byte `b` has `b | (b + 1)`
+/// at or above 0x80 exactly when `b >= 0x7f`. A carry into the next byte comes only from a
+/// byte of 0xff, which is caught itself, so a true answer is always right.
+#[inline]
+fn below_del(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(eight) = <[u8; 8]>::try_from(chunk) else {
+            return false;
+        };
+        let w = u64::from_le_bytes(eight);
+        if (w | w.wrapping_add(ONES)) & HIGH != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| b < 0x7f)
 }
 
 fn write_escaping<W: ?Sized + io::Write>(writer: &mut W, text: &str) -> io::Result<()> {
@@ -1087,6 +1107,25 @@ impl Parser<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_word_at_a_time_ascii_check_agrees_with_the_byte_check() {
+        // Every position of a chunk and of the tail, for the bytes around the edges.
+        for len in 0..20 {
+            for at in 0..len {
+                for b in [0x00u8, 0x20, 0x7e, 0x7f, 0x80, 0xc3, 0xfe, 0xff] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    assert_eq!(
+                        super::below_del(&v),
+                        v.iter().all(|&c| c < 0x7f),
+                        "len {len}, byte {b:#x} at {at}"
+                    );
+                }
+            }
+            assert!(super::below_del(&vec![0x7e; len]));
+        }
+    }
+
     use super::*;
 
     fn float(v: f64, flavour: JsonFlavour) -> String {
