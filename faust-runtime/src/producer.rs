@@ -56,11 +56,11 @@ fn probe(app: &App, record: &mut OutgoingRecord) -> Option<std::borrow::Cow<'sta
     for s in sensors.iter() {
         s.on_send_initiated(&record.topic);
     }
-    record.notice.probe = Some(SendProbe {
+    record.notice.probe = Some(Box::new(SendProbe {
         sensors,
         topic: record.topic.clone(),
         started: std::time::Instant::now(),
-    });
+    }));
     Some(record.topic.clone())
 }
 

@@ -54,8 +54,9 @@ pub struct DeliveryNotice {
     pub listener: Option<(Arc<dyn DeliveryListener>, u64)>,
     /// A user callback.
     pub callback: Option<SendCallback>,
-    /// The app's sensors, told of the outcome (set by the app when it has sensors).
-    pub(crate) probe: Option<crate::sensor::SendProbe>,
+    /// The app's sensors, told of the outcome (set by the app when it has sensors). Boxed: a
+    /// notice travels with every record, and most apps have no sensors.
+    pub(crate) probe: Option<Box<crate::sensor::SendProbe>>,
 }
 
 impl DeliveryNotice {
