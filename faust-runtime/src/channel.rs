@@ -194,14 +194,8 @@ async fn put<C: Channel>(
     api: &ChannelApi<C>,
     event: Event<C::Key, C::Value>,
 ) -> Result<RecordMetadata> {
-    let found;
-    let queue = match api.cached_queue() {
-        Some(q) => q,
-        None => {
-            found = api.app()?.channel_queue::<C>()?;
-            &*found
-        }
-    };
+    let mut found = None;
+    let queue = api.queue(&mut found)?;
     let meta = meta_of(&event);
     let name = event.topic;
     // Room in the queue (the common case): no send future, no listener.
@@ -298,6 +292,18 @@ impl<C: Channel> ChannelApi<C> {
     #[inline]
     fn cached_queue(&self) -> Option<&ChannelQueue<C::Key, C::Value>> {
         self.queue.as_deref().and_then(|q| q.downcast_ref())
+    }
+
+    /// The channel's queue: the cached one of a bound handle, else the app's, kept in `found`
+    /// (no reference count taken for a bound handle).
+    fn queue<'a>(
+        &'a self,
+        found: &'a mut Option<Arc<ChannelQueue<C::Key, C::Value>>>,
+    ) -> Result<&'a ChannelQueue<C::Key, C::Value>> {
+        if let Some(q) = self.cached_queue() {
+            return Ok(q);
+        }
+        Ok(&**found.insert(self.app()?.channel_queue::<C>()?))
     }
 
     /// This handle bound to `app`.
@@ -421,14 +427,8 @@ impl<C: Channel> ChannelRecord<C> {
 
     /// Puts the value on the channel without waiting (see [`ChannelApi::send_soon`]).
     pub fn send_soon(self) -> Result<DeliveryHandle> {
-        let found;
-        let queue = match self.api.cached_queue() {
-            Some(q) => q,
-            None => {
-                found = self.api.app()?.channel_queue::<C>()?;
-                &*found
-            }
-        };
+        let mut found = None;
+        let queue = self.api.queue(&mut found)?;
         let meta = meta_of(&self.event);
         let name = self.event.topic;
         match queue.tx.try_send(delivery(self.event)) {
