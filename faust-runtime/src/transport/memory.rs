@@ -8,11 +8,11 @@
 use crate::error::{Error, Result};
 use crate::partitioner;
 use crate::transport::{
-    now_millis, CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, Flow, NewTopic,
-    OutgoingRecord, Polled, RawMessage, Rebalance, RecordMetadata, RecordSink, SharedRecord,
-    TopicDescription, TopicPartition, Transport,
+    now_millis, CommitOffset, Consumer, ConsumerConfig, DeliveryHandle, Enqueued, Flow, Headers,
+    NewTopic, OutgoingRecord, Polled, RawMessage, Rebalance, RecordMetadata, RecordSink,
+    SharedRecord, TopicDescription, TopicPartition, Transport,
 };
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
@@ -25,7 +25,71 @@ struct StoredRecord {
 }
 
 struct PartitionLog {
-    records: RwLock<Vec<StoredRecord>>,
+    records: RwLock<Records>,
+}
+
+impl PartitionLog {
+    fn new() -> Self {
+        PartitionLog {
+            records: RwLock::new(Records::default()),
+        }
+    }
+}
+
+/// A partition's records in offset order, with the chunk their bytes are copied into.
+#[derive(Default)]
+struct Records {
+    list: Vec<StoredRecord>,
+    arena: BytesMut,
+}
+
+impl std::ops::Deref for Records {
+    type Target = Vec<StoredRecord>;
+
+    fn deref(&self) -> &Vec<StoredRecord> {
+        &self.list
+    }
+}
+
+/// Size of the chunks a partition's record bytes are copied into.
+const ARENA_CHUNK: usize = 64 * 1024;
+/// Keys and values larger than this keep their own allocation rather than being copied.
+const ARENA_MAX: usize = 4 * 1024;
+
+impl Records {
+    /// Appends a record, its key and value copied next to the partition's previous ones: a
+    /// consumer then reads the partition's bytes in order through memory (as it reads a Kafka
+    /// log segment), and every record of a chunk shares one reference count, so handing records
+    /// over touches one counter instead of one per key and value.
+    fn push(
+        &mut self,
+        timestamp: i64,
+        key: Option<Vec<u8>>,
+        value: Option<Vec<u8>>,
+        headers: Headers,
+    ) {
+        let key = key.map(|k| self.copy_in(k));
+        let value = value.map(|v| self.copy_in(v));
+        self.list.push(StoredRecord {
+            timestamp,
+            data: SharedRecord {
+                key,
+                value,
+                headers,
+            },
+        });
+    }
+
+    fn copy_in(&mut self, v: Vec<u8>) -> Bytes {
+        if v.len() > ARENA_MAX {
+            return shared_bytes(v);
+        }
+        if self.arena.capacity() - self.arena.len() < v.len() {
+            self.arena = BytesMut::with_capacity(ARENA_CHUNK);
+        }
+        self.arena.extend_from_slice(&v);
+        self.arena.split().freeze()
+    }
 }
 
 struct TopicLog {
@@ -65,9 +129,9 @@ fn named_brokers() -> &'static Mutex<HashMap<String, Weak<BrokerInner>>> {
     NAMED.get_or_init(Default::default)
 }
 
-/// Bytes that consumers clone cheaply: `Bytes::from(Vec)` allocates its shared counter on the
-/// first clone, which would happen on every consumer's read path; doing it once here, when the
-/// record is written, leaves readers a plain reference-count increment.
+/// Bytes of a large key or value that consumers clone cheaply: `Bytes::from(Vec)` allocates its
+/// shared counter on the first clone, which would happen on every consumer's read path; doing
+/// it once here, when the record is written, leaves readers a plain reference-count increment.
 fn shared_bytes(v: Vec<u8>) -> Bytes {
     let b = Bytes::from(v);
     drop(b.clone());
@@ -612,11 +676,7 @@ impl Transport for MemoryBroker {
                 name: topic.name.clone(),
                 partitions: RwLock::new(
                     (0..topic.partitions)
-                        .map(|_| {
-                            Arc::new(PartitionLog {
-                                records: RwLock::new(Vec::new()),
-                            })
-                        })
+                        .map(|_| Arc::new(PartitionLog::new()))
                         .collect(),
                 ),
                 config: topic.config.clone(),
@@ -671,9 +731,7 @@ impl Transport for MemoryBroker {
                 )));
             }
             while parts.len() < total as usize {
-                parts.push(Arc::new(PartitionLog {
-                    records: RwLock::new(Vec::new()),
-                }));
+                parts.push(Arc::new(PartitionLog::new()));
             }
         }
         self.bump_groups();
@@ -712,14 +770,7 @@ impl Transport for MemoryBroker {
         } = record;
         let offset = {
             let mut recs = log.records.write().unwrap_or_else(|p| p.into_inner());
-            recs.push(StoredRecord {
-                timestamp,
-                data: SharedRecord {
-                    key: key.map(shared_bytes),
-                    value: value.map(shared_bytes),
-                    headers,
-                },
-            });
+            recs.push(timestamp, key, value, headers);
             recs.len() as i64 - 1
         };
         topic.appended.notify_waiters();
@@ -842,5 +893,46 @@ impl MemoryBroker {
             g.generation += 1;
         }
         self.inner.group_changed.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes_of(i: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|j| (i * 31 + j) as u8).collect()
+    }
+
+    #[test]
+    fn records_keep_their_bytes_across_chunks_and_small_ones_sit_side_by_side() {
+        let mut recs = Records::default();
+        // Sizes crossing chunk boundaries, empty values, tombstones and large values.
+        let sizes = |i: usize| match i % 7 {
+            0 => 0,
+            1 => ARENA_MAX + 1 + i,
+            _ => (i * 97) % 3000,
+        };
+        let n = 2000;
+        for i in 0..n {
+            let value = (i % 11 != 0).then(|| bytes_of(i, sizes(i)));
+            recs.push(i as i64, Some(bytes_of(i + 1, i % 40)), value, Vec::new());
+        }
+        assert_eq!(recs.len(), n);
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(r.timestamp, i as i64);
+            assert_eq!(r.data.key.as_deref(), Some(&bytes_of(i + 1, i % 40)[..]));
+            let want = (i % 11 != 0).then(|| bytes_of(i, sizes(i)));
+            assert_eq!(r.data.value.as_deref(), want.as_deref(), "record {i}");
+        }
+        // A small record's value follows its key in memory, and the next record follows it.
+        let (a, b) = (&recs[2].data, &recs[3].data);
+        let (ka, va, kb) = (
+            a.key.as_ref().unwrap(),
+            a.value.as_ref().unwrap(),
+            b.key.as_ref().unwrap(),
+        );
+        assert_eq!(va.as_ptr(), ka.as_ptr().wrapping_add(ka.len()));
+        assert_eq!(kb.as_ptr(), va.as_ptr().wrapping_add(va.len()));
     }
 }
