@@ -594,3 +594,67 @@ async fn delivery_failures_are_reported_and_counted() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The sink returns the runtime's `Result`, whose error type is what it is.
+#[allow(clippy::result_large_err)]
+async fn a_producer_sending_to_many_topics_puts_every_record_on_its_own_topic() {
+    let url = kafka_or_skip!();
+    let t = transport(&url).await;
+    // More topics than the producer keeps in its short list of topic handles (16).
+    let topics: Vec<String> = (0..20).map(|i| unique(&format!("kt-many-{i}"))).collect();
+    for topic in &topics {
+        create(&t, topic, 1).await;
+    }
+    // Twice round, so that every topic's handle is both made and found again.
+    let mut handles = Vec::new();
+    for round in 0..2 {
+        for topic in &topics {
+            let h = t
+                .send(OutgoingRecord {
+                    value: Some(format!("{topic}/{round}").into_bytes()),
+                    ..record(topic)
+                })
+                .await
+                .unwrap();
+            handles.push(h);
+        }
+    }
+    for h in handles {
+        h.await.expect("delivered");
+    }
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let sink = got.clone();
+    let (stop, rx) = watch::channel(false);
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let consumer = t
+        .consumer(ConsumerConfig {
+            group_id: unique("kt-many-group"),
+            topics: topics.clone(),
+            from_earliest: true,
+        })
+        .await
+        .unwrap();
+    let run = run_for_test(consumer, &names, rx, Duration::from_millis(200), move |m| {
+        let value = String::from_utf8_lossy(m.value.unwrap_or_default()).into_owned();
+        sink.lock().unwrap().push((m.topic.to_string(), value));
+        Ok(())
+    });
+    let watch_got = async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while got.lock().unwrap().len() < 40 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send_replace(true);
+    };
+    let (r, ()) = tokio::join!(run, watch_got);
+    r.expect("consumer ran");
+    let mut got = got.lock().unwrap().clone();
+    got.sort();
+    let mut want: Vec<(String, String)> = topics
+        .iter()
+        .flat_map(|t| (0..2).map(move |round| (t.clone(), format!("{t}/{round}"))))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}

@@ -29,6 +29,7 @@ mod main_queue;
 mod producer;
 mod reader;
 mod tls_check;
+mod topic_handles;
 
 use crate::error::{Error, Result};
 use crate::transport::credentials::{self, TokenProvider};

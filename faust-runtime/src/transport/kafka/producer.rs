@@ -9,6 +9,7 @@
 //! gives the record back and [`room`] resolves once delivery reports have freed space: the caller
 //! waits (async backpressure); nothing is dropped, no thread blocks, no task is spawned.
 
+use super::topic_handles::TopicHandles;
 use super::{ClientCtx, Shared};
 use crate::error::{Error, Result};
 use crate::transport::{
@@ -16,10 +17,13 @@ use crate::transport::{
     RecordMetadata,
 };
 use futures::channel::oneshot;
+use rdkafka::bindings as rdsys;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::IntoOpaque;
+use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -76,10 +80,16 @@ impl ProducerContext for ClientCtx {
     }
 }
 
+/// A producer and the handles of the topics it sends to (released first, as librdkafka asks).
+pub(crate) struct Slot {
+    topics: TopicHandles,
+    producer: Arc<KafkaProducer>,
+}
+
 /// The lazily created producers.
 pub(crate) struct Producers {
     /// acks=0, acks=1, acks=all, idempotent (acks=all).
-    slots: [OnceLock<Arc<KafkaProducer>>; 4],
+    slots: [OnceLock<Slot>; 4],
     create: Mutex<()>,
 }
 
@@ -92,7 +102,10 @@ impl Producers {
     }
 
     fn created(&self) -> Vec<Arc<KafkaProducer>> {
-        self.slots.iter().filter_map(|s| s.get().cloned()).collect()
+        self.slots
+            .iter()
+            .filter_map(|s| s.get().map(|s| s.producer.clone()))
+            .collect()
     }
 }
 
@@ -115,7 +128,7 @@ fn millis(d: Duration) -> String {
     }
 }
 
-fn producer<'s>(shared: &'s Shared, record: &OutgoingRecord) -> Result<&'s Arc<KafkaProducer>> {
+fn producer<'s>(shared: &'s Shared, record: &OutgoingRecord) -> Result<&'s Slot> {
     let (slot, acks, idempotent) = slot_of(
         record.acks.unwrap_or(shared.settings.acks),
         record.delivery_guarantee.unwrap_or_default(),
@@ -155,21 +168,44 @@ fn producer<'s>(shared: &'s Shared, record: &OutgoingRecord) -> Result<&'s Arc<K
         ))
     })?;
     // The slot is empty and we hold the creation lock: this sets it.
-    Ok(p.slots[slot].get_or_init(|| Arc::new(created)))
+    Ok(p.slots[slot].get_or_init(|| Slot {
+        topics: TopicHandles::default(),
+        producer: Arc::new(created),
+    }))
 }
 
-fn headers_of(record: &OutgoingRecord) -> Option<OwnedHeaders> {
+/// The record's headers as librdkafka's (owned by librdkafka once the record is accepted), or
+/// null for none.
+fn native_headers(record: &OutgoingRecord) -> *mut rdsys::rd_kafka_headers_t {
     if record.headers.is_empty() {
-        return None;
+        return std::ptr::null_mut();
     }
-    let mut h = OwnedHeaders::new_with_capacity(record.headers.len());
-    for (key, value) in &record.headers {
-        h = h.insert(Header {
-            key,
-            value: value.as_deref(),
-        });
+    // SAFETY: a new header list, filled with pointers and lengths of live slices, which
+    // librdkafka copies.
+    unsafe {
+        let h = rdsys::rd_kafka_headers_new(record.headers.len());
+        for (key, value) in &record.headers {
+            let (v, len) = match value {
+                Some(v) => (v.as_ptr() as *const c_void, v.len() as isize),
+                None => (std::ptr::null(), 0),
+            };
+            rdsys::rd_kafka_header_add(
+                h,
+                key.as_ptr() as *const c_char,
+                key.len() as isize,
+                v,
+                len,
+            );
+        }
+        h
     }
-    Some(h)
+}
+
+fn bytes_of(b: Option<&[u8]>) -> (*mut c_void, usize) {
+    match b {
+        Some(b) => (b.as_ptr() as *mut c_void, b.len()),
+        None => (std::ptr::null_mut(), 0),
+    }
 }
 
 fn is_queue_full(e: &KafkaError) -> bool {
@@ -179,42 +215,74 @@ fn is_queue_full(e: &KafkaError) -> bool {
     )
 }
 
-/// Hands a record to librdkafka; see the module docs.
+/// Hands a record to librdkafka; see the module docs. The record names its topic by handle (see
+/// [`TopicHandles`]); librdkafka copies the key, value and headers.
 pub(super) fn enqueue(shared: &Arc<Shared>, mut record: OutgoingRecord) -> Result<Enqueued> {
-    let producer = producer(shared, &record)?;
+    let slot = producer(shared, &record)?;
+    let rk = slot.producer.client().native_ptr();
+    let rkt = slot
+        .topics
+        .get(rk, &record.topic)
+        .map_err(|reason| Error::Delivery {
+            topic: record.topic.to_string(),
+            reason,
+        })?;
     let (tx, rx) = oneshot::channel();
-    let notice = std::mem::take(&mut record.notice);
-    let base = BaseRecord {
-        topic: &record.topic,
-        partition: record.partition,
-        payload: record.value.as_deref(),
-        key: record.key.as_deref(),
-        timestamp: record.timestamp,
-        headers: headers_of(&record),
-        delivery_opaque: Box::new(Reply {
-            handle: tx,
-            notice: Mutex::new(notice),
-            topic: record.topic.clone(),
-        }),
+    let reply = Box::new(Reply {
+        handle: tx,
+        notice: Mutex::new(std::mem::take(&mut record.notice)),
+        topic: record.topic.clone(),
+    });
+    let opaque = reply.into_ptr();
+    let headers = native_headers(&record);
+    let (value, value_len) = bytes_of(record.value.as_deref());
+    let (key, key_len) = bytes_of(record.key.as_deref());
+    // SAFETY: `rk` and `rkt` are live (the slot holds them); the pointers are to live slices,
+    // which librdkafka copies (`RD_KAFKA_MSG_F_COPY`); on success librdkafka owns the headers
+    // and hands `opaque` back in the delivery report, exactly as `BaseProducer::send` does.
+    let err = unsafe {
+        rdsys::rd_kafka_producev(
+            rk,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_RKT,
+            rkt,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_PARTITION,
+            record.partition.unwrap_or(-1),
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_MSGFLAGS,
+            rdsys::RD_KAFKA_MSG_F_COPY,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_VALUE,
+            value,
+            value_len,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_KEY,
+            key,
+            key_len,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_OPAQUE,
+            opaque,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_TIMESTAMP,
+            record.timestamp.unwrap_or(0),
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_HEADERS,
+            headers,
+            rdsys::rd_kafka_vtype_t::RD_KAFKA_VTYPE_END,
+        )
     };
-    match producer.send::<[u8], [u8]>(base) {
-        Ok(()) => {}
-        Err((e, back)) if is_queue_full(&e) => {
-            record.notice = back
-                .delivery_opaque
-                .notice
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner());
-            return Ok(Enqueued::Full(record));
-        }
-        Err((e, _)) => {
-            return Err(Error::Delivery {
-                topic: record.topic.to_string(),
-                reason: format!("cannot enqueue the record: {e}"),
-            })
-        }
+    if err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Ok(Enqueued::Queued(DeliveryHandle::report(rx, record.topic)));
     }
-    Ok(Enqueued::Queued(DeliveryHandle::report(rx, record.topic)))
+    // Refused: the reply and the headers are still ours.
+    // SAFETY: `opaque` came from `into_ptr` above and librdkafka did not keep it.
+    let reply = unsafe { Box::<Reply>::from_ptr(opaque) };
+    if !headers.is_null() {
+        // SAFETY: librdkafka took no ownership of the list it refused.
+        unsafe { rdsys::rd_kafka_headers_destroy(headers) };
+    }
+    let e = KafkaError::MessageProduction(RDKafkaErrorCode::from(err));
+    if is_queue_full(&e) {
+        record.notice = reply.notice.into_inner().unwrap_or_else(|p| p.into_inner());
+        return Ok(Enqueued::Full(record));
+    }
+    Err(Error::Delivery {
+        topic: record.topic.to_string(),
+        reason: format!("cannot enqueue the record: {e}"),
+    })
 }
 
 /// Resolves once a delivery report may have made room in librdkafka's queue (or after a short
