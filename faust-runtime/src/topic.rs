@@ -634,7 +634,7 @@ impl<T: Channel, K, V> RecordBuilder<T, K, V> {
 impl<T, K, V> RecordBuilder<T, K, V>
 where
     T: Channel,
-    K: Serialize,
+    K: Serialize + 'static,
     V: Serialize,
 {
     /// The record's key.
@@ -745,7 +745,7 @@ where
     /// A send made while an agent processes an event is always allowed: its consumer runs, also
     /// in the moment between the consumer's start and the end of `App::start` (records already
     /// on the topics are handed to the agents at once).
-    fn build(self) -> Result<(App, &'static TopicSpec, OutgoingRecord, bool)> {
+    fn build(mut self) -> Result<(App, &'static TopicSpec, OutgoingRecord, bool)> {
         let app = match self.app {
             Some(a) => a,
             None => App::current()?,
@@ -791,8 +791,8 @@ where
             }
             None => &codecs.value,
         };
-        let key = match &self.key {
-            Some(k) => Some(key_codec.dumps(k).map_err(|e| Error::Serialize {
+        let key = match self.key.take() {
+            Some(k) => Some(key_codec.dumps_owned(k).map_err(|e| Error::Serialize {
                 topic: spec.name.into(),
                 what: "key",
                 codec: key_codec.name().into(),

@@ -407,6 +407,23 @@ impl Serializer {
         Ok(bytes)
     }
 
+    /// Like [`Serializer::dumps`], taking the value: a `String` given to the raw codec becomes
+    /// the record's bytes as it is, without a copy (the usual key of a Faust topic).
+    pub(crate) fn dumps_owned<T: Serialize + 'static>(
+        &self,
+        value: T,
+    ) -> Result<Vec<u8>, CodecError> {
+        let mut slot = Some(value);
+        if matches!(self.format, FormatKind::Raw) && self.stages.is_empty() {
+            let any: &mut dyn std::any::Any = &mut slot;
+            if let Some(text) = any.downcast_mut::<Option<String>>() {
+                return Ok(text.take().map(String::into_bytes).unwrap_or_default());
+            }
+        }
+        // Still there: only a `String` was taken above.
+        slot.map_or_else(|| Ok(Vec::new()), |v| self.dumps(&v))
+    }
+
     /// Decodes a tombstone (a record without a value): succeeds for types that accept null
     /// (`Option<T>`, `()`), fails for the rest.
     pub fn loads_tombstone<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
@@ -496,4 +513,33 @@ fn msgpack_from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError
         )));
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Serializer;
+
+    #[test]
+    fn an_owned_key_encodes_as_the_borrowed_one_does() {
+        let key = "order-17 ü".to_string();
+        for name in ["raw", "raw|binary", "json", "msgpack"] {
+            let s = Serializer::resolve(name).unwrap();
+            assert_eq!(
+                s.dumps_owned(key.clone()).unwrap(),
+                s.dumps(&key).unwrap(),
+                "codec {name}"
+            );
+            // Not text: encoded as before.
+            assert_eq!(
+                s.dumps_owned(17u32).ok(),
+                s.dumps(&17u32).ok(),
+                "codec {name}"
+            );
+        }
+        let raw = Serializer::resolve("raw").unwrap();
+        let text = "moved, not copied".to_string();
+        let at = text.as_ptr();
+        let bytes = raw.dumps_owned(text).unwrap();
+        assert_eq!(bytes.as_ptr(), at);
+    }
 }
