@@ -876,17 +876,9 @@ impl App {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         let entry = map.entry(id).or_insert_with(|| {
-            let (tx, rx) = async_channel::bounded(maxsize);
-            let closer_tx: async_channel::Sender<crate::stream::Delivery<C::Key, C::Value>> =
-                tx.clone();
-            let q: Arc<dyn Any + Send + Sync> =
-                Arc::new(ChannelQueue::<C::Key, C::Value> { tx, rx });
-            (
-                q,
-                Box::new(move || {
-                    closer_tx.close();
-                }),
-            )
+            let (queue, close) = ChannelQueue::<C::Key, C::Value>::new(maxsize);
+            let q: Arc<dyn Any + Send + Sync> = Arc::new(queue);
+            (q, Box::new(close))
         });
         entry
             .0

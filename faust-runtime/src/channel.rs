@@ -172,12 +172,7 @@ pub trait Channel: Send + Sync + 'static {
         Self: Sized;
 }
 
-/// The queue of one channel in one app. A value put while an agent processes an event carries
-/// a hold on that event: the event is done once the value's reader is done with it.
-pub(crate) struct ChannelQueue<K, V> {
-    pub(crate) tx: async_channel::Sender<Delivery<K, V>>,
-    pub(crate) rx: async_channel::Receiver<Delivery<K, V>>,
-}
+pub(crate) use crate::channel_queue::ChannelQueue;
 
 /// Where a value put on a channel landed.
 fn meta_of<K, V>(event: &Event<K, V>) -> RecordMetadata {
@@ -204,9 +199,7 @@ async fn put<C: Channel>(
         Err(async_channel::TrySendError::Closed(_)) => return Err(Error::Closed(name.to_string())),
         Err(async_channel::TrySendError::Full(d)) => d,
     };
-    queue
-        .tx
-        .send(d)
+    crate::channel_queue::put(&queue.tx, &queue.room, d)
         .await
         .map_err(|_| Error::Closed(name.to_string()))?;
     Ok(meta)
@@ -377,10 +370,10 @@ impl<C: Channel> ChannelApi<C> {
     /// Reads values from the channel outside of an agent (competing with its agents).
     pub fn stream(&self) -> crate::Stream<C> {
         if let Some(q) = self.cached_queue() {
-            return crate::Stream::from_channel(q.rx.clone(), self.spec().name);
+            return crate::Stream::from_channel(q, self.spec().name);
         }
         match self.app().and_then(|app| app.channel_queue::<C>()) {
-            Ok(q) => crate::Stream::from_channel(q.rx.clone(), self.spec().name),
+            Ok(q) => crate::Stream::from_channel(&q, self.spec().name),
             Err(e) => crate::Stream::failed(e),
         }
     }
@@ -435,8 +428,11 @@ impl<C: Channel> ChannelRecord<C> {
             Ok(()) => Ok(DeliveryHandle::ready(Ok(meta))),
             Err(async_channel::TrySendError::Closed(_)) => Err(Error::Closed(name.to_string())),
             Err(async_channel::TrySendError::Full(ev)) => {
-                let tx = queue.tx.clone();
-                let task = tokio::spawn(async move { tx.send(ev).await.is_ok() });
+                let (tx, room) = (queue.tx.clone(), queue.room.clone());
+                let task =
+                    tokio::spawn(
+                        async move { crate::channel_queue::put(&tx, &room, ev).await.is_ok() },
+                    );
                 Ok(DeliveryHandle::pending(async move {
                     match task.await {
                         Ok(true) => Ok(meta),

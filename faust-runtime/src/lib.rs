@@ -44,6 +44,7 @@ mod agent_topic;
 pub mod app;
 pub mod blocking;
 pub mod channel;
+mod channel_queue;
 pub mod cli;
 pub mod codec;
 #[cfg(feature = "cron")]

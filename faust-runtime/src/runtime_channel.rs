@@ -92,12 +92,9 @@ impl<K: Send + 'static, V: Send + 'static> ChannelBuilder<K, V> {
             maxsize: self.maxsize,
             ..ChannelSpec::DEFAULT
         }));
-        let (tx, rx) = async_channel::bounded(spec.effective_maxsize());
-        let closer = tx.clone();
-        self.app.add_channel_closer(Box::new(move || {
-            closer.close();
-        }));
-        let queue = Arc::new(ChannelQueue { tx, rx });
+        let (queue, close) = ChannelQueue::new(spec.effective_maxsize());
+        self.app.add_channel_closer(Box::new(close));
+        let queue = Arc::new(queue);
         Ok(DynChannel {
             api: ChannelApi::with_queue(self.app, queue, spec),
         })

@@ -244,7 +244,7 @@ impl<K, V> Source<K, V> {
         match self {
             Source::Topic(src) => src.poll_delivery(cx),
             Source::Grouped(g) => g.poll_delivery(cx),
-            Source::Channel(rx) => futures::Stream::poll_next(rx.as_mut(), cx),
+            Source::Channel(ch) => ch.poll_delivery(cx),
             Source::Failed(e) => {
                 if let Some(e) = e.take() {
                     tracing::error!(stream = name, error = %e, "stream could not start");
@@ -259,8 +259,26 @@ pub(crate) enum Source<K, V> {
     Topic(TopicSource<K, V>),
     /// A repartitioned stream: forwards its source, reads the repartition topic.
     Grouped(Box<crate::group_by::Grouped<K, V>>),
-    Channel(Pin<Box<async_channel::Receiver<Delivery<K, V>>>>),
+    Channel(Box<ChannelSource<K, V>>),
     Failed(Option<Error>),
+}
+
+/// A channel's queue as a stream reads it.
+pub(crate) struct ChannelSource<K, V> {
+    rx: Pin<Box<async_channel::Receiver<Delivery<K, V>>>>,
+    room: Arc<crate::channel_queue::Room>,
+}
+
+impl<K, V> ChannelSource<K, V> {
+    /// The next value; a value taken may wake the senders waiting for room.
+    #[inline]
+    fn poll_delivery(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery<K, V>>> {
+        let next = futures::Stream::poll_next(self.rx.as_mut(), cx);
+        if let Poll::Ready(Some(_)) = &next {
+            self.room.taken(&self.rx);
+        }
+        next
+    }
 }
 
 /// What a stream hands back to its agent's supervisor when the agent function ends.
@@ -510,10 +528,16 @@ impl<H: Channel> Stream<H> {
     }
 
     pub(crate) fn from_channel(
-        rx: async_channel::Receiver<Delivery<H::Key, H::Value>>,
+        queue: &crate::channel::ChannelQueue<H::Key, H::Value>,
         name: &'static str,
     ) -> Self {
-        Self::with_source(Source::Channel(Box::pin(rx)), name)
+        Self::with_source(
+            Source::Channel(Box::new(ChannelSource {
+                rx: Box::pin(queue.rx.clone()),
+                room: queue.room.clone(),
+            })),
+            name,
+        )
     }
 
     pub(crate) fn from_returned(
@@ -1174,7 +1198,7 @@ pub fn subscribe_channel<C: Channel>(
     let name = C::__source().name();
     Ok((0..instances.max(1))
         .map(|_| {
-            let mut s = Stream::<C>::from_channel(queue.rx.clone(), name);
+            let mut s = Stream::<C>::from_channel(&queue, name);
             s.core.probe = ctx.app().observe().stream_probe(agent.name, name);
             s.core.app = Some(ctx.app().clone());
             s

@@ -423,3 +423,97 @@ async fn one_handle_covering_several_topics_reads_them_all_in_partition_order() 
     }
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_channel_holds_its_senders_back_loses_no_value_and_frees_them_at_stop() {
+    let app = App::builder("tc-full")
+        .broker(format!("memory://{}", unique("tc-full")))
+        .include_module(module_path!().to_string() + "::running")
+        .build()
+        .unwrap();
+    let ch = app
+        .channel::<(), u64>()
+        .name("tc-full")
+        .maxsize(3)
+        .build()
+        .unwrap();
+    app.start().await.unwrap();
+    const PER_SENDER: u64 = 3_000;
+    const SOON: u64 = 100;
+    let total = (4 * PER_SENDER + SOON) as usize;
+    let reader = {
+        let mut values = ch.stream();
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(v) = values.next().await {
+                got.push(v);
+                if got.len() == total {
+                    break;
+                }
+            }
+            got
+        })
+    };
+    // Four senders and a burst of send_soon on a queue of three: they wait for room in turn.
+    let senders: Vec<_> = (0..4u64)
+        .map(|t| {
+            let ch = ch.clone();
+            tokio::spawn(async move {
+                for i in 0..PER_SENDER {
+                    ch.send(t * 10_000 + i).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let soon: Vec<_> = (0..SOON)
+        .map(|i| ch.send_soon(90_000 + i).unwrap())
+        .collect();
+    for s in senders {
+        tokio::time::timeout(WAIT, s)
+            .await
+            .expect("senders finish")
+            .unwrap();
+    }
+    for h in soon {
+        tokio::time::timeout(WAIT, h)
+            .await
+            .expect("queued")
+            .unwrap();
+    }
+    let mut got = tokio::time::timeout(WAIT, reader)
+        .await
+        .expect("all read")
+        .unwrap();
+    // Each sender's values arrive in its order, and none is lost or doubled.
+    for t in 0..4u64 {
+        let mine: Vec<u64> = got.iter().copied().filter(|v| v / 10_000 == t).collect();
+        assert_eq!(
+            mine,
+            (0..PER_SENDER).map(|i| t * 10_000 + i).collect::<Vec<_>>()
+        );
+    }
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got.len(), total);
+
+    // Nobody reads now: a sender fills the queue and waits; the stop frees it with an error.
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let blocked = {
+        let (ch, sent) = (ch.clone(), sent.clone());
+        tokio::spawn(async move {
+            loop {
+                if ch.send(1).await.is_err() {
+                    return;
+                }
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+    };
+    assert!(eventually(WAIT, || sent.load(std::sync::atomic::Ordering::SeqCst) == 3).await);
+    app.stop().await.unwrap();
+    tokio::time::timeout(WAIT, blocked)
+        .await
+        .expect("the waiting sender is freed")
+        .unwrap();
+    assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
