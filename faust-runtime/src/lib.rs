@@ -42,6 +42,7 @@ pub mod agent;
 pub mod agent_handle;
 mod agent_topic;
 pub mod app;
+mod arena;
 pub mod blocking;
 pub mod channel;
 mod channel_queue;

@@ -20,7 +20,6 @@ use crate::event::Event;
 use crate::observe::{Open, StreamProbe};
 use crate::topic::{ErrorPolicy, Topic, TopicCodecs, TopicSpec};
 use crate::transport::{RawMessage, SharedRecord};
-use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 use std::marker::PhantomData;
@@ -259,7 +258,7 @@ pub(crate) enum Source<K, V> {
     Topic(TopicSource<K, V>),
     /// A repartitioned stream: forwards its source, reads the repartition topic.
     Grouped(Box<crate::group_by::Grouped<K, V>>),
-    Channel(Box<ChannelSource<K, V>>),
+    Channel(ChannelSource<K, V>),
     Failed(Option<Error>),
 }
 
@@ -532,10 +531,10 @@ impl<H: Channel> Stream<H> {
         name: &'static str,
     ) -> Self {
         Self::with_source(
-            Source::Channel(Box::new(ChannelSource {
+            Source::Channel(ChannelSource {
                 rx: Box::pin(queue.rx.clone()),
                 room: queue.room.clone(),
-            })),
+            }),
             name,
         )
     }
@@ -692,10 +691,6 @@ impl<H: Channel> fmt::Debug for Events<H> {
 /// Largest batch handed to a stream in one queue operation.
 const MAX_BATCH: usize = 64;
 
-/// Size of the buffers records borrowed from a client library are copied into: many records
-/// share one allocation (freed once the last of them is decoded), instead of two per record.
-const ARENA: usize = 64 * 1024;
-
 /// Batch size and queue depth for a stream buffer of about `buffer` events.
 fn batch_shape(buffer: usize) -> (usize, usize) {
     let buffer = buffer.max(1);
@@ -714,8 +709,9 @@ struct TopicSubscriber<K, V> {
     decoder: Arc<Decoder<K, V>>,
     /// Every reader of the queue is gone: this agent's share of each record is done at once.
     ended: bool,
-    /// Where borrowed records are copied to (see [`ARENA`]).
-    arena: bytes::BytesMut,
+    /// Where records borrowed from a client library are copied to: many share one allocation
+    /// (freed once the last of them is decoded), instead of two per record.
+    arena: crate::arena::Arena,
 }
 
 impl<K, V> TopicSubscriber<K, V>
@@ -731,18 +727,8 @@ where
             batch,
             decoder,
             ended: false,
-            arena: bytes::BytesMut::new(),
+            arena: crate::arena::Arena::default(),
         }
-    }
-
-    /// `b` copied into the arena.
-    #[inline]
-    fn copy(&mut self, b: &[u8]) -> Bytes {
-        if self.arena.capacity() - self.arena.len() < b.len() {
-            self.arena = bytes::BytesMut::with_capacity(ARENA.max(b.len()));
-        }
-        self.arena.extend_from_slice(b);
-        self.arena.split().freeze()
     }
 
     /// Hands the batches to the stream.
@@ -838,8 +824,8 @@ where
             // Borrowed from a client library: copied, so that decoding (and freeing what it
             // allocates) happens on the agent's thread.
             None => SharedRecord {
-                key: msg.key.map(|k| self.copy(k)),
-                value: msg.value.map(|v| self.copy(v)),
+                key: msg.key.map(|k| self.arena.copy(k)),
+                value: msg.value.map(|v| self.arena.copy(v)),
                 headers: match msg.headers {
                     Some(h) if headers_too => h.to_headers(),
                     _ => Vec::new(),

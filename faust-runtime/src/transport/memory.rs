@@ -5,6 +5,7 @@
 //! `memory://` gives each app a private broker; `memory://NAME` names a broker shared by every
 //! app in the process that uses the same name (two workers of one group, a restarted app).
 
+use crate::arena::Arena;
 use crate::error::{Error, Result};
 use crate::partitioner;
 use crate::transport::{
@@ -12,7 +13,7 @@ use crate::transport::{
     NewTopic, OutgoingRecord, Polled, RawMessage, Rebalance, RecordMetadata, RecordSink,
     SharedRecord, TopicDescription, TopicPartition, Transport,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
@@ -36,11 +37,11 @@ impl PartitionLog {
     }
 }
 
-/// A partition's records in offset order, with the chunk their bytes are copied into.
+/// A partition's records in offset order, with the chunks their bytes are copied into.
 #[derive(Default)]
 struct Records {
     list: Vec<StoredRecord>,
-    arena: BytesMut,
+    arena: Arena,
 }
 
 impl std::ops::Deref for Records {
@@ -51,8 +52,6 @@ impl std::ops::Deref for Records {
     }
 }
 
-/// Size of the chunks a partition's record bytes are copied into.
-const ARENA_CHUNK: usize = 64 * 1024;
 /// Keys and values larger than this keep their own allocation rather than being copied.
 const ARENA_MAX: usize = 4 * 1024;
 
@@ -84,11 +83,7 @@ impl Records {
         if v.len() > ARENA_MAX {
             return shared_bytes(v);
         }
-        if self.arena.capacity() - self.arena.len() < v.len() {
-            self.arena = BytesMut::with_capacity(ARENA_CHUNK);
-        }
-        self.arena.extend_from_slice(&v);
-        self.arena.split().freeze()
+        self.arena.copy(&v)
     }
 }
 
