@@ -411,17 +411,14 @@ impl Serializer {
     /// the record's bytes as it is, without a copy (the usual key of a Faust topic).
     pub(crate) fn dumps_owned<T: Serialize + 'static>(
         &self,
-        value: T,
+        mut value: T,
     ) -> Result<Vec<u8>, CodecError> {
-        let mut slot = Some(value);
         if matches!(self.format, FormatKind::Raw) && self.stages.is_empty() {
-            let any: &mut dyn std::any::Any = &mut slot;
-            if let Some(text) = any.downcast_mut::<Option<String>>() {
-                return Ok(text.take().map(String::into_bytes).unwrap_or_default());
+            if let Some(text) = (&mut value as &mut dyn std::any::Any).downcast_mut::<String>() {
+                return Ok(std::mem::take(text).into_bytes());
             }
         }
-        // Still there: only a `String` was taken above.
-        slot.map_or_else(|| Ok(Vec::new()), |v| self.dumps(&v))
+        self.dumps(&value)
     }
 
     /// Decodes a tombstone (a record without a value): succeeds for types that accept null
