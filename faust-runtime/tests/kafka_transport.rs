@@ -8,7 +8,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{kafka_url, unique};
+use common::{eventually, kafka_url, unique};
 use faust_runtime::engine::driver::run_for_test;
 use faust_runtime::partitioner::partition_for_key;
 use faust_runtime::settings::Settings;
@@ -641,13 +641,12 @@ async fn a_producer_sending_to_many_topics_puts_every_record_on_its_own_topic() 
         Ok(())
     });
     let watch_got = async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while got.lock().unwrap().len() < 40 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let all = eventually(Duration::from_secs(60), || got.lock().unwrap().len() >= 40).await;
         stop.send_replace(true);
+        all
     };
-    let (r, ()) = tokio::join!(run, watch_got);
+    let (r, all) = tokio::join!(run, watch_got);
+    assert!(all, "every record read in time");
     r.expect("consumer ran");
     let mut got = got.lock().unwrap().clone();
     got.sort();
