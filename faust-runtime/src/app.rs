@@ -1151,24 +1151,18 @@ impl App {
         tokio::spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
     }
 
-    /// Runs a consume driver; if it fails or panics, the app fails with that error.
+    /// Runs a consume driver (on a thread of its own, see [`crate::engine::own_thread`]); if
+    /// it fails or panics, the app fails with that error.
     fn spawn_driver(&self, driver: crate::engine::driver::Driver) -> tokio::task::JoinHandle<()> {
-        let task = tokio::spawn(driver.run());
+        let ended = crate::engine::own_thread::spawn("faust-consume", driver.run());
         let app = self.clone();
         tokio::spawn(async move {
-            match task.await {
+            match ended.await {
                 Ok(Ok(())) => {}
                 // A consumer error (error policy `stop`, broker failure) stops the worker and
                 // is what `wait`/`run` return.
                 Ok(Err(e)) => app.fail(e),
-                Err(e) => app.fail(Error::state(format!(
-                    "the consume driver died: {}",
-                    if e.is_panic() {
-                        crate::error::panic_message(e.into_panic().as_ref())
-                    } else {
-                        e.to_string()
-                    }
-                ))),
+                Err(why) => app.fail(Error::state(format!("the consume driver died: {why}"))),
             }
         })
     }

@@ -12,6 +12,7 @@
 
 pub(crate) mod context;
 pub mod driver;
+pub(crate) mod own_thread;
 pub(crate) mod tracker;
 
 pub use tracker::{Ack, Queued};

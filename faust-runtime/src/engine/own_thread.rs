@@ -1,0 +1,179 @@
+//! Running the consume driver on a thread of its own, inside the app's tokio runtime.
+//!
+//! On a multi-thread runtime, a task woken by another task of the same worker runs next on
+//! that worker (tokio's "LIFO slot"), and is not stolen by an idle one. The driver wakes the
+//! agents and the agents wake the driver, so as tasks they took turns on one worker while the
+//! other idled. On a thread of its own the driver polls the transport while the agents decode
+//! on the workers; the runtime's timers and I/O keep serving it (`Handle::block_on`).
+//!
+//! A current-thread runtime has no second worker to gain, and its timers run only inside its
+//! own `block_on`: there the driver stays a task.
+
+use futures::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// How a future run by [`spawn`] ended: its output, or the message of its panic.
+pub(crate) type Ended<T> = std::result::Result<T, String>;
+
+/// Runs `fut` on a thread named `name` of its own (on a multi-thread runtime; else as a task).
+/// The returned future resolves when it ends: with its output, or with the message of its
+/// panic. If the runtime shuts down first, `fut` is dropped (as tasks are) and the returned
+/// future resolves to an error saying so.
+///
+/// Must be called inside a tokio runtime.
+pub(crate) fn spawn<F>(name: &str, fut: F) -> impl Future<Output = Ended<F::Output>> + Send
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let caught = AssertUnwindSafe(fut)
+        .catch_unwind()
+        .map(|r| r.map_err(|p| crate::error::panic_message(p.as_ref())));
+    let handle = Handle::current();
+    let started = match handle.runtime_flavor() {
+        RuntimeFlavor::MultiThread => {
+            // Dropped with the runtime's tasks when it shuts down: the thread then drops `fut`
+            // and ends, instead of waiting for wakes that no longer come.
+            let (alive, gone) = tokio::sync::oneshot::channel::<()>();
+            let keeper = handle.spawn(async move {
+                let _alive = alive;
+                std::future::pending::<()>().await
+            });
+            let on_thread = handle.clone();
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || {
+                    on_thread.block_on(async move {
+                        tokio::select! {
+                            biased;
+                            out = caught => {
+                                let _ = tx.send(out);
+                            }
+                            _ = gone => {}
+                        }
+                    });
+                    keeper.abort();
+                })
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        _ => {
+            handle.spawn(async move {
+                let _ = tx.send(caught.await);
+            });
+            Ok(())
+        }
+    };
+    async move {
+        if let Err(e) = started {
+            return Err(format!("cannot start its thread: {e}"));
+        }
+        match rx.await {
+            Ok(out) => out,
+            Err(_) => Err("it was dropped with the runtime".to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn on_a_multi_thread_runtime_the_future_runs_on_its_own_thread_and_returns_its_output() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (name, slept) = rt.block_on(async {
+            spawn("own-thread-test", async {
+                // The runtime's timers serve it.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                (std::thread::current().name().map(str::to_string), true)
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(name.as_deref(), Some("own-thread-test"));
+        assert!(slept);
+    }
+
+    #[test]
+    fn on_a_current_thread_runtime_the_future_is_a_task() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let name = rt.block_on(async {
+            spawn("own-thread-test", async {
+                std::thread::current().name().map(str::to_string)
+            })
+            .await
+            .unwrap()
+        });
+        assert_ne!(name.as_deref(), Some("own-thread-test"));
+    }
+
+    #[test]
+    fn a_panic_is_reported_with_its_message() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let r = rt.block_on(async {
+            spawn("own-thread-test", async {
+                if std::hint::black_box(true) {
+                    panic!("the driver broke");
+                }
+            })
+            .await
+        });
+        let why = r.unwrap_err();
+        assert!(why.contains("the driver broke"), "{why}");
+    }
+
+    /// A runtime dropped while the future still waits: the drop returns (the thread does not
+    /// keep waiting), and the future is dropped.
+    #[test]
+    fn a_runtime_shut_down_under_it_drops_it_and_ends_the_thread() {
+        struct Dropped(mpsc::Sender<()>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let (dropped_tx, dropped) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let (started_tx, started) = tokio::sync::oneshot::channel();
+            let _ended = rt.block_on(async move {
+                let ended = spawn("own-thread-test", async move {
+                    let _d = Dropped(dropped_tx);
+                    let _ = started_tx.send(());
+                    std::future::pending::<()>().await
+                });
+                started.await.unwrap();
+                ended
+            });
+            drop(rt);
+            let _ = done_tx.send(());
+        });
+        let wait = Duration::from_secs(20);
+        done.recv_timeout(wait)
+            .expect("dropping the runtime returns");
+        dropped
+            .recv_timeout(wait)
+            .expect("the future is dropped with the runtime");
+    }
+}
