@@ -157,16 +157,18 @@ mod tests {
                 .build()
                 .unwrap();
             let (started_tx, started) = tokio::sync::oneshot::channel();
-            let _ended = rt.block_on(async move {
-                let ended = spawn("own-thread-test", async move {
+            // Kept (not awaited) until the runtime is gone.
+            let mut ended = None;
+            rt.block_on(async {
+                ended = Some(spawn("own-thread-test", async move {
                     let _d = Dropped(dropped_tx);
                     let _ = started_tx.send(());
                     std::future::pending::<()>().await
-                });
+                }));
                 started.await.unwrap();
-                ended
             });
             drop(rt);
+            drop(ended);
             let _ = done_tx.send(());
         });
         let wait = Duration::from_secs(20);
