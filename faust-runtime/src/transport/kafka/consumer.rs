@@ -247,6 +247,8 @@ pub(super) struct KafkaConsumer {
     /// A record taken while waiting in `ready`, delivered first by the next poll.
     peeked: Option<OwnedMessage>,
     closed: bool,
+    /// The names of the topics records came from, matched instead of measured per record.
+    names: super::topic_names::TopicNames,
 }
 
 /// Creates a consumer of `config.topics` in group `config.group_id` and subscribes it.
@@ -317,6 +319,7 @@ pub(super) fn create(shared: &Arc<Shared>, config: ConsumerConfig) -> Result<Kaf
         topics: config.topics,
         peeked: None,
         closed: false,
+        names: Default::default(),
     })
 }
 
@@ -421,7 +424,7 @@ impl tr::Consumer for KafkaConsumer {
             };
             n += 1;
             let raw = RawMessage {
-                topic: msg.topic(),
+                topic: self.names.of(&msg),
                 partition: msg.partition(),
                 offset: msg.offset(),
                 timestamp: msg.timestamp().to_millis().unwrap_or(-1),

@@ -30,6 +30,7 @@ mod producer;
 mod reader;
 mod tls_check;
 mod topic_handles;
+mod topic_names;
 
 use crate::error::{Error, Result};
 use crate::transport::credentials::{self, TokenProvider};
