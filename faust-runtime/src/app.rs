@@ -1151,10 +1151,11 @@ impl App {
         tokio::spawn(CURRENT.scope(self.clone(), APP_TASK.scope((), fut)));
     }
 
-    /// Runs a consume driver (on a thread of its own, see [`crate::engine::own_thread`]); if
-    /// it fails or panics, the app fails with that error.
+    /// Runs a consume driver (on a thread of its own when its consumer asks for one, see
+    /// [`crate::engine::own_thread`]); if it fails or panics, the app fails with that error.
     fn spawn_driver(&self, driver: crate::engine::driver::Driver) -> tokio::task::JoinHandle<()> {
-        let ended = crate::engine::own_thread::spawn("faust-consume", driver.run());
+        let own = driver.polls_on_own_thread();
+        let ended = crate::engine::own_thread::spawn("faust-consume", own, driver.run());
         let app = self.clone();
         tokio::spawn(async move {
             match ended.await {

@@ -318,6 +318,13 @@ enum End {
 }
 
 impl Driver {
+    /// Whether it should run on a thread of its own ([`Consumer::polls_on_own_thread`]).
+    pub(crate) fn polls_on_own_thread(&self) -> bool {
+        self.consumer
+            .as_ref()
+            .is_some_and(|c| c.polls_on_own_thread())
+    }
+
     /// The stop deadline once stopping was asked for.
     fn stopping(&self) -> Option<Instant> {
         *self.options.stop.borrow()

@@ -353,6 +353,15 @@ pub trait Consumer: Send {
     /// Stops fetching these partitions until resumed.
     fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()>;
 
+    /// Whether the runtime polls this consumer on a thread of its own (under a multi-thread
+    /// tokio runtime), beside the agents' tasks instead of taking turns with them on a worker.
+    /// Worth it when polling does real work per record (copying it out of a client library's
+    /// buffers); not when it hands over bytes the agents share, where the wakes between
+    /// threads cost more than the poll. Default: `false`.
+    fn polls_on_own_thread(&self) -> bool {
+        false
+    }
+
     /// Resumes fetching paused partitions.
     fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()>;
 

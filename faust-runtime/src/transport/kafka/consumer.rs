@@ -452,6 +452,11 @@ impl tr::Consumer for KafkaConsumer {
         self.next_event()
     }
 
+    /// Yes: every record is copied out of librdkafka's buffers while polled.
+    fn polls_on_own_thread(&self) -> bool {
+        true
+    }
+
     async fn ready(&mut self) {
         if self.peeked.is_some() || self.has_event() {
             return;
