@@ -380,13 +380,14 @@ impl<K, V> Core<K, V> {
         self.source.poll_delivery(cx, self.name)
     }
 
-    /// The next event; `with_hold` gives the event a hold of its own (events mode).
+    /// The next event; `with_hold` gives the event a hold of its own (events mode). The
+    /// previous event is finished by the time this returns: replaced by the next one when one
+    /// is ready, else released.
     pub(crate) fn poll_event(
         &mut self,
         cx: &mut Context<'_>,
         with_hold: bool,
     ) -> Poll<Option<Event<K, V>>> {
-        self.finish_current();
         if let Some(p) = &self.probe {
             if let Some(open) = self.open.take() {
                 p.event_out(self.name, open);
@@ -397,11 +398,16 @@ impl<K, V> Core<K, V> {
         }
         loop {
             if self.exhausted {
+                self.finish_current();
                 return Poll::Ready(None);
             }
             let d = match self.next_delivery(cx) {
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.finish_current();
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => {
+                    self.finish_current();
                     self.exhausted = true;
                     return Poll::Ready(None);
                 }
@@ -423,13 +429,18 @@ impl<K, V> Core<K, V> {
                 if with_hold {
                     event.ack = Some(crate::event::EventAck::new(ack.hold(), self.noack));
                 }
-                self.set_current(Current {
+                let cur = Current {
                     ack,
                     raw,
                     offset: event.offset,
                     timestamp: event.timestamp,
-                });
-                context::set_reply(reply);
+                };
+                match context::make_current(cur, reply) {
+                    Ok(prev) => drop(prev),
+                    Err(cur) => self.local = cur,
+                }
+            } else {
+                self.finish_current();
             }
             if !self.echo.is_empty() && !self.run_echoes(&event) {
                 self.exhausted = true;

@@ -78,6 +78,25 @@ pub(crate) fn replace(next: Option<Current>) -> Result<Option<Current>, Option<C
     }
 }
 
+/// Makes `next` the current event and `reply` where its answer goes, returning the previous
+/// event (for the caller to release): one visit to each slot, where releasing the previous
+/// event first and then setting the next took two. Gives `next` back when this task has no
+/// slot.
+#[inline]
+pub(crate) fn make_current(
+    next: Current,
+    reply: Option<Box<ReplyTo>>,
+) -> Result<Option<Current>, Option<Current>> {
+    let mut next = Some(next);
+    match CURRENT.try_with(|c| std::mem::replace(&mut *c.borrow_mut(), next.take())) {
+        Ok(prev) => {
+            set_reply(reply);
+            Ok(prev)
+        }
+        Err(_) => Err(next),
+    }
+}
+
 /// Takes the current event out (the supervisor, when the agent function ended).
 pub(crate) fn take() -> Option<Current> {
     CURRENT.try_with(|c| c.borrow_mut().take()).ok().flatten()
