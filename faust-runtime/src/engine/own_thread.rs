@@ -112,36 +112,28 @@ mod tests {
         assert!(slept);
     }
 
-    #[test]
-    fn on_a_current_thread_runtime_the_future_is_a_task() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let name = rt.block_on(async {
-            spawn("own-thread-test", true, async {
+    /// The name of the thread a future spawned on `rt` (asking for a thread when `own`) ran on.
+    fn ran_on(rt: tokio::runtime::Runtime, own: bool) -> Option<String> {
+        rt.block_on(async {
+            spawn("own-thread-test", own, async {
                 std::thread::current().name().map(str::to_string)
             })
             .await
             .unwrap()
-        });
-        assert_ne!(name.as_deref(), Some("own-thread-test"));
+        })
     }
 
     #[test]
-    fn a_future_that_asks_for_no_thread_is_a_task() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+    fn on_a_current_thread_runtime_or_unasked_the_future_is_a_task() {
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_ne!(ran_on(current, true).as_deref(), Some("own-thread-test"));
+        let multi = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()
             .unwrap();
-        let name = rt.block_on(async {
-            spawn("own-thread-test", false, async {
-                std::thread::current().name().map(str::to_string)
-            })
-            .await
-            .unwrap()
-        });
-        assert_ne!(name.as_deref(), Some("own-thread-test"));
+        assert_ne!(ran_on(multi, false).as_deref(), Some("own-thread-test"));
     }
 
     #[test]
