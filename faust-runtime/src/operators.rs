@@ -111,12 +111,15 @@ impl<H: Channel, T> futures::Stream for Batches<H, T> {
         // What is sent while the batch is processed belongs to its first event, which keeps
         // every offset of the batch uncommitted until it is delivered.
         if let Some(first) = this.filling.first() {
-            this.core.set_current(Current {
-                ack: first.ack.hold(),
-                raw: None,
-                offset: first.offset,
-                timestamp: first.timestamp,
-            });
+            this.core.set_current(
+                Current {
+                    ack: first.ack.hold(),
+                    raw: None,
+                    offset: first.offset,
+                    timestamp: first.timestamp,
+                },
+                None,
+            );
         }
         std::mem::swap(&mut this.handed, &mut this.filling);
         let batch = std::mem::replace(&mut this.items, Vec::with_capacity(this.max));

@@ -353,15 +353,17 @@ impl<K, V> Core<K, V> {
     /// Takes the current event's hold out (an operator keeps it, e.g. for a batch).
     #[inline]
     pub(crate) fn take_current(&mut self) -> Option<Current> {
-        match context::replace(None) {
+        match context::replace(None, None) {
             Ok(prev) => prev,
             Err(_) => self.local.take(),
         }
     }
 
-    /// Makes `cur` the current event (what is sent from now on belongs to it).
-    pub(crate) fn set_current(&mut self, cur: Current) {
-        if let Err(cur) = context::replace(Some(cur)) {
+    /// Makes `cur` the current event (what is sent from now on belongs to it), answered at
+    /// `reply` when it is a request; the previous one is finished.
+    #[inline]
+    pub(crate) fn set_current(&mut self, cur: Current, reply: Option<Box<crate::reply::ReplyTo>>) {
+        if let Err(cur) = context::replace(Some(cur), reply) {
             self.local = cur;
         }
     }
@@ -370,7 +372,7 @@ impl<K, V> Core<K, V> {
     #[inline]
     pub(crate) fn finish_current(&mut self) {
         self.local = None;
-        if let Ok(prev) = context::replace(None) {
+        if let Ok(prev) = context::replace(None, None) {
             drop(prev);
         }
     }
@@ -397,50 +399,41 @@ impl<K, V> Core<K, V> {
             self.arrival = None;
         }
         loop {
-            if self.exhausted {
-                self.finish_current();
-                return Poll::Ready(None);
-            }
-            let d = match self.next_delivery(cx) {
-                Poll::Pending => {
-                    self.finish_current();
-                    return Poll::Pending;
-                }
-                Poll::Ready(None) => {
-                    self.finish_current();
-                    self.exhausted = true;
-                    return Poll::Ready(None);
-                }
-                Poll::Ready(Some(d)) => d,
+            let polled = if self.exhausted {
+                Poll::Ready(None)
+            } else {
+                self.next_delivery(cx)
             };
             let Delivery {
                 mut event,
                 raw,
                 ack,
                 reply,
-            } = d;
-            let ack = match ack.map(Queued::start) {
+            } = match polled {
+                Poll::Ready(Some(d)) => d,
+                // Waiting or ended: the previous event is done.
+                end => {
+                    self.exhausted |= end.is_ready();
+                    self.finish_current();
+                    return end.map(|_| None);
+                }
+            };
+            match ack.map(Queued::start) {
                 // Its partition was revoked while it waited: the next owner processes it.
                 Some(None) => continue,
-                Some(Some(a)) => Some(a),
-                None => None,
-            };
-            if let Some(ack) = ack {
-                if with_hold {
-                    event.ack = Some(crate::event::EventAck::new(ack.hold(), self.noack));
+                Some(Some(ack)) => {
+                    if with_hold {
+                        event.ack = Some(crate::event::EventAck::new(ack.hold(), self.noack));
+                    }
+                    let cur = Current {
+                        ack,
+                        raw,
+                        offset: event.offset,
+                        timestamp: event.timestamp,
+                    };
+                    self.set_current(cur, reply);
                 }
-                let cur = Current {
-                    ack,
-                    raw,
-                    offset: event.offset,
-                    timestamp: event.timestamp,
-                };
-                match context::make_current(cur, reply) {
-                    Ok(prev) => drop(prev),
-                    Err(cur) => self.local = cur,
-                }
-            } else {
-                self.finish_current();
+                None => self.finish_current(),
             }
             if !self.echo.is_empty() && !self.run_echoes(&event) {
                 self.exhausted = true;

@@ -60,10 +60,14 @@ pub(crate) fn reply_to() -> Option<ReplyTo> {
         .flatten()
 }
 
-/// Makes `next` the current event, returning the previous one (for the caller to release).
-/// Gives `next` back when this task has no slot.
+/// Makes `next` the current event and `reply` where its answer goes (`None`: it is no
+/// request), returning the previous event for the caller to release: the next event replaces
+/// the previous one in one visit to the slot. Gives `next` back when this task has no slot.
 #[inline]
-pub(crate) fn replace(next: Option<Current>) -> Result<Option<Current>, Option<Current>> {
+pub(crate) fn replace(
+    next: Option<Current>,
+    reply: Option<Box<ReplyTo>>,
+) -> Result<Option<Current>, Option<Current>> {
     let mut next = Some(next);
     let r = CURRENT.try_with(|c| {
         let n = next.take().flatten();
@@ -71,29 +75,10 @@ pub(crate) fn replace(next: Option<Current>) -> Result<Option<Current>, Option<C
     });
     match r {
         Ok(prev) => {
-            set_reply(None);
-            Ok(prev)
-        }
-        Err(_) => Err(next.flatten()),
-    }
-}
-
-/// Makes `next` the current event and `reply` where its answer goes, returning the previous
-/// event (for the caller to release): one visit to each slot, where releasing the previous
-/// event first and then setting the next took two. Gives `next` back when this task has no
-/// slot.
-#[inline]
-pub(crate) fn make_current(
-    next: Current,
-    reply: Option<Box<ReplyTo>>,
-) -> Result<Option<Current>, Option<Current>> {
-    let mut next = Some(next);
-    match CURRENT.try_with(|c| std::mem::replace(&mut *c.borrow_mut(), next.take())) {
-        Ok(prev) => {
             set_reply(reply);
             Ok(prev)
         }
-        Err(_) => Err(next),
+        Err(_) => Err(next.flatten()),
     }
 }
 
