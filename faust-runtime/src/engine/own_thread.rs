@@ -50,6 +50,7 @@ where
                 let _alive = alive;
                 std::future::pending::<()>().await
             });
+            let keeper_abort = keeper.abort_handle();
             let on_thread = handle.clone();
             std::thread::Builder::new()
                 .name(name.to_string())
@@ -66,7 +67,10 @@ where
                     keeper.abort();
                 })
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(|e| {
+                    keeper_abort.abort();
+                    e.to_string()
+                })
         }
         _ => {
             handle.spawn(async move {
@@ -99,17 +103,16 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let (name, slept) = rt.block_on(async {
+        let name = rt.block_on(async {
             spawn("own-thread-test", true, async {
-                // The runtime's timers serve it.
+                // The runtime's timers serve it (a sleep without them panics).
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                (std::thread::current().name().map(str::to_string), true)
+                std::thread::current().name().map(str::to_string)
             })
             .await
             .unwrap()
         });
         assert_eq!(name.as_deref(), Some("own-thread-test"));
-        assert!(slept);
     }
 
     /// The name of the thread a future spawned on `rt` (asking for a thread when `own`) ran on.
