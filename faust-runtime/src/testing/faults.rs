@@ -356,6 +356,10 @@ impl Consumer for FaultyConsumer {
         self.inner.resume(partitions)
     }
 
+    fn polls_on_own_thread(&self) -> bool {
+        self.inner.polls_on_own_thread()
+    }
+
     async fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()> {
         self.inner.seek(partition, offset).await
     }

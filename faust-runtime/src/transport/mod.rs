@@ -353,6 +353,9 @@ pub trait Consumer: Send {
     /// Stops fetching these partitions until resumed.
     fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()>;
 
+    /// Resumes fetching paused partitions.
+    fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()>;
+
     /// Whether the runtime polls this consumer on a thread of its own (under a multi-thread
     /// tokio runtime), beside the agents' tasks instead of taking turns with them on a worker.
     /// Worth it when polling does real work per record (copying it out of a client library's
@@ -361,9 +364,6 @@ pub trait Consumer: Send {
     fn polls_on_own_thread(&self) -> bool {
         false
     }
-
-    /// Resumes fetching paused partitions.
-    fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()>;
 
     /// Moves the read position of an assigned partition.
     async fn seek(&mut self, partition: &TopicPartition, offset: i64) -> Result<()>;

@@ -134,6 +134,9 @@ impl<I: Intercept> Consumer for Intercepted<I> {
     fn resume(&mut self, p: &[TopicPartition]) -> Result<()> {
         self.inner.resume(p)
     }
+    fn polls_on_own_thread(&self) -> bool {
+        self.inner.polls_on_own_thread()
+    }
     async fn seek(&mut self, p: &TopicPartition, o: i64) -> Result<()> {
         self.inner.seek(p, o).await
     }
